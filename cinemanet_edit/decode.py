@@ -1,0 +1,204 @@
+"""Media files -> MediaInfo and decoded, scaled frames (PyAV).
+
+Samples of one file are decoded in frame order in one pass: the decoder runs forward through close samples
+and seeks only across long gaps, because a seek per sample costs a GOP of decoding each time. Frames are
+scaled to the model's input size inside FFmpeg (swscale), not in numpy. A file that fails part-way yields
+the frames it decoded and reports the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+
+from . import timecode
+from .errors import CinemanetError
+from .types import Frame, MediaInfo
+
+# Seek only when the next sample is further ahead than this many seconds of decoding.
+SEEK_GAP_SECONDS = 2.0
+# A damaged file is given up after this many packets in a row fail to decode.
+MAX_BAD_PACKETS = 25
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+
+def _open(path: Path):
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise CinemanetError(f"{path}: cannot open media ({_reason(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise CinemanetError(f"{path}: no video stream")
+    return container
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _start_timecode(container) -> str | None:
+    for source in (container.streams.video[0].metadata, container.metadata,
+                   *(s.metadata for s in container.streams if s.type == "data")):
+        tc = source.get("timecode")
+        if tc:
+            return tc
+    return None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Rate, length, size and start timecode of a media file's first video stream."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        raw_rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+        rate = timecode.exact_rate(Fraction(raw_rate))
+        frames = int(stream.frames or 0)
+        if frames <= 0:
+            if stream.duration is not None and stream.time_base:
+                seconds = Fraction(stream.duration) * stream.time_base
+            elif container.duration:
+                seconds = Fraction(container.duration, av.time_base)
+            else:
+                seconds = Fraction(0)
+            frames = max(1, round(seconds * rate))
+        tc = _start_timecode(container)
+        start = 0
+        if tc:
+            try:
+                start = timecode.parse(tc, rate)
+            except CinemanetError:
+                tc = None
+        return MediaInfo(path, rate, frames, stream.codec_context.width, stream.codec_context.height,
+                         tc, start, stream.codec_context.name)
+
+
+def _decoded(container, stream, report: DecodeReport) -> Iterator:
+    """Decoded frames of ``stream``, stepping over packets that fail to decode (damaged files decode partly)."""
+    bad = 0
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except (av.error.FFmpegError, ValueError) as exc:
+            bad += 1
+            report.error = f"damaged data near {float(packet.pts or 0) * float(stream.time_base or 0):.2f} s: "\
+                f"{_reason(exc)}"
+            if bad >= MAX_BAD_PACKETS:
+                return
+            continue
+        bad = 0
+        yield from frames
+
+
+@dataclass
+class DecodeReport:
+    """What happened while decoding one file: frames delivered and the error that stopped it, if any."""
+
+    path: Path
+    delivered: int = 0
+    missing: list[int] = field(default_factory=list)
+    error: str | None = None
+
+
+class _Reader:
+    """Walks one video stream forward, seeking only across long gaps, and finds the frame at an index."""
+
+    def __init__(self, container, report: DecodeReport):
+        self.container = container
+        self.stream = container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.report = report
+        self.tb = self.stream.time_base
+        self.rate = timecode.exact_rate(Fraction(self.stream.average_rate or self.stream.guessed_rate or 25))
+        start = self.stream.start_time
+        self.origin = Fraction(start) * self.tb if start is not None else Fraction(0)
+        self.gap = max(1, int(SEEK_GAP_SECONDS * self.rate))
+        self.decoder = None
+        self.last = None  # (index, av.VideoFrame) of the last frame decoded
+
+    def _restart(self, target: int, back_seconds: float) -> None:
+        """Seek to a keyframe at or before ``back_seconds`` ahead of the target (0 = from the start)."""
+        seconds = Fraction(target) / self.rate - Fraction(back_seconds)
+        if seconds <= 0 or back_seconds == float("inf"):
+            self.container.seek(0)  # the container's own start
+        else:
+            self.container.seek(int((self.origin + seconds) / self.tb), stream=self.stream, backward=True)
+        self.decoder = _decoded(self.container, self.stream, self.report)
+        self.last = None
+
+    def _advance(self, target: int):
+        """Decode forward to the first frame at or past ``target``; (frame or None, first index decoded)."""
+        first = None
+        for decoded in self.decoder:
+            t = Fraction(decoded.time) if decoded.time is not None else Fraction(0)
+            index = round((t - self.origin) * self.rate)
+            first = index if first is None else first
+            self.last = (index, decoded)
+            if index >= target:
+                return decoded, first
+        return None, first
+
+    def frame_at(self, target: int):
+        if self.last is not None and self.last[0] >= target:
+            return self.last[1]
+        position = self.last[0] if self.last is not None else None
+        fresh = self.decoder is None
+        if fresh or position is None or target - position > self.gap:
+            if fresh and target <= self.gap:
+                self.decoder = _decoded(self.container, self.stream, self.report)
+            else:
+                self._restart(target, 0)
+            # Some containers (MPEG-PS, damaged files) seek past the target or onto a frame that cannot
+            # decode: step further back until the decoder starts at or before the target.
+            for back in (1, 4, 16, float("inf")):
+                frame, first = self._advance(target)
+                if first is not None and first <= target:
+                    break
+                self._restart(target, back)
+            else:
+                frame, first = self._advance(target)
+        else:
+            frame, _ = self._advance(target)
+        if frame is None and self.last is not None and target - self.last[0] <= max(1, int(self.rate / 2)):
+            # The container's frame count was an estimate: the stream ended just short of it.
+            return self.last[1]
+        return frame
+
+
+def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeReport | None = None
+                  ) -> Iterator[Frame]:
+    """Yield ``Frame``s for the given 0-based frame indices of ``path``, scaled to size x size RGB.
+
+    Indices are visited in increasing order. A frame index counts frames from the first frame's timestamp
+    at the stream's rate, so containers that start at a non-zero timestamp index like any other.
+    Missing frames (past the end, undecodable) are listed in ``report.missing``.
+    """
+    targets = sorted(set(indices))
+    report = report if report is not None else DecodeReport(Path(path))
+    if not targets:
+        return
+    try:
+        container = _open(path)
+    except CinemanetError as exc:
+        report.error = str(exc)
+        report.missing.extend(targets)
+        return
+    with container:
+        reader = _Reader(container, report)
+        for n, target in enumerate(targets):
+            try:
+                frame = reader.frame_at(target)
+            except (av.error.FFmpegError, ValueError, OSError) as exc:
+                report.error = f"decoding stopped before frame {target}: {_reason(exc)}"
+                frame = None
+            if frame is None:
+                report.missing.extend(targets[n:])
+                return
+            image = frame.to_ndarray(width=size, height=size, format="rgb24")
+            report.delivered += 1
+            yield Frame(Path(path), target, image)

@@ -1,0 +1,294 @@
+"""The stages composed: what the CLI, the Resolve bridge and the tests call.
+
+tag:      timeline -> ClipRefs -> SamplePlans -> frames (one decode pass per media file) -> backbone + heads
+          in batches -> per-clip labels -> markers and metadata -> output file.
+classify: image or video files -> frames -> labels per file (and per sample).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+
+from . import aggregate, annotate, decode, sampling
+from .errors import CinemanetError
+from .models import ModelSet, load_model_set
+from .sampling import SamplingPolicy, SkipClip
+from .timeline import MediaResolver, clip_refs, read_timeline, write_timeline
+from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
+
+DEFAULT_POLICY = SamplingPolicy()
+
+
+class Reporter:
+    """Progress and warnings; the CLI shows a bar, tests and the Resolve bridge pass their own."""
+
+    def start(self, total: int, unit: str) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Skipped:
+    key: str
+    name: str
+    reason: str
+    path: str | None = None
+
+    def to_json(self) -> dict:
+        return {"clip": self.name, "position": self.key, "reason": self.reason, "path": self.path}
+
+
+@dataclass
+class TagReport:
+    """What a tag run did, for the summary line and ``--json``."""
+
+    input: str = ""
+    output: str = ""
+    model: str = ""
+    clips: int = 0
+    analysed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    frames_planned: int = 0
+    frames_analysed: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames_analysed / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "input": self.input, "output": self.output, "model": self.model, "clips": self.clips,
+            "analysed": self.analysed, "skipped": [s.to_json() for s in self.skipped],
+            "frames_planned": self.frames_planned, "frames_analysed": self.frames_analysed,
+            "seconds": round(self.seconds, 3), "frames_per_second": round(self.frames_per_second, 2),
+            "warnings": self.warnings,
+        }
+
+
+def _describe(ref: ClipRef) -> str:
+    return f"clip '{ref.name}' ({ref.key})"
+
+
+class Analyzer:
+    """Decodes and classifies frames; the classifier is built on first use (TensorFlow is slow to load)."""
+
+    def __init__(self, models: ModelSet | None = None, batch_size: int = 32):
+        self.models = models or load_model_set()
+        self.batch_size = batch_size
+        self._classifier = None
+        self.categories = {h.category.id: h.category for h in self.models.heads}
+
+    @property
+    def classifier(self):
+        if self._classifier is None:
+            from .classify import Classifier
+
+            self._classifier = Classifier(self.models, self.batch_size)
+        return self._classifier
+
+    def scores(self, wanted: dict[Path, set[int]], reporter: Reporter
+               ) -> tuple[dict[tuple[Path, int], dict[str, np.ndarray]], dict[Path, decode.DecodeReport]]:
+        """Probabilities for every wanted (file, frame index); each file decoded once, in frame order."""
+        reports = {path: decode.DecodeReport(path) for path in wanted}
+        size = self.models.input_size
+
+        def frames() -> Iterator[tuple[tuple[Path, int], np.ndarray]]:
+            for path, indices in wanted.items():
+                for frame in decode.decode_frames(path, indices, size, reports[path]):
+                    yield (path, frame.index), frame.image
+
+        results: dict[tuple[Path, int], dict[str, np.ndarray]] = {}
+        if any(wanted.values()):
+            for key, probabilities in self.classifier.predict_stream(frames()):
+                results[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
+                reporter.advance()
+        return results, reports
+
+
+def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,
+            report: TagReport) -> dict[str, ClipLabels]:
+    """Labels for every analysable clip; skipped clips and warnings are recorded in ``report``."""
+    media: dict[Path, MediaInfo | CinemanetError] = {}
+    plans: list[tuple[ClipRef, SamplePlan]] = []
+    for ref in refs:
+        if ref.skip_reason:
+            report.skipped.append(Skipped(ref.key, ref.name, ref.skip_reason, None))
+            continue
+        path = ref.media_path
+        if path not in media:
+            try:
+                media[path] = decode.probe(path)
+            except CinemanetError as exc:
+                media[path] = exc
+        info = media[path]
+        if isinstance(info, CinemanetError):
+            report.skipped.append(Skipped(ref.key, ref.name, str(info), str(path)))
+            continue
+        try:
+            plan, note = sampling.plan(ref, info, policy)
+        except SkipClip as exc:
+            report.skipped.append(Skipped(ref.key, ref.name, str(exc), str(path)))
+            continue
+        if note:
+            report.warnings.append(f"{_describe(ref)}: {note}")
+            reporter.warn(f"{_describe(ref)}: {note}")
+        plans.append((ref, plan))
+
+    for skipped in report.skipped:
+        message = f"skipping clip '{skipped.name}' ({skipped.key}): {skipped.reason}"
+        reporter.warn(message)
+
+    wanted: dict[Path, set[int]] = defaultdict(set)
+    for _, plan in plans:
+        wanted[plan.media_path].update(plan.frames)
+    report.frames_planned = sum(len(v) for v in wanted.values())
+    reporter.start(report.frames_planned, "frame")
+    scores, decode_reports = analyzer.scores(dict(wanted), reporter)
+    report.frames_analysed = len(scores)
+    for path, dr in decode_reports.items():
+        if dr.error or dr.missing:
+            message = f"{path}: {len(dr.missing)} of {dr.delivered + len(dr.missing)} frames not decoded"
+            message += f" ({dr.error})" if dr.error else " (past the end of the file)"
+            report.warnings.append(message)
+            reporter.warn(message)
+
+    results: dict[str, ClipLabels] = {}
+    for ref, plan in plans:
+        got = [(t, scores[(plan.media_path, m)]) for m, t in zip(plan.frames, plan.source_times, strict=True)
+               if (plan.media_path, m) in scores]
+        if not got:
+            reason = decode_reports[plan.media_path].error or "no frame could be decoded"
+            report.skipped.append(Skipped(ref.key, ref.name, reason, str(plan.media_path)))
+            reporter.warn(f"skipping {_describe(ref)}: {reason}")
+            continue
+        labels = {cid: aggregate.aggregate(cat, [s[cid] for _, s in got])
+                  for cid, cat in analyzer.categories.items()}
+        results[ref.key] = ClipLabels(ref.key, labels, tuple(t for t, _ in got), len(plan.frames))
+    report.analysed = len(results)
+    return results
+
+
+def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyzer: Analyzer,
+                 policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None) -> TagReport:
+    """Analyse every video clip of ``timeline`` and annotate it in place."""
+    reporter = reporter or Reporter()
+    started = time.perf_counter()
+    report = TagReport(model=analyzer.models.version)
+    refs = clip_refs(timeline, resolver)
+    report.clips = len(refs)
+    try:
+        results = analyse(refs, analyzer, policy, reporter, report)
+    finally:
+        reporter.close()
+    for ref in refs:
+        if ref.key in results:
+            annotate.annotate(ref.clip, results[ref.key], analyzer.categories, analyzer.models.version)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def tag_file(input_path: Path, output_path: Path, *, analyzer: Analyzer | None = None,
+             policy: SamplingPolicy = DEFAULT_POLICY, media_roots: Iterable[Path] = (),
+             input_format: str | None = None, output_format: str | None = None, force: bool = False,
+             reporter: Reporter | None = None) -> TagReport:
+    """Read a timeline, tag it and write it to ``output_path`` (never over the input)."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_output(input_path, output_path, force)
+    timeline = read_timeline(input_path, input_format)
+    resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
+    analyzer = analyzer or Analyzer()
+    report = tag_timeline(timeline, resolver, analyzer, policy, reporter)
+    write_timeline(timeline, output_path, output_format)
+    report.input, report.output = str(input_path), str(output_path)
+    return report
+
+
+def check_output(input_path: Path, output_path: Path, force: bool) -> None:
+    """Refuse to overwrite the input (ever) or an existing output (without ``force``)."""
+    if output_path.exists() and input_path.exists() and output_path.resolve() == input_path.resolve():
+        raise CinemanetError(f"{output_path}: the output would overwrite the input; choose another name")
+    if output_path.exists() and not force:
+        raise CinemanetError(f"{output_path}: already exists (use --force to replace it)")
+    if output_path.is_dir():
+        raise CinemanetError(f"{output_path}: is a folder")
+    if not output_path.parent.resolve().is_dir():
+        raise CinemanetError(f"{output_path.parent}: no such folder")
+
+
+@dataclass
+class Classification:
+    """``classify``'s answer for one file."""
+
+    path: str
+    labels: dict[str, CategoryLabel] = field(default_factory=dict)
+    samples: list[tuple[float, dict[str, CategoryLabel]]] = field(default_factory=list)
+    error: str | None = None
+    warning: str | None = None
+
+    def to_json(self, per_sample: bool = False) -> dict:
+        if self.error:
+            return {"path": self.path, "error": self.error}
+        out: dict = {"path": self.path, "labels": {c: lab.to_json() for c, lab in self.labels.items()}}
+        if per_sample:
+            out["samples"] = [{"time": round(t, 6), "labels": {c: lab.to_json() for c, lab in labels.items()}}
+                              for t, labels in self.samples]
+        if self.warning:
+            out["warning"] = self.warning
+        return out
+
+
+def classify_file(path: Path, analyzer: Analyzer, policy: SamplingPolicy = DEFAULT_POLICY) -> Classification:
+    """Labels of an image (one frame) or a video (samples over the whole file, aggregated)."""
+    result = Classification(str(path))
+    try:
+        info = decode.probe(path)
+    except CinemanetError as exc:
+        result.error = str(exc)
+        return result
+    is_image = path.suffix.lower() in decode.IMAGE_SUFFIXES or info.frame_count == 1
+    plan = sampling.whole_media_plan(info, SamplingPolicy(samples=1) if is_image else policy)
+    dr = decode.DecodeReport(path)
+    frames = list(decode.decode_frames(path, plan.frames, analyzer.models.input_size, dr))
+    if not frames:
+        result.error = f"{path}: no frame could be decoded" + (f" ({dr.error})" if dr.error else "")
+        return result
+    if dr.missing:
+        result.warning = f"{len(dr.missing)} of {len(plan.frames)} samples not decoded" + \
+            (f" ({dr.error})" if dr.error else "")
+    scores = analyzer.classifier.predict(np.stack([f.image for f in frames]))
+    times = dict(zip(plan.frames, plan.source_times, strict=True))
+    for i, frame in enumerate(frames):
+        per = {cid: aggregate.label_for(cat, scores[cid][i]) for cid, cat in analyzer.categories.items()}
+        result.samples.append((times[frame.index].to_seconds(), per))
+    result.labels = {cid: aggregate.aggregate(cat, list(scores[cid])) for cid, cat in analyzer.categories.items()}
+    return result
+
+
+def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
+                   policy: SamplingPolicy = DEFAULT_POLICY,
+                   on_result: Callable[[Classification], None] | None = None) -> list[Classification]:
+    analyzer = analyzer or Analyzer()
+    out = []
+    for path in paths:
+        result = classify_file(Path(path), analyzer, policy)
+        if on_result:
+            on_result(result)
+        out.append(result)
+    return out

@@ -1,0 +1,78 @@
+"""SMPTE timecode <-> frame counts, including drop-frame at 29.97 and 59.94.
+
+Kept here rather than borrowed from opentimelineio because OTIO refuses rates such as 29.97 that are not
+exactly 30000/1001, while media files and EDLs say "29.97" all the time.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from .errors import CinemanetError
+
+_TC = re.compile(r"^(\d{1,2})[:;.](\d{2})[:;.](\d{2})([:;.,])(\d{2,3})$")
+
+
+def nominal_rate(rate: float | Fraction) -> int:
+    """The integer frame count per timecode second: 24 for 23.976, 30 for 29.97."""
+    return max(1, round(float(rate)))
+
+
+def is_ntsc(rate: float | Fraction) -> bool:
+    """True for the x/1.001 family (23.976, 29.97, 59.94 ...), within rounding of how files write it."""
+    nominal = nominal_rate(rate)
+    return abs(float(rate) - nominal * 1000 / 1001) < 0.005 and abs(float(rate) - nominal) > 0.005
+
+
+def exact_rate(rate: float | Fraction) -> Fraction:
+    """Snap 23.976 / 29.97 / 59.94 to x*1000/1001 and near-integers to integers; keep anything else."""
+    if is_ntsc(rate):
+        return Fraction(nominal_rate(rate) * 1000, 1001)
+    if abs(float(rate) - round(float(rate))) < 1e-3:
+        return Fraction(round(float(rate)))
+    return Fraction(rate).limit_denominator(100000)
+
+
+def _drop_per_minute(nominal: int) -> int:
+    return 2 * (nominal // 30)
+
+
+def parse(tc: str, rate: float | Fraction, drop_frame: bool | None = None) -> int:
+    """Frame count of ``tc`` at ``rate``; drop-frame when the separator before the frames is ';' (or asked)."""
+    m = _TC.match(tc.strip())
+    if not m:
+        raise CinemanetError(f"not a timecode: {tc!r}")
+    h, mi, s, sep, f = m.groups()
+    h, mi, s, f = int(h), int(mi), int(s), int(f)
+    nominal = nominal_rate(rate)
+    if drop_frame is None:
+        drop_frame = sep in ";," and is_ntsc(rate) and nominal % 30 == 0
+    frames = ((h * 60 + mi) * 60 + s) * nominal + f
+    if drop_frame:
+        total_minutes = h * 60 + mi
+        frames -= _drop_per_minute(nominal) * (total_minutes - total_minutes // 10)
+    return frames
+
+
+def render(frames: int, rate: float | Fraction, drop_frame: bool | None = None) -> str:
+    """Timecode of a frame count; drop-frame by default at 29.97 and 59.94."""
+    nominal = nominal_rate(rate)
+    if drop_frame is None:
+        drop_frame = is_ntsc(rate) and nominal % 30 == 0
+    frames = int(frames)
+    sign = "-" if frames < 0 else ""
+    frames = abs(frames)
+    if drop_frame:
+        drop = _drop_per_minute(nominal)
+        per_10min = nominal * 600 - drop * 9
+        per_min = nominal * 60 - drop
+        tens, rest = divmod(frames, per_10min)
+        if rest > drop:
+            frames += drop * 9 * tens + drop * ((rest - drop) // per_min)
+        else:
+            frames += drop * 9 * tens
+    f = frames % nominal
+    s = frames // nominal
+    sep = ";" if drop_frame else ":"
+    return f"{sign}{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}{sep}{f:02d}"

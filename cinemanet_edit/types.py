@@ -1,0 +1,90 @@
+"""Small typed objects passed between the stages; no heavy imports here.
+
+timeline -> ClipRef -> (with MediaInfo) SamplePlan -> decoded frames -> per-frame scores
+-> ClipLabels -> markers and metadata in the timeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the sampler needs to know about a media file (read by ``decode.probe``)."""
+
+    path: Path
+    rate: Fraction  # real frame rate, e.g. 24000/1001
+    frame_count: int  # number of video frames (estimated from the duration when the container does not say)
+    width: int
+    height: int
+    start_timecode: str | None = None  # embedded start timecode ("01:00:00:00"), if any
+    start_frame: int = 0  # start_timecode as a frame count at the nominal rate
+    codec: str = ""
+
+    @property
+    def duration(self) -> Fraction:
+        return self.frame_count / self.rate
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """One video clip of the timeline to analyse, or to skip with a reason."""
+
+    key: str  # stable position, e.g. "V1.3" or "V1.2/V2.1" inside a nested stack
+    name: str
+    clip: Any = field(compare=False, repr=False)  # the opentimelineio Clip, annotated in place later
+    media_path: Path | None
+    record_start: Any = field(compare=False, default=None)  # RationalTime on the timeline, for reports
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """Which media frames to analyse for one clip, and where they sit in the clip's source time."""
+
+    clip_key: str
+    media_path: Path
+    frames: tuple[int, ...]  # 0-based frame indices in the media file
+    source_times: tuple[Any, ...]  # the same samples as opentimelineio RationalTime in the clip's source space
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded, scaled frame (uint8 RGB, model input size)."""
+
+    media_path: Path
+    index: int
+    image: Any = field(repr=False)  # numpy array (H, W, 3) uint8
+
+
+@dataclass(frozen=True)
+class CategoryLabel:
+    """One category's verdict for an image, a clip or a sample: the JSON contract of ``classify`` and ``tag``."""
+
+    category: str
+    label: str  # reverse-DNS label id, e.g. "shot.framing.close-up"
+    title: str  # display name, e.g. "Close Up"
+    confidence: float
+    scores: dict[str, float]  # every label's probability (top-k for large vocabularies)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "title": self.title, "confidence": round(self.confidence, 6),
+                "scores": {k: round(v, 6) for k, v in self.scores.items()}}
+
+
+@dataclass(frozen=True)
+class ClipLabels:
+    """The aggregated labels of one clip and the samples they came from."""
+
+    clip_key: str
+    labels: dict[str, CategoryLabel]
+    source_times: tuple[Any, ...]  # RationalTime of the samples that decoded
+    frames_requested: int = 0
+
+    @property
+    def frames_used(self) -> int:
+        return len(self.source_times)
