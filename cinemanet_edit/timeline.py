@@ -42,7 +42,8 @@ def media_timeline(path: Path) -> otio.schema.Timeline:
     ref = otio.schema.ExternalReference(target_url=path.resolve().as_uri(), available_range=available)
     clip = otio.schema.Clip(name=path.stem, media_reference=ref)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[clip])
-    timeline = otio.schema.Timeline(name=path.stem, tracks=otio.schema.Stack(children=[track]))
+    timeline = otio.schema.Timeline(name=path.stem)
+    timeline.tracks.append(track)
     timeline.global_start_time = available.start_time
     return timeline
 

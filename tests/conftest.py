@@ -1,0 +1,98 @@
+"""Shared fixtures: tiny media generated with PyAV whose frames carry their own index.
+
+Each frame shows its index as 8 black/white vertical bars (bit 7 on the left), which survive H.264 and JPEG
+compression and scaling to 224x224: ``frame_id(image)`` reads the index back, so a test can check that
+the decoder delivered exactly the frame the timecode arithmetic asked for.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+BITS = 10  # frame indices up to 1023
+
+
+def pattern(index: int, width: int = 320, height: int = 180) -> np.ndarray:
+    image = np.zeros((height, width, 3), np.uint8)
+    band = width // BITS
+    for bit in range(BITS):
+        if index >> (BITS - 1 - bit) & 1:
+            image[:, bit * band:(bit + 1) * band] = 255
+    return image
+
+
+def frame_id(image: np.ndarray) -> int:
+    width = image.shape[1]
+    band = width / BITS
+    value = 0
+    for bit in range(BITS):
+        column = image[:, int(bit * band + band / 4):int((bit + 1) * band - band / 4)]
+        value = value << 1 | int(column.mean() > 127)
+    return value
+
+
+def make_video(path: Path, rate: Fraction, frames: int, codec: str = "libx264", timecode: str | None = None,
+               gop: int = 12, size: tuple[int, int] = (320, 180)) -> Path:
+    """Write ``frames`` frames of ``pattern(i)`` at ``rate``; optional start timecode (tmcd track)."""
+    with av.open(str(path), "w") as container:
+        if timecode:
+            container.metadata["timecode"] = timecode
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if codec == "libx264":
+            stream.options = {"g": str(gop), "preset": "ultrafast", "crf": "18"}
+        for i in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pattern(i, *size), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip_23976_tc(media_dir) -> Path:
+    """23.976 H.264 .mov with start timecode 01:00:00:00, 120 frames."""
+    return make_video(media_dir / "a 23976 tc.mov", Fraction(24000, 1001), 120, timecode="01:00:00:00")
+
+
+@pytest.fixture(scope="session")
+def clip_25_mjpeg(media_dir) -> Path:
+    """25 fps MJPEG (intra) .mov, no timecode, 100 frames."""
+    return make_video(media_dir / "b_25_mjpeg.mov", Fraction(25), 100, codec="mjpeg")
+
+
+@pytest.fixture(scope="session")
+def clip_2997_df(media_dir) -> Path:
+    """29.97 H.264 .mp4 with drop-frame start timecode 00:59:59;00, 150 frames."""
+    return make_video(media_dir / "c_2997.mp4", Fraction(30000, 1001), 150, timecode="00:59:59;00")
+
+
+@pytest.fixture(scope="session")
+def clip_5994(media_dir) -> Path:
+    """59.94 H.264 .mov with timecode 10:00:00;00, 180 frames."""
+    return make_video(media_dir / "d_5994.mov", Fraction(60000, 1001), 180, timecode="10:00:00;00", gop=30)
+
+
+@pytest.fixture(scope="session")
+def clip_24(media_dir) -> Path:
+    """24 fps H.264 .mp4, long GOP (48), 600 frames: seeks matter here."""
+    return make_video(media_dir / "e_24.mp4", Fraction(24), 600, gop=48)
+
+
+def shared_media() -> Path:
+    media = SHARED / "media"
+    if not media.is_dir():
+        pytest.skip("../shared/media is absent (only developer machines have it)")
+    return media

@@ -1,0 +1,78 @@
+"""Decoding: the frame delivered for an index is that frame, across seeks, codecs and rates."""
+
+from fractions import Fraction
+
+import pytest
+from conftest import frame_id, make_video, shared_media
+
+from cinemanet_edit import decode
+from cinemanet_edit.errors import CinemanetError
+
+
+def test_probe_rate_length_timecode(clip_23976_tc, clip_2997_df, clip_25_mjpeg):
+    info = decode.probe(clip_23976_tc)
+    assert info.rate == Fraction(24000, 1001) and info.frame_count == 120
+    assert info.start_timecode == "01:00:00:00" and info.start_frame == 86400
+    info = decode.probe(clip_2997_df)
+    assert info.rate == Fraction(30000, 1001)
+    assert info.start_timecode == "00:59:59;00"
+    assert info.start_frame == 107892 - 30  # one second (30 frames, no drop inside it) before 01:00:00;00
+    info = decode.probe(clip_25_mjpeg)
+    assert (info.rate, info.frame_count, info.start_frame, info.codec) == (25, 100, 0, "mjpeg")
+
+
+@pytest.mark.parametrize("fixture", ["clip_23976_tc", "clip_25_mjpeg", "clip_2997_df", "clip_5994", "clip_24"])
+def test_frames_are_the_requested_ones(fixture, request):
+    path = request.getfixturevalue(fixture)
+    count = decode.probe(path).frame_count
+    wanted = sorted({0, 1, 5, count // 3, count // 3 + 1, count // 2, count - 60, count - 2, count - 1})
+    report = decode.DecodeReport(path)
+    frames = list(decode.decode_frames(path, wanted, 224, report))
+    assert [f.index for f in frames] == wanted
+    assert [frame_id(f.image) for f in frames] == wanted
+    assert frames[0].image.shape == (224, 224, 3)
+    assert report.missing == [] and report.error is None
+
+
+def test_indices_past_the_end_are_reported(clip_25_mjpeg):
+    report = decode.DecodeReport(clip_25_mjpeg)
+    frames = list(decode.decode_frames(clip_25_mjpeg, [10, 500], 224, report))
+    assert [f.index for f in frames] == [10]
+    assert report.missing == [500]
+
+
+def test_truncated_file_yields_the_frames_it_has(tmp_path):
+    whole = make_video(tmp_path / "whole.ts", Fraction(25), 100, gop=10)
+    broken = tmp_path / "broken.ts"
+    raw = whole.read_bytes()
+    broken.write_bytes(raw[: len(raw) // 2])
+    report = decode.DecodeReport(broken)
+    frames = list(decode.decode_frames(broken, [2, 20, 95], 224, report))
+    assert [f.index for f in frames] == [2, 20]
+    assert [frame_id(f.image) for f in frames] == [2, 20]
+    assert report.missing == [95]
+
+
+def test_garbage_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.mov"
+    bad.write_bytes(b"not a movie" * 100)
+    with pytest.raises(CinemanetError, match="cannot open media"):
+        decode.probe(bad)
+    report = decode.DecodeReport(bad)
+    assert list(decode.decode_frames(bad, [0], 224, report)) == []
+    assert report.missing == [0] and "cannot open media" in report.error
+
+
+def test_shared_media_decode():
+    media = shared_media()
+    for path in sorted(media.iterdir()):
+        if path.suffix in (".md",):
+            continue
+        info = decode.probe(path)
+        wanted = [0, info.frame_count // 2, max(0, info.frame_count - 2)]
+        report = decode.DecodeReport(path)
+        frames = list(decode.decode_frames(path, wanted, 224, report))
+        if "broken" in path.name:
+            assert frames, path  # decodes partly
+            continue
+        assert [f.index for f in frames] == sorted(set(wanted)), (path, report)
