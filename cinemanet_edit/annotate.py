@@ -9,7 +9,7 @@ from __future__ import annotations
 import opentimelineio as otio
 
 from .taxonomy import Category
-from .types import ClipLabels
+from .types import ClipLabels, MediaInfo
 
 NAMESPACE = "cinemanet"
 SCHEMA_VERSION = 1
@@ -64,3 +64,16 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
                                   "confidence": round(label.confidence, 6)}},
         )
         clip.markers.append(marker)
+
+
+def fill_available_range(clip: otio.schema.Clip, media) -> None:
+    """Give a file reference without an ``available_range`` the one we measured (start timecode, length).
+
+    Several OTIO writers (FCP7 XML, FCPXML) cannot write a clip whose reference lacks it.
+    """
+    ref = clip.media_reference
+    if isinstance(ref, otio.schema.ExternalReference) and ref.available_range is None and \
+            isinstance(media, MediaInfo):
+        rate = float(media.rate)
+        ref.available_range = otio.opentime.TimeRange(otio.opentime.RationalTime(media.start_frame, rate),
+                                                      otio.opentime.RationalTime(media.frame_count, rate))

@@ -123,10 +123,10 @@ class _Reader:
 
     def _restart(self, target: int, back_seconds: float) -> None:
         """Seek to a keyframe at or before ``back_seconds`` ahead of the target (0 = from the start)."""
-        seconds = Fraction(target) / self.rate - Fraction(back_seconds)
-        if seconds <= 0 or back_seconds == float("inf"):
+        if back_seconds == float("inf") or Fraction(target) / self.rate <= Fraction(back_seconds):
             self.container.seek(0)  # the container's own start
         else:
+            seconds = Fraction(target) / self.rate - Fraction(back_seconds)
             self.container.seek(int((self.origin + seconds) / self.tb), stream=self.stream, backward=True)
         self.decoder = _decoded(self.container, self.stream, self.report)
         self.last = None

@@ -123,9 +123,11 @@ class Analyzer:
 
 
 def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,
-            report: TagReport) -> dict[str, ClipLabels]:
-    """Labels for every analysable clip; skipped clips and warnings are recorded in ``report``."""
-    media: dict[Path, MediaInfo | CinemanetError] = {}
+            report: TagReport, media: dict[Path, MediaInfo | CinemanetError]) -> dict[str, ClipLabels]:
+    """Labels for every analysable clip; skipped clips and warnings are recorded in ``report``.
+
+    ``media`` caches what each file is (or why it cannot be opened); it is filled here.
+    """
     plans: list[tuple[ClipRef, SamplePlan]] = []
     for ref in refs:
         if ref.skip_reason:
@@ -193,13 +195,15 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     report = TagReport(model=analyzer.models.version)
     refs = clip_refs(timeline, resolver)
     report.clips = len(refs)
+    media: dict[Path, MediaInfo | CinemanetError] = {}
     try:
-        results = analyse(refs, analyzer, policy, reporter, report)
+        results = analyse(refs, analyzer, policy, reporter, report, media)
     finally:
         reporter.close()
     for ref in refs:
         if ref.key in results:
             annotate.annotate(ref.clip, results[ref.key], analyzer.categories, analyzer.models.version)
+            annotate.fill_available_range(ref.clip, media.get(ref.media_path))
     report.seconds = time.perf_counter() - started
     return report
 

@@ -1,0 +1,147 @@
+"""The command line, in-process: messages, exit codes, refusing to overwrite, JSON output."""
+
+from __future__ import annotations
+
+import json
+
+import opentimelineio as otio
+import pytest
+from fakes import frame_id_analyzer
+
+from cinemanet_edit import cli
+
+RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch):
+    """CLI tests check plumbing; the real model has its own tests (test_models, test_real_model)."""
+    monkeypatch.setattr(cli, "Analyzer", lambda batch_size=32: frame_id_analyzer())
+
+
+@pytest.fixture
+def cut(tmp_path, clip_25_mjpeg):
+    track = otio.schema.Track(name="V1")
+    for i, url in enumerate([clip_25_mjpeg.as_uri(), (tmp_path / "missing.mov").as_uri()]):
+        ref = otio.schema.ExternalReference(target_url=url)
+        track.append(otio.schema.Clip(name=f"c{i}", media_reference=ref, source_range=TR(RT(10, 25), RT(50, 25))))
+    tl = otio.schema.Timeline(name="cut")
+    tl.tracks.append(track)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(tl, str(path))
+    return path
+
+
+def test_tag_summary_and_warning(cut, tmp_path, capsys):
+    out = tmp_path / "out.otio"
+    assert cli.main(["tag", str(cut), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: skipping clip 'c1' (V1.2): media not found:" in err and "missing.mov" in err
+    assert "tagged 1 of 2 clips" in err and "Traceback" not in err
+    assert out.exists()
+
+
+def test_strict_exits_1_but_keeps_the_output(cut, tmp_path):
+    out = tmp_path / "out.otio"
+    assert cli.main(["tag", str(cut), "-o", str(out), "--strict", "-q"]) == 1
+    assert out.exists()
+
+
+def test_json_summary(cut, tmp_path, capsys):
+    out = tmp_path / "out.otio"
+    assert cli.main(["tag", str(cut), "-o", str(out), "--json", "--samples", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["analysed"] == 1 and summary["clips"] == 2 and summary["frames_analysed"] == 2
+    assert summary["skipped"][0]["clip"] == "c1" and summary["skipped"][0]["reason"].startswith("media not found")
+
+
+def test_existing_output_needs_force(cut, tmp_path, capsys):
+    out = tmp_path / "out.otio"
+    out.write_text("precious")
+    assert cli.main(["tag", str(cut), "-o", str(out), "-q"]) == 2
+    assert "already exists (use --force" in capsys.readouterr().err
+    assert out.read_text() == "precious"
+    assert cli.main(["tag", str(cut), "-o", str(out), "-q", "--force"]) == 0
+    assert out.read_text() != "precious"
+
+
+def test_never_overwrites_the_input(cut, capsys):
+    before = cut.read_bytes()
+    assert cli.main(["tag", str(cut), "-o", str(cut), "--force"]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert cut.read_bytes() == before
+
+
+@pytest.mark.parametrize("content,suffix,message", [
+    ('{"OTIO_SCHEMA": "Timeline.1", "tracks": ', ".otio", "cannot read as otio_json"),
+    ("not a timeline at all", ".xyz", "unknown timeline format"),
+    ("<xmeml><sequence>", ".xml", "cannot read as fcp_xml"),
+])
+def test_bad_timelines_are_one_line_errors(tmp_path, capsys, content, suffix, message):
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_text(content)
+    out = tmp_path / "out.otio"
+    assert cli.main(["tag", str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_missing_input(tmp_path, capsys):
+    assert cli.main(["tag", str(tmp_path / "nope.otio"), "-o", str(tmp_path / "o.otio")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_failed_write_leaves_no_partial_file(cut, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out.otio"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(otio.adapters, "write_to_string", broken)
+    assert cli.main(["tag", str(cut), "-o", str(out), "-q"]) == 2
+    assert "disk full" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [cut]
+
+
+def test_other_formats_through_otio_adapters(cut, tmp_path):
+    """FCP7 XML through OTIO's fcp_xml adapter, which needs every reference's available_range: we fill it
+    from the probed media. (It still cannot write clips whose media is missing: issue 4's writers will.)"""
+    tl = otio.adapters.read_from_file(str(cut))
+    del tl.tracks[0][1]
+    present = tmp_path / "present.otio"
+    otio.adapters.write_to_file(tl, str(present))
+    out = tmp_path / "out.xml"
+    assert cli.main(["tag", str(present), "-o", str(out), "-q"]) == 0
+    tl = otio.adapters.read_from_file(str(out))
+    markers = [m for c in tl.find_clips() for m in c.markers]
+    assert markers and markers[0].name.startswith("Frame: ")
+
+
+def test_classify_json_contract(clip_25_mjpeg, tmp_path, capsys):
+    assert cli.main(["classify", "--json", "--per-sample", "--samples", "3", str(clip_25_mjpeg)]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["path"] == str(clip_25_mjpeg)
+    entry = line["labels"]["test.frame"]
+    assert set(entry) == {"label", "title", "confidence", "scores"} and len(entry["scores"]) == 3
+    times = [s["time"] for s in line["samples"]]
+    assert times == pytest.approx([100 / 25 * k / 6 for k in (1, 3, 5)], abs=0.05)
+    assert [s["labels"]["test.frame"]["title"] for s in line["samples"]] == ["16", "50", "83"]
+
+
+def test_classify_bad_file_continues(clip_25_mjpeg, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG garbage")
+    assert cli.main(["classify", "--json", str(bad), str(clip_25_mjpeg)]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(x) for x in captured.out.splitlines()]
+    assert "error" in lines[0] and "labels" in lines[1]
+    assert captured.err.count("\n") == 1
+
+
+def test_cli_and_pipeline_import_without_tensorflow():
+    """TensorFlow takes seconds to load: only the classifier may import it, and only when frames need it."""
+    import subprocess
+    import sys
+
+    code = "import sys, cinemanet_edit.cli, cinemanet_edit.pipeline; print('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
