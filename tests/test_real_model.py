@@ -1,0 +1,34 @@
+"""The shipped model, end to end: classify a photograph, tag the shipped example."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+
+from cinemanet_edit import cli
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_chelsea_is_a_cat(capsys):
+    assert cli.main(["classify", "--json", str(EXAMPLES / "images/chelsea.png")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    imagenet = result["labels"]["imagenet"]
+    assert imagenet["title"] in ("Egyptian cat", "tabby") and imagenet["confidence"] > 0.5
+    assert len(imagenet["scores"]) == 5 and imagenet["label"] == next(iter(imagenet["scores"]))
+
+
+def test_tag_the_shipped_example(tmp_path, capsys):
+    out = tmp_path / "tagged.otio"
+    assert cli.main(["tag", str(EXAMPLES / "example.otio"), "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["analysed"] == 4 and not summary["skipped"]
+    clips = {c.name: c for c in otio.adapters.read_from_file(str(out)).find_clips()}
+    titles = {name: c.metadata["cinemanet"]["labels"]["imagenet"]["title"] for name, c in clips.items()}
+    assert titles["cat"] in ("Egyptian cat", "tabby")
+    assert titles["espresso"] == "espresso"
+    for c in clips.values():
+        (marker,) = c.markers
+        assert marker.name.startswith("ImageNet: ") and marker.marked_range == c.trimmed_range()
