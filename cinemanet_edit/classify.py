@@ -68,7 +68,7 @@ class Classifier:
         x = np.zeros((size, *images.shape[1:]), np.float32)
         x[:n] = images
         features, logits = self._forward(x)
-        return np.asarray(features)[:n], np.asarray(logits)[:n]
+        return features.numpy()[:n], logits.numpy()[:n]
 
     def predict(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Probabilities per category for a batch of images: {category id: (N, labels)}."""

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BITS = 10  # frame indices up to 1023
 
 

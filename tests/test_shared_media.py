@@ -1,0 +1,68 @@
+"""Tag a timeline over the real files in ../shared/media (many codecs) with the shipped model.
+
+Skips when ../shared is absent. One 23.976 clip is declared by the timeline to start at 01:00:00:00
+(its reference's available_range), so its source range is in timecode space.
+"""
+
+from __future__ import annotations
+
+import json
+
+import opentimelineio as otio
+from conftest import shared_media
+
+from cinemanet_edit import annotate, cli, decode
+
+RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+
+
+def build(tmp_path):
+    media = shared_media()
+    track = otio.schema.Track(name="V1")
+    expected = {}
+    for path in sorted(media.iterdir()):
+        if path.suffix == ".md" or "broken" in path.name:
+            continue
+        info = decode.probe(path)
+        rate = float(info.rate)
+        length = max(1, info.frame_count // 2)
+        start = info.frame_count // 4
+        available = None
+        if path.name == "pexels_face_h264.mp4":  # 23.976 material that starts at 01:00:00:00
+            available = TR(RT(86400, rate), RT(info.frame_count, rate))
+            start += 86400
+        ref = otio.schema.ExternalReference(target_url=path.as_uri(), available_range=available)
+        track.append(otio.schema.Clip(name=path.stem, media_reference=ref,
+                                      source_range=TR(RT(start, rate), RT(length, rate))))
+        expected[path.stem] = (start, length)
+    ref = otio.schema.ExternalReference(target_url=(media / "not_here.mov").as_uri())
+    track.append(otio.schema.Clip(name="not_here", media_reference=ref, source_range=TR(RT(0, 24), RT(24, 24))))
+    timeline = otio.schema.Timeline(name="shared media")
+    timeline.global_start_time = RT(86400, 24000 / 1001)
+    timeline.tracks.append(track)
+    path = tmp_path / "shared.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path, expected
+
+
+def test_tag_shared_media_twice(tmp_path, capsys):
+    path, expected = build(tmp_path)
+    first, second = tmp_path / "first.otio", tmp_path / "second.otio"
+    assert cli.main(["tag", str(path), "-o", str(first), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["analysed"] == len(expected)
+    assert [s["clip"] for s in summary["skipped"]] == ["not_here"]
+    clips = {c.name: c for c in otio.adapters.read_from_file(str(first)).find_clips()}
+    for name, (start, length) in expected.items():
+        c = clips[name]
+        (marker,) = [m for m in c.markers if annotate.is_ours(m)]
+        assert marker.marked_range == c.trimmed_range()
+        frames = c.metadata["cinemanet"]["samples"]["source_frames"]
+        assert frames and all(start <= f < start + length for f in frames), name
+    assert not clips["not_here"].markers
+    assert cli.main(["tag", str(first), "-o", str(second), "-q"]) == 0
+    again = {c.name: c for c in otio.adapters.read_from_file(str(second)).find_clips()}
+    for name in expected:
+        assert len(again[name].markers) == 1
+        assert again[name].metadata["cinemanet"]["labels"]["imagenet"]["label"] == \
+            clips[name].metadata["cinemanet"]["labels"]["imagenet"]["label"]
