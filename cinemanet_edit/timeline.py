@@ -188,6 +188,15 @@ def _reference_names(clip: otio.schema.Clip) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _source_file(clip: otio.schema.Clip) -> str | None:
+    """The path in an EDL's ``* SOURCE FILE:`` comment (Resolve and Premiere write it), if any."""
+    meta = clip.metadata.get("cmx_3600")
+    for comment in (meta.get("comments") or []) if hasattr(meta, "get") else []:
+        if isinstance(comment, str) and comment.upper().startswith("SOURCE FILE:"):
+            return comment.split(":", 1)[1].strip()
+    return None
+
+
 def _walk(composition, key: str = "") -> Iterator[tuple[str, otio.schema.Clip]]:
     """Yield (key, clip) for every clip under a stack or track: video tracks only, nested stacks included.
 
@@ -234,7 +243,7 @@ def clip_refs(timeline: otio.schema.Timeline, resolver: MediaResolver) -> list[C
         elif isinstance(ref, otio.schema.ImageSequenceReference):
             reason = "image sequences are not supported yet"
         else:
-            url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else None
+            url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else _source_file(clip)
             path, wanted = resolver.resolve(url, _reference_names(clip) if resolver.media_roots else ())
             if path is None:
                 reason = f"media not found: {wanted}" if wanted else "clip has no media reference"

@@ -76,3 +76,21 @@ def test_shared_media_decode():
             assert frames, path  # decodes partly
             continue
         assert [f.index for f in frames] == sorted(set(wanted)), (path, report)
+
+
+def test_close_samples_share_one_pass_and_far_ones_seek(clip_24, monkeypatch):
+    seeks = []
+    original = decode._Reader._restart
+
+    def counting(self, target, back):
+        seeks.append(target)
+        return original(self, target, back)
+
+    monkeypatch.setattr(decode._Reader, "_restart", counting)
+    close = [300, 310, 320, 330]  # within SEEK_GAP_SECONDS of each other: one seek to reach 300, then forward
+    assert [frame_id(f.image) for f in decode.decode_frames(clip_24, close, 224)] == close
+    assert seeks == [300]
+    seeks.clear()
+    far = [10, 200, 400, 590]
+    assert [frame_id(f.image) for f in decode.decode_frames(clip_24, far, 224)] == far
+    assert seeks == [200, 400, 590]
