@@ -96,6 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     _add_sampling(p)
 
+    p = sub.add_parser("resolve", help="DaVinci Resolve script: install, uninstall (and the engine it calls)")
+    rsub = p.add_subparsers(dest="resolve_command", required=True)
+    for name, text in (("install", "put the script in Resolve's Workspace > Scripts > Utility menu"),
+                       ("uninstall", "remove the script")):
+        r = rsub.add_parser(name, help=text)
+        scope = r.add_mutually_exclusive_group()
+        scope.add_argument("--user", dest="scope", action="store_const", const="user", default="user",
+                           help="for this user (default)")
+        scope.add_argument("--system", dest="scope", action="store_const", const="system", help="for all users")
+        r.add_argument("--dry-run", action="store_true", help="print the folder, change nothing")
+        r.add_argument("--platform", choices=["macos", "windows", "linux"], help=argparse.SUPPRESS)
+    r = rsub.add_parser("run-job", help=argparse.SUPPRESS)
+    r.add_argument("job", type=Path)
+    r.add_argument("-o", "--output", type=Path, required=True)
+    _add_sampling(r)
+
     p = sub.add_parser("models", help="model files")
     msub = p.add_subparsers(dest="models_command", required=True)
     m = msub.add_parser("list", help="show the installed backbone and heads")
@@ -186,10 +202,44 @@ def cmd_models(args) -> int:
     return EXIT_OK
 
 
+def cmd_resolve(args) -> int:
+    from .resolve import install
+
+    if args.resolve_command == "run-job":
+        return _run_resolve_job(args)
+    action = install.install if args.resolve_command == "install" else install.uninstall
+    path, changed = action(args.scope, args.dry_run, args.platform)
+    if args.dry_run:
+        print(f"would {args.resolve_command}: {path}")
+    elif args.resolve_command == "install":
+        print(f"installed: {path}\nIn Resolve: Workspace > Scripts > Utility > {Path(path).stem}")
+    else:
+        print(f"removed: {path}" if changed else f"not installed: {path}")
+    return EXIT_OK
+
+
+def _run_resolve_job(args) -> int:
+    from .resolve.bridge import LineReporter, run_job
+    from .timeline import atomic_write
+
+    try:
+        job = json.loads(args.job.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CinemanetError(f"{args.job}: cannot read the job: {exc}") from None
+    if args.samples or args.every:
+        job["samples"], job["every"] = args.samples, args.every
+    try:
+        answer = run_job(job, Analyzer(batch_size=args.batch_size), LineReporter(sys.stderr))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CinemanetError(f"{args.job}: malformed job: {exc}") from None
+    atomic_write(args.output, json.dumps(answer, indent=1).encode("utf-8"))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"classify": cmd_classify, "tag": cmd_tag, "models": cmd_models}[args.command]
+    handler = {"classify": cmd_classify, "tag": cmd_tag, "models": cmd_models, "resolve": cmd_resolve}[args.command]
     try:
         return handler(args)
     except CinemanetError as exc:
