@@ -1,0 +1,263 @@
+"""Train and evaluate the cinematography heads on cached backbone features.
+
+The seed retrained one graph per category with TF-for-Poets. Here every head is a linear layer on the
+backbone's 1024-d pooled features (so all heads share one backbone pass), trained with class-balanced
+softmax (single-label) or one-vs-rest sigmoid (multi-label) cross-entropy and L2, its strength chosen by
+cross-validation on the training groups only; the validation groups are touched once, for the report.
+Features of each image and of its mirror image are cached by file content.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import decode
+from .dataset import Example, dhash, file_digest, group_near_duplicates, split_by_group
+from .errors import CinemanetError
+from .models import ModelSet
+from .taxonomy import Category
+
+FEATURES = 1024
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("CINEMANET_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME")
+                                                             or os.path.expanduser("~/.cache"), "cinemanet-edit")
+    return Path(base)
+
+
+@dataclass
+class FeatureSet:
+    """Backbone features of the images that decoded: [n, 2 (image, mirror), 1024], plus hashes."""
+
+    examples: list[Example]
+    features: np.ndarray
+    hashes: list[int]
+    digests: list[str]
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def extract_features(examples: list[Example], models: ModelSet, classifier=None, progress=None) -> FeatureSet:
+    """Features of every image and its mirror image, cached under the backbone's sha and the file's sha1."""
+    folder = cache_dir() / "features" / models.backbone_file.stem / models.version.split("@")[-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    kept, feats, hashes, digests, failed = [], [], [], [], []
+    pending: list[tuple[int, np.ndarray, Path]] = []
+
+    def flush():
+        nonlocal classifier
+        if not pending:
+            return
+        if classifier is None:
+            from .classify import Classifier
+
+            classifier = Classifier(models)
+        images = np.stack([im for _, im, _ in pending] + [im[:, ::-1] for _, im, _ in pending])
+        f, _ = classifier.backbone_outputs(images) if len(images) <= 64 else _batched(classifier, images)
+        half = len(pending)
+        for k, (slot, _, cache_file) in enumerate(pending):
+            pair = np.stack([f[k], f[half + k]]).astype(np.float32)
+            np.save(cache_file, pair)
+            feats[slot] = pair
+        pending.clear()
+
+    for example in examples:
+        try:
+            digest = file_digest(example.path)
+        except OSError as exc:
+            failed.append((example.path, str(exc)))
+            continue
+        cache_file = folder / f"{digest}.npy"
+        hash_file = folder / f"{digest}.dhash"
+        slot = len(kept)
+        kept.append(example)
+        digests.append(digest)
+        if cache_file.exists() and hash_file.exists():
+            feats.append(np.load(cache_file))
+            hashes.append(int(hash_file.read_text()))
+        else:
+            frames = list(decode.decode_frames(example.path, [0], models.input_size))
+            if not frames:
+                kept.pop()
+                digests.pop()
+                failed.append((example.path, "cannot decode"))
+                continue
+            image = frames[0].image
+            h = dhash(image)
+            hash_file.write_text(str(h))
+            hashes.append(h)
+            feats.append(None)
+            pending.append((slot, image, cache_file))
+            if len(pending) == 32:
+                flush()
+        if progress:
+            progress(1)
+    flush()
+    return FeatureSet(kept, np.stack(feats) if feats else np.zeros((0, 2, FEATURES), np.float32), hashes, digests,
+                      failed)
+
+
+def _batched(classifier, images: np.ndarray):
+    outs = [classifier.backbone_outputs(images[i:i + 32]) for i in range(0, len(images), 32)]
+    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+
+
+# ---------------------------------------------------------------- linear heads
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    std = x.std(axis=0) + 1e-6
+    return mean, std
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, n_classes: int, multi_label: bool, l2: float,
+               epochs: int = 300, lr: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced linear classifier by full-batch Adam; returns (kernel, bias) on raw features."""
+    mean, std = _standardise(x)
+    z = (x - mean) / std
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.01, (z.shape[1], n_classes))
+    b = np.zeros(n_classes)
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    weights = (len(y) / (n_classes * np.maximum(counts, 1)))[y]
+    weights /= weights.sum()
+    onehot = np.eye(n_classes)[y]
+    m = [np.zeros_like(w), np.zeros_like(b)]
+    v = [np.zeros_like(w), np.zeros_like(b)]
+    for t in range(1, epochs + 1):
+        logits = z @ w + b
+        if multi_label:
+            p = 1 / (1 + np.exp(-logits))
+        else:
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+        g = (p - onehot) * weights[:, None]
+        grads = [z.T @ g + l2 * w, g.sum(axis=0)]
+        for k, (param, grad) in enumerate(zip((w, b), grads, strict=True)):
+            m[k] = 0.9 * m[k] + 0.1 * grad
+            v[k] = 0.999 * v[k] + 0.001 * grad ** 2
+            param -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+    kernel = (w / std[:, None]).astype(np.float32)
+    bias = (b - (mean / std) @ w).astype(np.float32)
+    return kernel, bias
+
+
+def predict_linear(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, multi_label: bool) -> np.ndarray:
+    logits = x @ kernel + bias
+    if multi_label:
+        return 1 / (1 + np.exp(-logits))
+    logits = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@dataclass
+class Metrics:
+    labels: list[str]
+    confusion: np.ndarray  # rows: true, columns: predicted
+    n: int
+
+    @property
+    def recall(self) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=1), 1)
+
+    @property
+    def precision(self) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=0), 1)
+
+    @property
+    def balanced_accuracy(self) -> float:
+        present = self.confusion.sum(axis=1) > 0
+        return float(self.recall[present].mean())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / max(1, self.n))
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "balanced_accuracy": round(self.balanced_accuracy, 4),
+                "accuracy": round(self.accuracy, 4),
+                "per_class": {lab: {"precision": round(float(p), 4), "recall": round(float(r), 4),
+                                    "support": int(s)}
+                              for lab, p, r, s in zip(self.labels, self.precision, self.recall,
+                                                      self.confusion.sum(axis=1), strict=True)},
+                "confusion": self.confusion.tolist()}
+
+
+def evaluate(y: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> Metrics:
+    k = len(labels)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((k, k), dtype=int)
+    for t, p in zip(y, predicted, strict=True):
+        confusion[t, p] += 1
+    return Metrics(labels, confusion, len(y))
+
+
+def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    unique = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(unique)
+    fold_of = {g: i % k for i, g in enumerate(unique)}
+    return [np.array([fold_of[g] == f for g in groups]) for f in range(k)]
+
+
+@dataclass
+class TrainResult:
+    category: Category
+    kernel: np.ndarray
+    bias: np.ndarray
+    l2: float
+    cv: dict[float, float]
+    validation: Metrics
+    train_size: int
+    validation_size: int
+    groups: int
+    seconds: float
+
+
+def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, seed: int = 0,
+                   l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1), folds: int = 5,
+                   epochs: int = 300) -> TrainResult:
+    started = time.perf_counter()
+    label_ids = [label.id for label in category.labels]
+    present = [i for i, e in enumerate(fs.examples) if e.label in label_ids]
+    if not present:
+        raise CinemanetError(f"no examples for {category.id}")
+    y_all = np.array([label_ids.index(fs.examples[i].label) for i in present])
+    groups = np.array(group_near_duplicates([fs.hashes[i] for i in present], [fs.digests[i] for i in present]))
+    train_idx, val_idx = split_by_group([label_ids[t] for t in y_all], list(groups), validation, seed)
+    train_idx, val_idx = np.array(train_idx), np.array(val_idx)
+    x = fs.features[present]  # [n, 2, 1024]
+
+    def flat(idx):  # image and mirror image both train
+        return x[idx].reshape(-1, x.shape[-1]), np.repeat(y_all[idx], 2)
+
+    cv: dict[float, float] = {}
+    fold_masks = group_folds(groups[train_idx], folds, seed)
+    for l2 in l2_grid:
+        scores = []
+        for mask in fold_masks:
+            tr, va = train_idx[~mask], train_idx[mask]
+            xt, yt = flat(tr)
+            kernel, bias = fit_linear(xt, yt, len(label_ids), category.multi_label, l2, epochs, seed=seed)
+            p = (predict_linear(x[va, 0], kernel, bias, category.multi_label)
+                 + predict_linear(x[va, 1], kernel, bias, category.multi_label)) / 2
+            scores.append(evaluate(y_all[va], p, label_ids).balanced_accuracy)
+        cv[l2] = float(np.mean(scores))
+    best = max(cv, key=cv.get)
+    xt, yt = flat(train_idx)
+    kernel, bias = fit_linear(xt, yt, len(label_ids), category.multi_label, best, epochs, seed=seed)
+    p_val = predict_linear(x[val_idx, 0], kernel, bias, category.multi_label)
+    metrics = evaluate(y_all[val_idx], p_val, label_ids)
+    return TrainResult(category, kernel, bias, best, cv, metrics, len(train_idx), len(val_idx),
+                       len(set(groups.tolist())), time.perf_counter() - started)
