@@ -36,12 +36,20 @@ def _stderr_silenced():
         os.close(devnull)
 
 
-def import_keras():
+def import_tensorflow():
+    """Import TensorFlow (and Keras) with their start-up noise hidden; returns the tensorflow module."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with _stderr_silenced():
-        import keras
-        import tensorflow  # noqa: F401  (initialise the runtime while stderr is hidden)
+        import keras  # noqa: F401
+        import tensorflow
+    return tensorflow
+
+
+def import_keras():
+    import_tensorflow()
+    import keras
+
     return keras
 
 
@@ -60,6 +68,11 @@ class Classifier:
             import tensorflow as tf
 
             self._forward = tf.function(lambda x: self.backbone(x, training=False), reduce_retracing=True)
+
+    def logits_from_features(self, features: np.ndarray) -> np.ndarray:
+        """The ImageNet logits are a dense layer on the pooled features: cached features need no second pass."""
+        kernel, bias = self.backbone.get_layer("Logits").get_weights()
+        return features @ kernel + bias
 
     def backbone_outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Features (N, 1024) and logits (N, 1001) of uint8 RGB images (N, 224, 224, 3)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CinemanetError
 from .pipeline import Analyzer, Classification, Reporter, SamplingPolicy, classify_paths, tag_file
+from .taxonomy import CINEMATOGRAPHY
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_ERROR = 0, 1, 2
 
@@ -96,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     _add_sampling(p)
 
+    p = sub.add_parser("train", help="train a cinematography head on labelled images")
+    p.add_argument("data", nargs="+", type=Path, metavar="DATA",
+                   help="CSV manifest (image,category,label) or folder with one sub-folder per label")
+    p.add_argument("--category", required=True, choices=[c.id for c in CINEMATOGRAPHY])
+    p.add_argument("-o", "--output", type=Path, help="model folder to install the head in (default: your "
+                   "user model folder; the repository's models/ to ship it)")
+    p.add_argument("--validation", type=float, default=0.2, help="share of near-duplicate groups held out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_positive_int, default=300, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print the validation metrics as JSON")
+
+    p = sub.add_parser("evaluate", help="measure the installed heads on labelled images")
+    p.add_argument("data", nargs="+", type=Path, metavar="DATA")
+    p.add_argument("--category", action="append", choices=[c.id for c in CINEMATOGRAPHY],
+                   help="only this category (repeatable; default: every installed cinematography head)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("resolve", help="DaVinci Resolve script: install, uninstall (and the engine it calls)")
     rsub = p.add_subparsers(dest="resolve_command", required=True)
     for name, text in (("install", "put the script in Resolve's Workspace > Scripts > Utility menu"),
@@ -116,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     msub = p.add_subparsers(dest="models_command", required=True)
     m = msub.add_parser("list", help="show the installed backbone and heads")
     m.add_argument("--json", action="store_true")
+    m = msub.add_parser("import-legacy", help="install original CinemaNet / TF-for-Poets heads (*Classifier.pb + "
+                        "*Labels.txt) as extra categories")
+    m.add_argument("folder", type=Path)
+    m.add_argument("-o", "--output", type=Path, help="model folder (default: your user model folder)")
     m = msub.add_parser("convert-backbone",
                         help="write MobileNet v1 Keras weights from a frozen TF-slim / TF-for-Poets graph")
     m.add_argument("graph", type=Path, help="frozen graph (.pb)")
@@ -127,17 +149,20 @@ def _policy(args) -> SamplingPolicy:
     return SamplingPolicy(samples=args.samples, every=args.every)
 
 
-def _print_classification(result: Classification, as_json: bool, per_sample: bool) -> None:
+def _print_classification(result: Classification, as_json: bool, per_sample: bool, titles: dict[str, str]) -> None:
     if as_json:
         print(json.dumps(result.to_json(per_sample)), flush=True)
         return
     if result.error:
         return
-    parts = [f"{label.title} ({label.confidence:.0%})" for label in result.labels.values()]
-    print(f"{result.path}: " + "; ".join(parts), flush=True)
+
+    def line(labels) -> str:
+        return "; ".join(f"{titles.get(c, c)}: {lab.title} ({lab.confidence:.0%})" for c, lab in labels.items())
+
+    print(f"{result.path}\n  {line(result.labels)}", flush=True)
     if per_sample:
         for t, labels in result.samples:
-            print(f"  {t:9.3f}s  " + "; ".join(f"{lab.title} ({lab.confidence:.0%})" for lab in labels.values()))
+            print(f"  {t:9.3f}s  {line(labels)}")
 
 
 def cmd_classify(args) -> int:
@@ -151,7 +176,8 @@ def cmd_classify(args) -> int:
             print(f"error: {result.error}", file=sys.stderr)
         elif result.warning:
             print(f"warning: {result.path}: {result.warning}", file=sys.stderr)
-        _print_classification(result, args.json, args.per_sample)
+        _print_classification(result, args.json, args.per_sample,
+                              {c: cat.title for c, cat in analyzer.categories.items()})
 
     classify_paths(args.paths, analyzer, _policy(args), on_result=show)
     return EXIT_INCOMPLETE if failed else EXIT_OK
@@ -180,6 +206,13 @@ def cmd_tag(args) -> int:
 
 
 def cmd_models(args) -> int:
+    if args.models_command == "import-legacy":
+        from .legacy import import_legacy
+        from .models import user_models_dir
+
+        for category, path, n in import_legacy(args.folder, args.output or user_models_dir()):
+            print(f"imported {category}: {n} labels -> {path}")
+        return EXIT_OK
     if args.models_command == "convert-backbone":
         from .legacy import convert_backbone
 
@@ -199,6 +232,87 @@ def cmd_models(args) -> int:
         print(f"{models.version}\nbackbone: {models.backbone_name} ({models.backbone_file})")
         for h in models.heads:
             print(f"  {h.category.id}: {len(h.category.labels)} labels, reads the backbone's {h.input}")
+    return EXIT_OK
+
+
+def _load_training_examples(sources, category_id):
+    from .dataset import load_examples
+
+    examples = []
+    for source in sources:
+        examples += load_examples(source, category_id)
+    return examples
+
+
+def _progress_bar(total: int, quiet: bool = False):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="image", file=sys.stderr, disable=None if not quiet else True, leave=False)
+
+
+def cmd_train(args) -> int:
+    import shlex
+
+    from .models import load_model_set, user_models_dir
+    from .taxonomy import known_category
+    from .training import extract_features, train_category, write_head
+
+    category = known_category(args.category)
+    examples = _load_training_examples(args.data, args.category)
+    models = load_model_set()
+    with _progress_bar(len(examples)) as bar:
+        features = extract_features(examples, models, progress=bar.update)
+    for path, why in features.failed:
+        print(f"warning: {path}: {why}", file=sys.stderr)
+    result = train_category(features, category, args.validation, args.seed, epochs=args.epochs)
+    counts: dict[str, int] = {}
+    for e in features.examples:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    output = args.output or user_models_dir()
+    command = "cinemanet-edit " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    head = write_head(output, result, models, command, [str(s) for s in args.data], counts)
+    metrics = result.validation.to_json()
+    if args.json:
+        print(json.dumps({"category": category.id, "head": str(head), **metrics}))
+    else:
+        print(f"{category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "
+              f"(n={metrics['n']}); wrote {head} and its model card", file=sys.stderr)
+        for label, m in metrics["per_class"].items():
+            print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    import numpy as np
+
+    from .classify import Classifier
+    from .models import load_model_set
+    from .training import evaluate, extract_features
+
+    models = load_model_set()
+    heads = {h.category.id: h for h in models.heads if h.category.id in {c.id for c in CINEMATOGRAPHY}}
+    wanted = args.category or list(heads)
+    missing = [c for c in wanted if c not in heads]
+    if missing:
+        raise CinemanetError(f"no installed head for {', '.join(missing)}")
+    classifier = Classifier(models)
+    report = {}
+    for category_id in wanted:
+        head = heads[category_id]
+        examples = _load_training_examples(args.data, category_id)
+        features = extract_features(examples, models, classifier)
+        labels = [lab.id for lab in head.category.labels]
+        y = np.array([labels.index(e.label) for e in features.examples])
+        x = features.features[:, 0]
+        metrics = evaluate(y, head(x, classifier.logits_from_features(x)), labels).to_json()
+        report[category_id] = metrics
+        if not args.json:
+            print(f"{category_id}: balanced accuracy {metrics['balanced_accuracy']:.3f}, accuracy "
+                  f"{metrics['accuracy']:.3f} (n={metrics['n']})")
+            for label, m in metrics["per_class"].items():
+                print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
+    if args.json:
+        print(json.dumps({"model": models.version, "categories": report}))
     return EXIT_OK
 
 
@@ -239,7 +353,9 @@ def _run_resolve_job(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"classify": cmd_classify, "tag": cmd_tag, "models": cmd_models, "resolve": cmd_resolve}[args.command]
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    handler = {"classify": cmd_classify, "tag": cmd_tag, "models": cmd_models, "resolve": cmd_resolve,
+               "train": cmd_train, "evaluate": cmd_evaluate}[args.command]
     try:
         return handler(args)
     except CinemanetError as exc:

@@ -21,8 +21,11 @@ INPUT_NODE = "input:0"
 
 def read_graph_constants(graph_path: Path) -> dict[str, np.ndarray]:
     """All ``Const`` nodes of a frozen graph, by node name."""
-    import tensorflow as tf
     from tensorflow.python.framework import tensor_util
+
+    from .classify import import_tensorflow
+
+    tf = import_tensorflow()
 
     graph_def = tf.compat.v1.GraphDef()
     try:
@@ -73,8 +76,9 @@ def graph_logits(graph_path: Path, images: np.ndarray) -> np.ndarray:
 
     Used to pin conversions in tests: the graph is the reference.
     """
-    import tensorflow as tf
+    from .classify import import_tensorflow
 
+    tf = import_tensorflow()
     graph_def = tf.compat.v1.GraphDef()
     graph_def.ParseFromString(Path(graph_path).read_bytes())
     graph = tf.Graph()
@@ -86,3 +90,117 @@ def graph_logits(graph_path: Path, images: np.ndarray) -> np.ndarray:
             x = (image.astype(np.float32)[None] - 127.5) / 127.5
             out.append(session.run(LOGITS_NODE, {INPUT_NODE: x})[0])
     return np.stack(out)
+
+
+# ---------------------------------------------------------------- TF-for-Poets heads (the seed's classifiers)
+
+HEAD_INPUT = "input_1/BottleneckInputPlaceholder:0"
+HEAD_OUTPUT = "final_result:0"
+HEAD_WEIGHTS = "final_training_ops/weights/final_weights"
+HEAD_BIASES = "final_training_ops/biases/final_biases"
+
+# The seed's file prefixes and what they are in our taxonomy.
+KNOWN_HEADS = {
+    "PlacesNet": ("places365", "Places365"),
+    "CinemaNetShotAngles": ("legacy.shot.angle", "Shot Angle (CinemaNet 2018)"),
+    "CinemaNetShotFraming": ("legacy.shot.framing", "Shot Framing (CinemaNet 2018)"),
+    "CinemaNetShotSubject": ("legacy.shot.subject", "Shot Subject (CinemaNet 2018)"),
+    "CinemaNetShotType": ("legacy.shot.type", "Shot Type (CinemaNet 2018)"),
+}
+# The seed's label lines that name our labels differently.
+LABEL_ALIASES = {"two shot": "two-up", "close up": "close-up", "extreme close up": "extreme-close-up",
+                 "extreme long": "extreme-long", "over the shoulder": "over-the-shoulder"}
+
+
+def _slug(text: str) -> str:
+    return "-".join(text.lower().replace("/", " ").replace("_", " ").split())
+
+
+def read_legacy_head(graph_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The final layer of a TF-for-Poets head graph: kernel [1001, K] and bias [K]."""
+    consts = read_graph_constants(graph_path)
+    if HEAD_WEIGHTS not in consts or HEAD_BIASES not in consts:
+        raise CinemanetError(f"{graph_path}: not a TF-for-Poets head (no {HEAD_WEIGHTS})")
+    kernel, bias = consts[HEAD_WEIGHTS].astype(np.float32), consts[HEAD_BIASES].astype(np.float32)
+    if kernel.shape[0] != 1001 or kernel.shape[1] != bias.shape[0]:
+        raise CinemanetError(f"{graph_path}: head shape {kernel.shape} does not read MobileNet's 1001 logits")
+    return kernel, bias
+
+
+def legacy_labels(label_file: Path, category_id: str) -> list[tuple[str, str]]:
+    """(label id, title) per line of a seed label file, mapped onto our ids and titles where they match."""
+    from .taxonomy import known_category
+
+    ours = known_category(category_id.removeprefix("legacy."))
+    out = []
+    for line in label_file.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        name = line.strip()
+        slug = LABEL_ALIASES.get(name.lower(), _slug(name))
+        title = name
+        if ours is not None:
+            for label in ours.labels:
+                if label.id.endswith("." + slug):
+                    title = label.title
+        out.append((slug, title))
+    return out
+
+
+def import_legacy(folder: Path, destination: Path) -> list[tuple[str, Path, int]]:
+    """Convert every ``*Classifier.pb`` with its ``*Labels.txt`` in ``folder`` into a head in ``destination``.
+
+    Returns (category id, head file, number of labels) per head. The graphs' weights are copied unchanged.
+    """
+    from .models import register_head, sha256
+    from .timeline import atomic_write
+
+    folder, destination = Path(folder), Path(destination)
+    graphs = sorted(folder.glob("*Classifier.pb"))
+    if not graphs:
+        raise CinemanetError(f"{folder}: no *Classifier.pb head graphs")
+    destination.mkdir(parents=True, exist_ok=True)
+    done = []
+    for graph in graphs:
+        prefix = graph.name[: -len("Classifier.pb")]
+        label_file = folder / f"{prefix}Labels.txt"
+        if not label_file.exists():
+            raise CinemanetError(f"{graph}: no label file {label_file.name}")
+        category_id, title = KNOWN_HEADS.get(prefix, (f"legacy.{_slug(prefix)}", prefix))
+        kernel, bias = read_legacy_head(graph)
+        labels = legacy_labels(label_file, category_id)
+        if len(labels) != kernel.shape[1]:
+            raise CinemanetError(f"{label_file}: {len(labels)} labels for {kernel.shape[1]} outputs")
+        head_file = destination / f"{category_id}.npz"
+        np.savez(head_file, kernel=kernel, bias=bias)
+        tsv = destination / f"{category_id}.labels.tsv"
+        atomic_write(tsv, ("".join(f"{slug}\t{t}\n" for slug, t in labels)).encode("utf-8"))
+        register_head(destination, {
+            "category": category_id, "title": title, "file": head_file.name, "sha256": sha256(head_file),
+            "labels_file": tsv.name, "input": "logits", "activation": "softmax",
+            "top_k": 5 if len(labels) > 20 else None, "source": f"imported from {graph.name}",
+        })
+        done.append((category_id, head_file, len(labels)))
+    return done
+
+
+def legacy_head_output(graph_path: Path, logits: np.ndarray) -> np.ndarray:
+    """Run a head graph itself on 1001-logit vectors (the reference for tests)."""
+    from .classify import import_tensorflow
+
+    tf = import_tensorflow()
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(Path(graph_path).read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    batch = graph.get_tensor_by_name(HEAD_INPUT).shape[0]  # some seed graphs fix it (PlacesNet: 365)
+    step = int(batch) if batch is not None else len(logits)
+    out = []
+    with tf.compat.v1.Session(graph=graph) as session:
+        for start in range(0, len(logits), step):
+            chunk = logits[start:start + step].astype(np.float32)
+            padded = np.zeros((step, chunk.shape[1]), np.float32)
+            padded[: len(chunk)] = chunk
+            out.append(session.run(HEAD_OUTPUT, {HEAD_INPUT: padded})[: len(chunk)])
+    return np.concatenate(out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -113,10 +114,13 @@ def _load_head(folder: Path, spec: dict) -> Head:
     category = known_category(category_id)
     if "labels_file" in spec:
         labels = read_label_file(_verified(folder, {"file": spec["labels_file"]}), category_id)
+        if category is not None:  # a known category from another source keeps our titles and colours
+            titles = {label.id: label.title for label in category.labels}
+            labels = tuple(Label(label.id, titles.get(label.id, label.title)) for label in labels)
         category = Category(category_id, spec.get("title", VOCABULARY_TITLES.get(category_id, category_id)),
                             labels, multi_label=spec.get("multi_label", False),
                             marker_color=spec.get("marker_color", VOCABULARY_COLORS.get(category_id, "PURPLE")),
-                            top_k=spec.get("top_k"))
+                            top_k=spec.get("top_k") or None)
     if category is None:
         raise CinemanetError(f"head for unknown category {category_id!r} has no labels_file")
     kernel = bias = None
@@ -136,14 +140,54 @@ def load_manifest(folder: Path) -> dict:
         raise CinemanetError(f"cannot read model manifest {folder / MANIFEST}: {exc}") from None
 
 
-@lru_cache(maxsize=4)
-def load_model_set(folder: Path | None = None) -> ModelSet:
-    """Read and verify the manifest's backbone and heads (the hashes make ``version`` content-addressed)."""
+def user_models_dir() -> Path:
+    """Where ``train`` and ``models import-legacy`` install heads for this user (``CINEMANET_MODELS`` overrides)."""
+    if os.environ.get("CINEMANET_MODELS"):
+        return Path(os.environ["CINEMANET_MODELS"])
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data) / "cinemanet-edit" / "models"
+
+
+def load_model_set(folder: Path | None = None, user_folder: Path | None = None) -> ModelSet:
+    """The bundled backbone and heads plus the user's installed heads (a user head replaces a bundled head of
+    the same category). Every file is verified by sha256; ``version`` names the exact combination."""
     folder = Path(folder) if folder else bundled_models_dir()
+    user_folder = Path(user_folder) if user_folder else user_models_dir()
+    stamp = tuple((p / MANIFEST).stat().st_mtime_ns if (p / MANIFEST).exists() else 0
+                  for p in (folder, user_folder))
+    return _load(folder, user_folder, stamp)
+
+
+@lru_cache(maxsize=8)
+def _load(folder: Path, user_folder: Path, _stamp: tuple) -> ModelSet:
     manifest = load_manifest(folder)
     backbone = manifest["backbone"]
     backbone_file = _verified(folder, backbone)
-    heads = tuple(_load_head(folder, spec) for spec in manifest["heads"])
-    fingerprint = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
-    version = f"{backbone['name']}+{'+'.join(h.category.id for h in heads)}@{fingerprint}"
-    return ModelSet(backbone["name"], backbone_file, int(backbone.get("input_size", 224)), heads, version)
+    heads = {spec["category"]: _load_head(folder, spec) for spec in manifest["heads"]}
+    specs = [manifest["heads"]]
+    if user_folder != folder and (user_folder / MANIFEST).exists():
+        extra = load_manifest(user_folder)
+        if extra.get("backbone_sha256", backbone.get("sha256")) != backbone.get("sha256"):
+            raise CinemanetError(f"{user_folder / MANIFEST}: heads trained on another backbone")
+        for spec in extra.get("heads", []):
+            heads[spec["category"]] = _load_head(user_folder, spec)
+        specs.append(extra.get("heads", []))
+    identity = json.dumps({"backbone": backbone.get("sha256"), "heads": specs}, sort_keys=True)
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    version = f"{backbone['name']}+{'+'.join(heads)}@{fingerprint}"
+    return ModelSet(backbone["name"], backbone_file, int(backbone.get("input_size", 224)), tuple(heads.values()),
+                    version)
+
+
+def register_head(folder: Path, spec: dict, backbone_sha: str | None = None) -> None:
+    """Add or replace a category's head in ``folder``'s manifest (created for a user folder)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MANIFEST
+    manifest = load_manifest(folder) if path.exists() else {"heads": []}
+    if backbone_sha and "backbone" not in manifest:
+        manifest["backbone_sha256"] = backbone_sha
+    manifest["heads"] = [h for h in manifest.get("heads", []) if h["category"] != spec["category"]] + [spec]
+    from .timeline import atomic_write
+
+    atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))

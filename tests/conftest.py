@@ -96,3 +96,10 @@ def shared_media() -> Path:
     if not media.is_dir():
         pytest.skip("../shared/media is absent (only developer machines have it)")
     return media
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_models(tmp_path_factory, monkeypatch):
+    """Tests never read or write the real user's model folder."""
+    monkeypatch.setenv("CINEMANET_MODELS", str(tmp_path_factory.mktemp("user-models")))
+    monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -1,0 +1,149 @@
+"""Training data handling and the train / evaluate / import-legacy commands, on tiny generated images."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import numpy as np
+import pytest
+from conftest import SHARED
+
+from cinemanet_edit import cli, dataset, models
+from cinemanet_edit.taxonomy import SHOT_FRAMING
+
+RNG = np.random.default_rng(7)
+
+
+
+def _save(path, image):
+    """Write a PNG/JPEG through PyAV's image encoders (no Pillow needed)."""
+    codec = "png" if path.suffix == ".png" else "mjpeg"
+    with av.open(str(path), "w", format="image2") as out:
+        stream = out.add_stream(codec, rate=1)
+        stream.width, stream.height = image.shape[1], image.shape[0]
+        stream.pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def scene(label_index: int, seed: int) -> np.ndarray:
+    """A picture whose 'framing' is how much of it one big disc fills: learnable from MobileNet features."""
+    rng = np.random.default_rng(seed)
+    size = 160
+    yy, xx = np.mgrid[:size, :size]
+    radius = [75, 55, 35, 18, 7][label_index]
+    cx, cy = rng.integers(70, 90, 2)
+    image = (rng.random((size, size, 3)) * 60 + 40).astype(np.uint8)
+    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < radius ** 2
+    image[disc] = np.array([220, 180, 40]) + rng.integers(-20, 20, 3)
+    return image
+
+
+@pytest.fixture(scope="module")
+def poets_folder(tmp_path_factory):
+    """TF-for-Poets layout: one folder per label, with a resized near-copy of some images."""
+    root = tmp_path_factory.mktemp("poets")
+    for i, label in enumerate(SHOT_FRAMING.labels):
+        folder = root / label.id.rsplit(".", 1)[1]
+        folder.mkdir()
+        for k in range(12):
+            image = scene(i, 100 * i + k)
+            _save(folder / f"{k}.png", image)
+            if k < 2:  # a resized copy: must land on the same side of the split
+                small = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(width=97, height=97)
+                _save(folder / f"{k}_small.jpg", small.to_ndarray(format="rgb24"))
+    return root
+
+
+def test_near_duplicates_share_a_group():
+    a = RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    b = av.VideoFrame.from_ndarray(a, format="rgb24").reformat(width=40, height=40).to_ndarray(format="rgb24")
+    c = RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    hashes = [dataset.dhash(a), dataset.dhash(b), dataset.dhash(c)]
+    groups = dataset.group_near_duplicates(hashes, ["x", "y", "z"])
+    assert groups[0] == groups[1] != groups[2]
+    assert dataset.group_near_duplicates([1, 2**63], ["same", "same"])[0] == \
+        dataset.group_near_duplicates([1, 2**63], ["same", "same"])[1]
+
+
+def test_split_keeps_groups_whole():
+    labels = ["a"] * 50 + ["b"] * 50
+    groups = [i // 2 for i in range(100)]
+    train, val = dataset.split_by_group(labels, groups, 0.2, seed=3)
+    assert not set(train) & set(val) and len(train) + len(val) == 100
+    assert {groups[i] for i in train}.isdisjoint({groups[i] for i in val})
+    assert 14 <= len(val) <= 26 and sum(labels[i] == "a" for i in val) >= 6
+
+
+def test_manifest_and_folder_layouts(tmp_path, poets_folder):
+    csv = tmp_path / "labels.csv"
+    csv.write_text("image,category,label\nimg/a.jpg,shot.framing,shot.framing.close-up\n"
+                   "img/b.jpg,shot.type,shot.type.master\nimg/c.jpg,shot.framing,Long Shot\n")
+    examples = dataset.load_examples(csv, "shot.framing")
+    assert [(e.path.name, e.label) for e in examples] == [("a.jpg", "shot.framing.close-up"),
+                                                          ("c.jpg", "shot.framing.long")]
+    assert len(dataset.load_examples(poets_folder, "shot.framing")) == 5 * 14
+    csv.write_text("image,category,label\nimg/a.jpg,shot.framing,wide\n")
+    with pytest.raises(Exception, match="unknown label 'wide'"):
+        dataset.load_examples(csv, "shot.framing")
+
+
+def test_train_writes_a_reproducible_head_and_card(poets_folder, tmp_path, capsys):
+    out = tmp_path / "models"
+    argv = ["train", str(poets_folder), "--category", "shot.framing", "-o", str(out), "--epochs", "150", "--json"]
+    assert cli.main(argv) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["balanced_accuracy"] >= 0.8 and metrics["n"] >= 10
+    head = np.load(out / "shot.framing.npz")
+    card = (out / "shot.framing.md").read_text()
+    assert "cinemanet-edit train" in card and "Balanced accuracy" in card and "Close Up" in card
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["heads"][0]["category"] == "shot.framing"
+    first = head["kernel"].copy()
+    assert cli.main(argv) == 0  # the same command again gives the same head
+    assert np.array_equal(np.load(out / "shot.framing.npz")["kernel"], first)
+    capsys.readouterr()
+    # Installed as a user head, classify and tag report the new category under the same contract.
+    model_set = models.load_model_set(user_folder=out)
+    assert "shot.framing" in model_set.categories()
+    assert cli.main(["evaluate", str(poets_folder), "--category", "shot.framing", "--json"]) == 2
+    assert "no installed head" in capsys.readouterr().err
+
+
+def test_evaluate_installed_head(poets_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CINEMANET_MODELS", str(tmp_path / "user"))
+    assert cli.main(["train", str(poets_folder), "--category", "shot.framing", "--epochs", "150", "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(poets_folder), "--category", "shot.framing", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["categories"]["shot.framing"]["balanced_accuracy"] >= 0.8
+    assert cli.main(["classify", "--json", str(poets_folder / "close-up" / "0.png")]) == 0
+    entry = json.loads(capsys.readouterr().out)["labels"]["shot.framing"]
+    assert set(entry["scores"]) == {label.id for label in SHOT_FRAMING.labels}
+    assert entry["title"] in {label.title for label in SHOT_FRAMING.labels}
+
+
+def test_imported_legacy_heads_match_the_graphs(tmp_path):
+    legacy = SHARED / "legacy-cinemanet"
+    if not legacy.is_dir():
+        pytest.skip("../shared/legacy-cinemanet is absent")
+    from cinemanet_edit.legacy import import_legacy, legacy_head_output
+
+    installed = {c: n for c, _, n in import_legacy(legacy, tmp_path)}
+    assert installed["places365"] == 365 and installed["legacy.shot.framing"] == 5
+    model_set = models.load_model_set(user_folder=tmp_path)
+    heads = {h.category.id: h for h in model_set.heads}
+    logits = np.random.default_rng(0).normal(0, 3, (16, 1001)).astype(np.float32)
+    for prefix, category in (("PlacesNet", "places365"), ("CinemaNetShotAngles", "legacy.shot.angle"),
+                             ("CinemaNetShotFraming", "legacy.shot.framing"),
+                             ("CinemaNetShotSubject", "legacy.shot.subject"),
+                             ("CinemaNetShotType", "legacy.shot.type")):
+        reference = legacy_head_output(legacy / f"{prefix}Classifier.pb", logits)
+        ours = heads[category](np.zeros((16, 1024)), logits)
+        assert np.abs(ours - reference).max() < 1e-5, category
+    places = heads["places365"].category
+    assert places.labels[0].id == "places365.office-building" and places.top_k == 5
+    assert heads["legacy.shot.type"].category.label("legacy.shot.type.two-up").title == "Two Up"
