@@ -66,14 +66,52 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
         clip.markers.append(marker)
 
 
-def fill_available_range(clip: otio.schema.Clip, media) -> None:
-    """Give a file reference without an ``available_range`` the one we measured (start timecode, length).
-
-    Several OTIO writers (FCP7 XML, FCPXML) cannot write a clip whose reference lacks it.
-    """
+def describe_media(clip: otio.schema.Clip, media) -> None:
+    """Record what we measured about a clip's media file on its reference (format writers need the frame
+    size and rate), and give a reference without an ``available_range`` the one we measured (start timecode,
+    length): several OTIO writers (FCP7 XML, FCPXML) cannot write a clip whose reference lacks it."""
     ref = clip.media_reference
-    if isinstance(ref, otio.schema.ExternalReference) and ref.available_range is None and \
-            isinstance(media, MediaInfo):
-        rate = float(media.rate)
+    if not isinstance(ref, otio.schema.ExternalReference) or not isinstance(media, MediaInfo):
+        return
+    rate = float(media.rate)
+    ref.metadata[NAMESPACE] = {"path": str(media.path.resolve()), "width": media.width, "height": media.height,
+                               "rate": rate,
+                               "codec": media.codec, "start_timecode": media.start_timecode or ""}
+    if ref.available_range is None:
         ref.available_range = otio.opentime.TimeRange(otio.opentime.RationalTime(media.start_frame, rate),
                                                       otio.opentime.RationalTime(media.frame_count, rate))
+
+
+# Large vocabularies only become keywords when the model is fairly sure.
+VOCABULARY_KEYWORD_CONFIDENCE = 0.5
+MULTI_LABEL_KEYWORD_SCORE = 0.5
+PRIORITY = ("shot.framing", "shot.type", "shot.angle", "shot.subject", "imagenet", "places365")
+
+
+def ordered_categories(categories) -> list[str]:
+    """Cinematography first, in the seed's order; then the large vocabularies; then anything else."""
+    return sorted(categories, key=lambda c: PRIORITY.index(c) if c in PRIORITY else len(PRIORITY))
+
+
+def keywords(labels: dict, multi_label: set[str] = frozenset({"shot.subject"})) -> list[str]:
+    """Editor-facing keywords from a clip's ``metadata["cinemanet"]["labels"]``: each cinematography
+    category's label ("Close Up"), every multi-label label that holds (score >= 0.5), and an ImageNet or
+    Places365 label only when its confidence is at least 0.5."""
+    out: list[str] = []
+    for category in ordered_categories(labels):
+        entry = labels[category]
+        if category in ("imagenet", "places365") or category.startswith("legacy."):
+            if category.startswith("legacy.") or entry["confidence"] < VOCABULARY_KEYWORD_CONFIDENCE:
+                continue
+        titles = [entry["title"]]
+        if category in multi_label:
+            from .taxonomy import known_category
+
+            known = known_category(category)
+            for label_id, score in entry["scores"].items():
+                if score >= MULTI_LABEL_KEYWORD_SCORE and known is not None:
+                    title = known.label(label_id).title
+                    if title not in titles:
+                        titles.append(title)
+        out += [t for t in titles if t not in out]
+    return out

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relink: look for media by file name under DIR (repeatable)")
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read INPUT with")
     p.add_argument("--format", metavar="ADAPTER", help="OTIO adapter to write OUTPUT with")
+    p.add_argument("--fcpxml-version", choices=["1.8", "1.9", "1.10", "1.11"], default="1.10",
+                   help="FCPXML version to write (default 1.10: Final Cut Pro 10.6+ and Resolve 18+ import it)")
+    p.add_argument("--chapter-markers", action="store_true", help="FCPXML: also a chapter marker per clip")
     p.add_argument("--strict", action="store_true", help="exit 1 if any clip could not be analysed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -187,7 +190,9 @@ def cmd_tag(args) -> int:
     reporter = ConsoleReporter(args.quiet)
     report = tag_file(args.input, args.output, analyzer=Analyzer(batch_size=args.batch_size), policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
-                      force=args.force, reporter=reporter)
+                      force=args.force, reporter=reporter,
+                      writer_args={"fcpxml": {"fcpxml_version": args.fcpxml_version,
+                                              "chapter_markers": args.chapter_markers}})
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     elif not args.quiet:

@@ -203,7 +203,7 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     for ref in refs:
         if ref.key in results:
             annotate.annotate(ref.clip, results[ref.key], analyzer.categories, analyzer.models.version)
-            annotate.fill_available_range(ref.clip, media.get(ref.media_path))
+            annotate.describe_media(ref.clip, media.get(ref.media_path))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -211,7 +211,7 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
 def tag_file(input_path: Path, output_path: Path, *, analyzer: Analyzer | None = None,
              policy: SamplingPolicy = DEFAULT_POLICY, media_roots: Iterable[Path] = (),
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
-             reporter: Reporter | None = None) -> TagReport:
+             reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None) -> TagReport:
     """Read a timeline, tag it and write it to ``output_path`` (never over the input)."""
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, force)
@@ -219,7 +219,7 @@ def tag_file(input_path: Path, output_path: Path, *, analyzer: Analyzer | None =
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
     analyzer = analyzer or Analyzer()
     report = tag_timeline(timeline, resolver, analyzer, policy, reporter)
-    write_timeline(timeline, output_path, output_format)
+    write_timeline(timeline, output_path, output_format, writer_args or {})
     report.input, report.output = str(input_path), str(output_path)
     return report
 

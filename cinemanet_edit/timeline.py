@@ -5,6 +5,7 @@ analyse with their media files, and write the annotated timeline atomically.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PureWindowsPath
@@ -73,16 +74,28 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
     return result
 
 
-def write_timeline(timeline: otio.schema.Timeline, path: Path, format_name: str | None = None) -> None:
-    """Write atomically: the whole document goes to a temporary file beside ``path``, then is renamed."""
+def write_timeline(timeline: otio.schema.Timeline, path: Path, format_name: str | None = None,
+                   writer_args: dict[str, dict] | None = None) -> None:
+    """Write atomically: the whole document goes to a temporary file beside ``path``, then is renamed.
+
+    ``writer_args`` maps an adapter name to the keyword arguments it takes (e.g. fcpxml_version)."""
     path = Path(path)
     adapter_name = _adapter_for(path, format_name)
     if adapter_name is None:
         raise CinemanetError(f"{path}: unknown output format {path.suffix!r} (use --format)")
     adapter = otio.adapters.from_name(adapter_name)
+    options = (writer_args or {}).get(adapter_name, {})
+    if path.suffix.lower() == ".fcpxmld":  # a bundle: a folder holding Info.fcpxml
+        text = otio.adapters.write_to_string(timeline, adapter_name, **options)
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        (folder / "Info.fcpxml").write_text(text, encoding="utf-8")
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(folder, path)
+        return
     if adapter.has_feature("write_to_string"):
         try:
-            text = otio.adapters.write_to_string(timeline, adapter_name)
+            text = otio.adapters.write_to_string(timeline, adapter_name, **options)
         except Exception as exc:  # noqa: BLE001
             raise CinemanetError(f"cannot write {adapter_name}: {' '.join(str(exc).split())[:300]}") from None
         atomic_write(path, text.encode("utf-8"))
@@ -90,7 +103,7 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, format_name: str 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(fd)
     try:
-        otio.adapters.write_to_file(timeline, tmp, adapter_name=adapter_name)
+        otio.adapters.write_to_file(timeline, tmp, adapter_name=adapter_name, **options)
         os.replace(tmp, path)
     except Exception as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -44,7 +44,9 @@ class FeatureSet:
 
 def extract_features(examples: list[Example], models: ModelSet, classifier=None, progress=None) -> FeatureSet:
     """Features of every image and its mirror image, cached under the backbone's sha and the file's sha1."""
-    folder = cache_dir() / "features" / models.backbone_file.stem / models.version.split("@")[-1]
+    from .models import sha256
+
+    folder = cache_dir() / "features" / models.backbone_file.stem / sha256(models.backbone_file)[:16]
     folder.mkdir(parents=True, exist_ok=True)
     kept, feats, hashes, digests, failed = [], [], [], [], []
     pending: list[tuple[int, np.ndarray, Path]] = []

@@ -24,7 +24,8 @@ def test_bundled_manifest_verifies():
     assert len(imagenet.category.labels) == 1000
     assert imagenet.category.labels[285].title == "Egyptian cat"
     assert imagenet.category.labels[285].id == "imagenet.n02124075"
-    assert model_set.version.startswith("mobilenet_v1_1.0_224+imagenet@")
+    assert model_set.version.startswith("mobilenet_v1_1.0_224+imagenet+shot.framing+shot.type+shot.subject+shot.angle@")
+    assert {h.category.id: h.activation for h in model_set.heads}["shot.subject"] == "sigmoid"
 
 
 def test_corrupt_weights_are_refused(tmp_path):

@@ -30,5 +30,10 @@ def test_tag_the_shipped_example(tmp_path, capsys):
     assert titles["cat"] in ("Egyptian cat", "tabby")
     assert titles["espresso"] == "espresso"
     for c in clips.values():
-        (marker,) = c.markers
-        assert marker.name.startswith("ImageNet: ") and marker.marked_range == c.trimmed_range()
+        names = sorted(m.name.split(": ")[0] for m in c.markers)
+        assert names == ["ImageNet", "Shot Angle", "Shot Framing", "Shot Subject", "Shot Type"]
+        assert all(m.marked_range == c.trimmed_range() for m in c.markers)
+        labels = c.metadata["cinemanet"]["labels"]
+        assert set(labels["shot.framing"]["scores"]) == {f"shot.framing.{s}" for s in (
+            "extreme-close-up", "close-up", "medium", "long", "extreme-long")}
+        assert len(labels["shot.subject"]["scores"]) == 6

@@ -14,20 +14,16 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from .. import timecode
+from .. import annotate, timecode
+from ..annotate import ordered_categories
 from ..pipeline import Analyzer, Reporter, SamplingPolicy, tag_timeline
-from ..taxonomy import VOCABULARY_TITLES
 from ..timeline import MediaResolver
 
 JOB_VERSION = 1
 TOOL = "cinemanet-edit"
-# Category order for the marker's colour and name: the cinematography categories first.
-PRIORITY = ("shot.framing", "shot.type", "shot.angle", "shot.subject", "imagenet", "places365")
 RESOLVE_COLORS = {"BLUE": "Blue", "GREEN": "Green", "YELLOW": "Yellow", "RED": "Red", "PURPLE": "Purple",
                   "CYAN": "Cyan", "PINK": "Pink", "MAGENTA": "Fuchsia", "ORANGE": "Sand", "WHITE": "Cream",
                   "BLACK": "Cocoa"}
-# Large vocabularies only become keywords when the model is fairly sure.
-VOCABULARY_KEYWORD_CONFIDENCE = 0.5
 
 
 def custom_data(keywords: list[str]) -> str:
@@ -37,20 +33,6 @@ def custom_data(keywords: list[str]) -> str:
 
 def _rate(value) -> Fraction:
     return timecode.exact_rate(Fraction(str(value).split()[0]))
-
-
-def _ordered(categories):
-    return sorted(categories, key=lambda c: PRIORITY.index(c) if c in PRIORITY else len(PRIORITY))
-
-
-def keywords_for(labels: dict) -> list[str]:
-    out = []
-    for category in _ordered(labels):
-        entry = labels[category]
-        if category in VOCABULARY_TITLES and entry["confidence"] < VOCABULARY_KEYWORD_CONFIDENCE:
-            continue
-        out.append(entry["title"])
-    return out
 
 
 def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> dict:
@@ -95,9 +77,9 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
         last = round((frames[-1] - int(item["source_start"])) * scale)
         first = max(0, min(first, int(item["duration"]) - 1))
         last = max(first, min(last, int(item["duration"]) - 1))
-        ordered = _ordered(labels)
+        ordered = ordered_categories(labels)
         head = analyzer.categories[ordered[0]]
-        keywords = keywords_for(labels)
+        keywords = annotate.keywords(labels)
         answers.append({
             "id": item_id,
             "status": "ok",

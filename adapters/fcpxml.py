@@ -1,0 +1,604 @@
+"""FCPXML (Final Cut Pro X XML) adapter: write 1.8-1.11 with keywords and markers, read 1.5-1.13.
+
+Written for what Final Cut Pro and DaVinci Resolve import: a ``<format>`` with frameDuration, width and
+height; assets with ``media-rep`` (1.9+) or ``src`` (1.8); the first video track as the spine (gaps kept),
+other video tracks as connected clips (lanes 1, 2 ...); per clip a ``<keyword>`` range with the labels
+("Close Up, Low, Faces", as FCP's own analysis keywords) and a ``<marker>`` per label with its note. All
+times are exact rationals on the frame grid (1001/24000s at 23.976). Our labels also ride along in the
+clip's ``<metadata>`` so that reading our own file back restores ``metadata["cinemanet"]`` exactly.
+
+The reader takes what FCP and Resolve export: ``.fcpxmld`` bundles, ``media-rep``, several events and
+projects (``project=NAME``; default the first), connected clips on lanes, compound clips (``ref-clip``),
+multicam clips (the active video angle's media), sync clips, titles and generators (read as gaps), exact
+NTSC rates. It never fetches DTDs or external entities.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse
+
+import opentimelineio as otio
+from lxml import etree
+
+NAMESPACE = "cinemanet"
+VERSIONS = ("1.8", "1.9", "1.10", "1.11")
+DEFAULT_VERSION = "1.10"  # imported by Final Cut Pro 10.6+ and DaVinci Resolve 18+
+MAX_BYTES = 200 * 1024 * 1024
+MD_KEY = "com.cinemanet-edit.labels"
+RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+
+
+# ----------------------------------------------------------------------------------------------- times
+
+
+def exact_rate(rate: float) -> Fraction:
+    nominal = round(rate)
+    if nominal and abs(rate - nominal * 1000 / 1001) < 0.005 and abs(rate - nominal) > 0.005:
+        return Fraction(nominal * 1000, 1001)
+    if abs(rate - round(rate)) < 1e-3:
+        return Fraction(round(rate))
+    return Fraction(rate).limit_denominator(100000)
+
+
+def is_video_rate(rate: float) -> bool:
+    return 10 <= rate <= 240 and (abs(rate - round(rate)) < 1e-3 or
+                                  abs(rate - round(rate) * 1000 / 1001) < 0.005)
+
+
+def seconds(t: otio.opentime.RationalTime, frame_rate: Fraction) -> Fraction:
+    """A RationalTime as exact seconds on the grid of ``frame_rate``.
+
+    Values at a video rate count timecode frames (24 and 23.976 name the same frames), so they are
+    rounded to whole frames and multiplied by the exact frame duration."""
+    if is_video_rate(t.rate):
+        frames = round(Fraction(t.value) * round(frame_rate) / round(t.rate))
+        return frames / frame_rate
+    return Fraction(round(Fraction(t.to_seconds()) * frame_rate)) / frame_rate
+
+
+def fmt(value: Fraction) -> str:
+    value = Fraction(value)
+    if value.denominator == 1:
+        return f"{value.numerator}s"
+    return f"{value.numerator}/{value.denominator}s"
+
+
+def parse_time(text: str | None, default: Fraction = Fraction(0)) -> Fraction:
+    if not text:
+        return default
+    text = text.strip().rstrip("s")
+    if "/" in text:
+        num, den = text.split("/", 1)
+        return Fraction(int(num), int(den))
+    return Fraction(text)
+
+
+def to_rt(value: Fraction, rate: Fraction) -> otio.opentime.RationalTime:
+    return RT(float(value * rate), float(rate))
+
+
+# ----------------------------------------------------------------------------------------------- writer
+
+
+def _labels(clip: otio.schema.Clip) -> dict | None:
+    data = clip.metadata.get(NAMESPACE)
+    return data.get("labels") if hasattr(data, "get") else None
+
+
+def _keywords(labels: dict) -> list[str]:
+    try:
+        from cinemanet_edit.annotate import keywords
+    except ImportError:  # the adapter also works without the engine installed
+        return [entry["title"] for entry in labels.values()]
+    return keywords(labels)
+
+
+def _plain(value):
+    """OTIO AnyDictionary / AnyVector -> JSON-able Python."""
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "AnyVector":
+        return [_plain(v) for v in value]
+    return value
+
+
+def _media_rate(clip: otio.schema.Clip, fallback: Fraction) -> Fraction:
+    ref = clip.media_reference
+    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
+    if hasattr(meta, "get") and meta.get("rate"):
+        return exact_rate(float(meta["rate"]))
+    available = getattr(ref, "available_range", None)
+    if available is not None and is_video_rate(available.start_time.rate):
+        return exact_rate(available.start_time.rate)
+    source = clip.trimmed_range()
+    return exact_rate(source.start_time.rate) if is_video_rate(source.start_time.rate) else fallback
+
+
+def _url(ref) -> str | None:
+    """An absolute file URL: the path cinemanet-edit resolved when it analysed the clip, else the reference's."""
+    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
+    if hasattr(meta, "get") and meta.get("path"):
+        return Path(meta["path"]).resolve().as_uri()
+    url = getattr(ref, "target_url", None)
+    if not url:
+        return None
+    if "://" in url or url.startswith("file:"):
+        return url
+    return Path(url).resolve().as_uri()
+
+
+class _Writer:
+    def __init__(self, timeline: otio.schema.Timeline, version: str, chapter_markers: bool):
+        if version not in VERSIONS:
+            raise ValueError(f"fcpxml_version must be one of {', '.join(VERSIONS)}")
+        self.timeline = timeline
+        self.version = version
+        self.chapter_markers = chapter_markers
+        self.rate = self._timeline_rate()
+        self.resources = etree.Element("resources")
+        self.formats: dict[tuple, str] = {}
+        self.assets: dict[str, str] = {}
+        self.next_id = 1
+
+    def _timeline_rate(self) -> Fraction:
+        start = self.timeline.global_start_time
+        if start is not None and is_video_rate(start.rate):
+            return exact_rate(start.rate)
+        for clip in self.timeline.find_clips():
+            try:
+                return _media_rate(clip, Fraction(24))
+            except Exception:  # noqa: BLE001 - clip without any range
+                continue
+        return Fraction(24)
+
+    def _id(self) -> str:
+        rid = f"r{self.next_id}"
+        self.next_id += 1
+        return rid
+
+    def format_id(self, rate: Fraction, width: int, height: int) -> str:
+        key = (rate, width, height)
+        if key not in self.formats:
+            rid = self._id()
+            self.formats[key] = rid
+            etree.SubElement(self.resources, "format", id=rid, frameDuration=fmt(1 / rate), width=str(width),
+                             height=str(height))
+        return self.formats[key]
+
+    def asset_id(self, clip: otio.schema.Clip, rate: Fraction) -> str:
+        ref = clip.media_reference
+        url = _url(ref) or f"file:///missing/{quote(clip.name or 'clip')}"
+        if url not in self.assets:
+            meta = ref.metadata.get(NAMESPACE) if ref is not None else None
+            width = int(meta["width"]) if hasattr(meta, "get") and meta.get("width") else self.width
+            height = int(meta["height"]) if hasattr(meta, "get") and meta.get("height") else self.height
+            rid = self._id()
+            attrs = {"id": rid, "name": Path(unquote(urlparse(url).path)).stem or rid}
+            available = getattr(ref, "available_range", None)
+            if available is not None:
+                attrs["start"] = fmt(seconds(available.start_time, rate))
+                attrs["duration"] = fmt(seconds(available.duration, rate))
+            else:  # unknown length: the clip's own range is what we know exists
+                source = clip.trimmed_range()
+                attrs["start"] = fmt(seconds(source.start_time, rate))
+                attrs["duration"] = fmt(seconds(source.duration, rate))
+            attrs.update(hasVideo="1", format=self.format_id(rate, width, height))
+            if self.version == "1.8":
+                attrs["src"] = url
+                etree.SubElement(self.resources, "asset", **attrs)
+            else:
+                asset = etree.SubElement(self.resources, "asset", **attrs)
+                etree.SubElement(asset, "media-rep", kind="original-media", src=url)
+            self.assets[url] = rid
+        return self.assets[url]
+
+    def tc_format(self, rate: Fraction) -> str:
+        return "DF" if rate.denominator == 1001 and round(rate) % 30 == 0 else "NDF"
+
+    def clip_element(self, clip: otio.schema.Clip, offset: Fraction, lane: int | None = None):
+        rate = _media_rate(clip, self.rate)
+        source = clip.trimmed_range()
+        start = seconds(source.start_time, rate)
+        duration = seconds(source.duration, self.rate)
+        el = etree.Element("asset-clip", ref=self.asset_id(clip, rate))
+        if lane is not None:
+            el.set("lane", str(lane))
+        el.set("offset", fmt(offset))
+        el.set("name", clip.name or "")
+        el.set("start", fmt(start))
+        el.set("duration", fmt(duration))
+        el.set("tcFormat", self.tc_format(rate))
+        return el, start, duration, rate
+
+    def decorate(self, el, clip: otio.schema.Clip, start: Fraction, duration: Fraction, rate: Fraction) -> None:
+        """Markers, keywords and our metadata, after any connected clips (the DTD's order)."""
+        labels = _labels(clip)
+        if labels:
+            words = _keywords(labels)
+            if words:
+                etree.SubElement(el, "keyword", start=fmt(start), duration=fmt(duration), value=", ".join(words),
+                                 note="cinemanet-edit")
+        frame = 1 / rate
+        for marker in clip.markers:
+            m_start = seconds(marker.marked_range.start_time, rate)
+            if not start <= m_start < start + duration:
+                continue  # FCP drops markers outside the clip; so do we, rather than write an invalid file
+            attrs = {"start": fmt(m_start), "duration": fmt(frame), "value": marker.name or ""}
+            if marker.comment:
+                attrs["note"] = marker.comment
+            etree.SubElement(el, "marker", **attrs)
+        if labels and self.chapter_markers:
+            etree.SubElement(el, "chapter-marker", start=fmt(start), duration=fmt(frame),
+                             value=", ".join(_keywords(labels)) or clip.name or "", posterOffset="0s")
+        if NAMESPACE in clip.metadata:
+            metadata = etree.SubElement(el, "metadata")
+            etree.SubElement(metadata, "md", key=MD_KEY, value=json.dumps(_plain(clip.metadata[NAMESPACE]),
+                                                                          sort_keys=True))
+
+    def build(self) -> bytes:
+        video = [t for t in self.timeline.video_tracks()]
+        first_clip = next(iter(self.timeline.find_clips()), None)
+        meta = first_clip.media_reference.metadata.get(NAMESPACE) if first_clip is not None and \
+            first_clip.media_reference is not None else None
+        self.width = int(meta["width"]) if hasattr(meta, "get") and meta.get("width") else 1920
+        self.height = int(meta["height"]) if hasattr(meta, "get") and meta.get("height") else 1080
+        sequence_format = self.format_id(self.rate, self.width, self.height)
+        tc_start = seconds(self.timeline.global_start_time, self.rate) if self.timeline.global_start_time \
+            is not None else Fraction(0)
+        spine = etree.Element("spine")
+        placed = []  # (record start, record end, element, local start) of spine items
+        position = tc_start
+        pending_decorations = []
+        if video:
+            for item in video[0]:
+                if isinstance(item, otio.schema.Transition):
+                    continue  # written as a cut
+                duration = seconds(item.duration(), self.rate)
+                if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference,
+                                                                          otio.schema.GeneratorReference):
+                    el, start, length, rate = self.clip_element(item, position)
+                    pending_decorations.append((el, item, start, length, rate))
+                    placed.append((position, position + length, el, start))
+                    position += length
+                else:
+                    el = etree.Element("gap", name=item.name or "Gap", offset=fmt(position), start=fmt(position),
+                                       duration=fmt(duration))
+                    placed.append((position, position + duration, el, position))
+                    position += duration
+                spine.append(el)
+        for lane, track in enumerate(video[1:], start=1):
+            record = tc_start
+            for item in track:
+                if isinstance(item, otio.schema.Transition):
+                    continue
+                duration = seconds(item.duration(), self.rate)
+                if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference,
+                                                                          otio.schema.GeneratorReference):
+                    record = self._connect(item, record, lane, placed, spine, pending_decorations)
+                else:
+                    record += duration
+        for args in pending_decorations:
+            self.decorate(*args)
+        total = position - tc_start
+        fcpxml = etree.Element("fcpxml", version=self.version)
+        fcpxml.append(self.resources)
+        library = etree.SubElement(fcpxml, "library")
+        event = etree.SubElement(library, "event", name=self.timeline.name or "cinemanet-edit")
+        project = etree.SubElement(event, "project", name=self.timeline.name or "Timeline")
+        sequence = etree.SubElement(project, "sequence", format=sequence_format, duration=fmt(total),
+                                    tcStart=fmt(tc_start), tcFormat=self.tc_format(self.rate))
+        sequence.append(spine)
+        return etree.tostring(fcpxml, xml_declaration=True, encoding="UTF-8", pretty_print=True,
+                              doctype="<!DOCTYPE fcpxml>")
+
+    def _connect(self, clip, record: Fraction, lane: int, placed, spine, pending) -> Fraction:
+        """Attach a clip of an upper track to the spine item under its start (a gap if need be)."""
+        duration = seconds(clip.trimmed_range().duration, self.rate)
+        parent = next((p for p in placed if p[0] <= record < p[1]), None)
+        if parent is None:  # past the end of the spine: extend it with a gap
+            end = placed[-1][1] if placed else record
+            gap_start = end
+            gap = etree.Element("gap", name="Gap", offset=fmt(gap_start), start=fmt(gap_start),
+                                duration=fmt(record + duration - gap_start))
+            spine.append(gap)
+            parent = (gap_start, record + duration, gap, gap_start)
+            placed.append(parent)
+        p_start, _, p_el, p_local = parent
+        el, start, length, rate = self.clip_element(clip, p_local + (record - p_start), lane)
+        # anchored items go before the parent's markers and keywords, which are added afterwards
+        p_el.append(el)
+        pending.append((el, clip, start, length, rate))
+        return record + length
+
+
+def write_to_string(input_otio, fcpxml_version: str = DEFAULT_VERSION, chapter_markers: bool = False) -> str:
+    """Serialise a timeline as FCPXML ``fcpxml_version`` (1.8 to 1.11)."""
+    if isinstance(input_otio, otio.schema.SerializableCollection):
+        input_otio = next(iter(input_otio.find_children(descended_from_type=otio.schema.Timeline)), None)
+    if not isinstance(input_otio, otio.schema.Timeline):
+        raise ValueError("FCPXML output needs a timeline")
+    if isinstance(chapter_markers, str):
+        chapter_markers = chapter_markers.lower() in ("1", "true", "yes")
+    return _Writer(input_otio, str(fcpxml_version), chapter_markers).build().decode("utf-8")
+
+
+# ----------------------------------------------------------------------------------------------- reader
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_comments=True)
+
+
+class _Reader:
+    def __init__(self, root, project: str | None):
+        if root.tag != "fcpxml":
+            raise ValueError(f"not FCPXML: the root element is <{root.tag}>")
+        self.root = root
+        self.project_name = project
+        resources = root.find("resources")
+        self.formats = {}
+        self.assets = {}
+        self.media = {}
+        for el in (resources if resources is not None else []):
+            rid = el.get("id")
+            if el.tag == "format":
+                self.formats[rid] = el
+            elif el.tag == "asset":
+                self.assets[rid] = el
+            elif el.tag == "media":
+                self.media[rid] = el
+
+    def rate_of(self, format_id: str | None, fallback: Fraction) -> Fraction:
+        el = self.formats.get(format_id)
+        if el is not None and el.get("frameDuration"):
+            duration = parse_time(el.get("frameDuration"))
+            if duration > 0:
+                return 1 / duration
+        return fallback
+
+    def asset_url(self, asset) -> str | None:
+        rep = asset.find("media-rep[@kind='original-media']")
+        if rep is None:
+            rep = asset.find("media-rep")
+        if rep is not None and rep.get("src"):
+            return rep.get("src")
+        return asset.get("src")
+
+    def sequence(self):
+        projects = list(self.root.iter("project"))
+        if self.project_name is not None:
+            projects = [p for p in projects if p.get("name") == self.project_name]
+            if not projects:
+                names = ", ".join(repr(p.get("name")) for p in self.root.iter("project"))
+                raise ValueError(f"no project named {self.project_name!r} (projects: {names or 'none'})")
+        if projects:
+            return projects[0].get("name") or "Timeline", projects[0].find("sequence")
+        # a bare clip or sequence export: take the first sequence anywhere
+        seq = next(self.root.iter("sequence"), None)
+        if seq is None:
+            raise ValueError("no project or sequence in this FCPXML")
+        return "Timeline", seq
+
+    def build(self) -> otio.schema.Timeline:
+        name, seq = self.sequence()
+        self.rate = self.rate_of(seq.get("format"), Fraction(24))
+        tc_start = parse_time(seq.get("tcStart"))
+        timeline = otio.schema.Timeline(name=name)
+        timeline.global_start_time = to_rt(tc_start, self.rate)
+        spine = seq.find("spine")
+        lanes: dict[int, list] = {}
+        track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+        position = tc_start
+        for el in (spine if spine is not None else []):
+            position = self._spine_item(el, track, position, lanes)
+        timeline.tracks.append(track)
+        for lane in sorted(k for k in lanes if k > 0):
+            upper = otio.schema.Track(name=f"V{lane + 1}", kind=otio.schema.TrackKind.Video)
+            cursor = tc_start
+            for record, clip in sorted(lanes[lane], key=lambda x: x[0]):
+                if record > cursor:
+                    upper.append(otio.schema.Gap(duration=to_rt(record - cursor, self.rate)))
+                elif record < cursor:
+                    continue  # overlapping connected clips: keep the first
+                upper.append(clip)
+                cursor = record + Fraction(clip.source_range.duration.to_seconds()).limit_denominator(10**6)
+            timeline.tracks.append(upper)
+        return timeline
+
+    def _spine_item(self, el, track, position: Fraction, lanes) -> Fraction:
+        tag = el.tag
+        if tag == "transition":
+            duration = parse_time(el.get("duration"))
+            half = to_rt(duration / 2, self.rate)
+            if len(track) and not isinstance(track[-1], otio.schema.Transition):
+                track.append(otio.schema.Transition(name=el.get("name") or "", in_offset=half, out_offset=half))
+            return position
+        offset = parse_time(el.get("offset"), position)
+        duration = parse_time(el.get("duration"))
+        clip = self.clip_from(el)
+        if clip is None:
+            track.append(otio.schema.Gap(name=el.get("name") or tag, duration=to_rt(duration, self.rate)))
+        else:
+            track.append(clip)
+        self._anchored(el, offset, lanes)
+        return position + duration
+
+    def _anchored(self, parent, parent_offset: Fraction, lanes) -> None:
+        """Connected clips: lane > 0 are video above the spine; their offsets are in the parent's time."""
+        local_start = parse_time(parent.get("start"))
+        for child in parent:
+            lane = child.get("lane")
+            if lane is None or int(lane) <= 0 or child.tag in ("marker", "keyword", "chapter-marker"):
+                continue
+            if child.tag == "spine":  # a connected storyline
+                position = parse_time(child.get("offset"))
+                for item in child:
+                    record = parent_offset + (parse_time(item.get("offset"), position) - local_start)
+                    clip = self.clip_from(item)
+                    if clip is not None:
+                        lanes.setdefault(int(lane), []).append((record, clip))
+                    position = parse_time(item.get("offset"), position) + parse_time(item.get("duration"))
+                continue
+            clip = self.clip_from(child)
+            if clip is not None:
+                record = parent_offset + (parse_time(child.get("offset")) - local_start)
+                lanes.setdefault(int(lane), []).append((record, clip))
+
+    def clip_from(self, el):
+        """An OTIO clip for a story element, or None for titles, generators, gaps and audio."""
+        tag = el.tag
+        start = parse_time(el.get("start"))
+        duration = parse_time(el.get("duration"))
+        name = el.get("name") or ""
+        if tag == "asset-clip":
+            asset = self.assets.get(el.get("ref"))
+            if asset is None or asset.get("hasVideo") == "0" or el.get("srcEnable") == "audio":
+                return None
+            return self._clip(name, asset, start, duration, el.get("format") or asset.get("format"), el)
+        if tag == "clip":
+            video = el.find("video")
+            if video is not None and video.get("ref") in self.assets:
+                v_offset = parse_time(video.get("offset"))
+                v_start = parse_time(video.get("start"))
+                asset = self.assets[video.get("ref")]
+                return self._clip(name, asset, v_start + (start - v_offset), duration, asset.get("format"), el)
+            inner = el.find("spine")
+            return self._first_video(inner, start, duration, name, el) if inner is not None else None
+        if tag == "mc-clip":
+            return self._multicam(el, start, duration, name)
+        if tag == "ref-clip":
+            media = self.media.get(el.get("ref"))
+            seq = media.find("sequence") if media is not None else None
+            spine = seq.find("spine") if seq is not None else None
+            return self._first_video(spine, start, duration, name, el) if spine is not None else None
+        if tag == "sync-clip":
+            inner = el.find("spine")
+            container = inner if inner is not None else el
+            return self._first_video(container, start, duration, name, el)
+        if tag == "video" and el.get("ref") in self.assets:
+            asset = self.assets[el.get("ref")]
+            return self._clip(name, asset, start, duration, asset.get("format"), el)
+        return None
+
+    def _first_video(self, container, start: Fraction, duration: Fraction, name: str, outer):
+        """The video under ``start`` in a nested storyline (compound, sync clip): its media and range."""
+        position = Fraction(0)
+        for item in container:
+            if item.get("lane") not in (None, "0"):
+                continue
+            offset = parse_time(item.get("offset"), position)
+            length = parse_time(item.get("duration"))
+            if offset <= start < offset + length or (length == 0 and offset <= start):
+                inner = self.clip_from(item)
+                if inner is not None:
+                    inner_start = Fraction(inner.source_range.start_time.to_seconds()).limit_denominator(10**7)
+                    rate = exact_rate(inner.source_range.start_time.rate)
+                    inner.source_range = TR(to_rt(inner_start + (start - offset), rate), to_rt(duration, rate))
+                    inner.name = name or inner.name
+                    self._markers(outer, inner, rate, shift=inner_start - offset)
+                    return inner
+            position = offset + length
+        return None
+
+    def _multicam(self, el, start: Fraction, duration: Fraction, name: str):
+        media = self.media.get(el.get("ref"))
+        multicam = media.find("multicam") if media is not None else None
+        if multicam is None:
+            return None
+        active = None
+        for source in el.findall("mc-source"):
+            if source.get("srcEnable") in ("all", "video"):
+                active = source.get("angleID")
+        angles = multicam.findall("mc-angle")
+        angle = next((a for a in angles if a.get("angleID") == active), angles[0] if angles else None)
+        if angle is None:
+            return None
+        return self._first_video(angle, start, duration, name, el)
+
+    def _clip(self, name, asset, start: Fraction, duration: Fraction, format_id, el):
+        rate = self.rate_of(format_id or asset.get("format"), self.rate)
+        url = self.asset_url(asset)
+        available = TR(to_rt(parse_time(asset.get("start")), rate), to_rt(parse_time(asset.get("duration")), rate))
+        if url:
+            ref = otio.schema.ExternalReference(target_url=url, available_range=available)
+        else:
+            ref = otio.schema.MissingReference(name=asset.get("name") or "")
+        ref.name = asset.get("name") or ""
+        clip = otio.schema.Clip(name=name or asset.get("name") or "", media_reference=ref,
+                                source_range=TR(to_rt(start, rate), to_rt(duration, rate)))
+        self._markers(el, clip, rate)
+        return clip
+
+    def _markers(self, el, clip, rate: Fraction, shift: Fraction = Fraction(0)) -> None:
+        """Markers, keywords and our metadata of ``el``; ``shift`` maps el's local time to the clip's."""
+        keywords = []
+        for child in el:
+            if child.tag in ("marker", "chapter-marker"):
+                m_start = parse_time(child.get("start")) + shift
+                m_duration = parse_time(child.get("duration"), 1 / rate)
+                marker = otio.schema.Marker(name=child.get("value") or "",
+                                            marked_range=TR(to_rt(m_start, rate), to_rt(m_duration, rate)),
+                                            comment=child.get("note") or "")
+                if child.tag == "chapter-marker":
+                    marker.metadata["fcpxml"] = {"chapter": True}
+                clip.markers.append(marker)
+            elif child.tag == "keyword":
+                keywords.append({"start": float(parse_time(child.get("start")) + shift),
+                                 "duration": float(parse_time(child.get("duration"))),
+                                 "value": child.get("value") or "", "note": child.get("note") or ""})
+            elif child.tag == "metadata":
+                for md in child.findall("md"):
+                    if md.get("key") == MD_KEY:
+                        try:
+                            clip.metadata[NAMESPACE] = json.loads(md.get("value") or "{}")
+                        except ValueError:
+                            pass
+        if keywords:
+            clip.metadata["fcpxml"] = {"keywords": keywords}
+        if NAMESPACE in clip.metadata:  # our markers: give them back their identity
+            labels = clip.metadata[NAMESPACE].get("labels", {})
+            by_name = {}
+            for category, entry in labels.items():
+                by_name[entry.get("title")] = (category, entry)
+            for marker in clip.markers:
+                title = marker.name.split(": ", 1)[-1]
+                if title in by_name and "cinemanet-edit" in (marker.comment or ""):
+                    category, entry = by_name[title]
+                    marker.metadata[NAMESPACE] = {"category": category, "label": entry.get("label"),
+                                                  "confidence": entry.get("confidence")}
+
+
+def read_from_string(input_str, project: str | None = None) -> otio.schema.Timeline:
+    """Read FCPXML text (any version 1.5-1.13). ``project`` picks a project by name (default: the first)."""
+    data = input_str.encode("utf-8") if isinstance(input_str, str) else input_str
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"FCPXML larger than {MAX_BYTES // (1024 * 1024)} MB")
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"malformed FCPXML: {exc}") from None
+    return _Reader(root, project).build()
+
+
+def read_from_file(filepath, project: str | None = None) -> otio.schema.Timeline:
+    """Read an ``.fcpxml`` file or an ``.fcpxmld`` bundle (its Info.fcpxml)."""
+    path = Path(filepath)
+    if path.is_dir():
+        path = path / "Info.fcpxml"
+    if os.path.getsize(path) > MAX_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MB")
+    return read_from_string(path.read_bytes(), project=project)
+
+
+def write_to_file(input_otio, filepath, fcpxml_version: str = DEFAULT_VERSION, chapter_markers: bool = False):
+    text = write_to_string(input_otio, fcpxml_version, chapter_markers)
+    path = Path(filepath)
+    if path.suffix.lower() == ".fcpxmld":
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / "Info.fcpxml"
+    path.write_text(text, encoding="utf-8")
