@@ -1,4 +1,6 @@
 """OTIO adapter plugins of cinemanet-edit (installed as ``cinemanet_edit_adapters``).
 
-Adapters import only opentimelineio and lxml: OTIO loads every plugin whenever it lists them.
+One format per module. Adapters import opentimelineio, lxml and the light, pure-Python parts of
+cinemanet_edit (timecode, annotate) only: OTIO loads every plugin whenever it lists them, so TensorFlow and
+PyAV stay out.
 """

@@ -61,7 +61,9 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
             color=category.marker_color,
             comment=f"{label.title} ({label.confidence:.0%}) - {category.title}, cinemanet-edit",
             metadata={NAMESPACE: {"category": category_id, "label": label.label,
-                                  "confidence": round(label.confidence, 6)}},
+                                  "confidence": round(label.confidence, 6)},
+                      # OTIO's FCP7 XML writer takes a marker's comment from here (Premiere, Resolve show it)
+                      "fcp_xml": {"comment": f"{label.title} ({label.confidence:.0%}) - {category.title}"}},
         )
         clip.markers.append(marker)
 

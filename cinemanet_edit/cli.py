@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tag", help="label every clip of a timeline and write it back")
     p.add_argument("input", type=Path, metavar="INPUT",
                    help="timeline (.otio, .edl, .xml, .fcpxml ...) or a media file")
-    p.add_argument("-o", "--output", type=Path, required=True, help="tagged timeline to write")
+    p.add_argument("-o", "--output", type=Path, required=True, action="append",
+                   help="tagged timeline to write; the format follows the suffix: .otio, .fcpxml, .fcpxmld, "
+                        ".edl, .xml (FCP7), .csv / .json (sidecar reports). Repeat to write several")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
                    help="relink: look for media by file name under DIR (repeatable)")
@@ -95,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fcpxml-version", choices=["1.8", "1.9", "1.10", "1.11"], default="1.10",
                    help="FCPXML version to write (default 1.10: Final Cut Pro 10.6+ and Resolve 18+ import it)")
     p.add_argument("--chapter-markers", action="store_true", help="FCPXML: also a chapter marker per clip")
+    p.add_argument("--edl-style", choices=["avid", "resolve"], default="avid",
+                   help="EDL: avid (events with * LOC locators) or resolve (timeline-marker EDL)")
+    p.add_argument("--rate", type=float, help="frame rate of an EDL input (default 24; 29.97/59.94 drop-frame "
+                   "is taken from the EDL)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any clip could not be analysed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -191,8 +197,10 @@ def cmd_tag(args) -> int:
     report = tag_file(args.input, args.output, analyzer=Analyzer(batch_size=args.batch_size), policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=reporter,
+                      input_args={"rate": args.rate} if args.rate else None,
                       writer_args={"fcpxml": {"fcpxml_version": args.fcpxml_version,
-                                              "chapter_markers": args.chapter_markers}})
+                                              "chapter_markers": args.chapter_markers},
+                                   "cinemanet_edl": {"style": args.edl_style}})
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     elif not args.quiet:

@@ -20,7 +20,7 @@ from . import aggregate, annotate, decode, sampling
 from .errors import CinemanetError
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
-from .timeline import MediaResolver, clip_refs, read_timeline, write_timeline
+from .timeline import MediaResolver, clip_refs, read_timeline, write_outputs
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
@@ -208,19 +208,23 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     return report
 
 
-def tag_file(input_path: Path, output_path: Path, *, analyzer: Analyzer | None = None,
+def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Analyzer | None = None,
              policy: SamplingPolicy = DEFAULT_POLICY, media_roots: Iterable[Path] = (),
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
-             reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None) -> TagReport:
-    """Read a timeline, tag it and write it to ``output_path`` (never over the input)."""
-    input_path, output_path = Path(input_path), Path(output_path)
-    check_output(input_path, output_path, force)
-    timeline = read_timeline(input_path, input_format)
+             reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None,
+             input_args: dict | None = None) -> TagReport:
+    """Read a timeline, tag it and write it to ``output_path`` (one path or several formats at once; never
+    over the input)."""
+    input_path = Path(input_path)
+    outputs = [Path(p) for p in (output_path if isinstance(output_path, (list, tuple)) else [output_path])]
+    for output in outputs:
+        check_output(input_path, output, force)
+    timeline = read_timeline(input_path, input_format, **(input_args or {}))
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
     analyzer = analyzer or Analyzer()
     report = tag_timeline(timeline, resolver, analyzer, policy, reporter)
-    write_timeline(timeline, output_path, output_format, writer_args or {})
-    report.input, report.output = str(input_path), str(output_path)
+    written = write_outputs(timeline, outputs, output_format, writer_args or {})
+    report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
     return report
 
 

@@ -23,9 +23,15 @@ MEDIA_SUFFIXES = {
 }
 
 
-def _adapter_for(path: Path, format_name: str | None = None) -> str | None:
+# Input suffixes our own readers own (they handle NTSC rates, drop-frame, bundles and NLE quirks).
+OUR_READERS = {".edl": "cinemanet_edl", ".fcpxml": "fcpxml", ".fcpxmld": "fcpxml"}
+
+
+def _adapter_for(path: Path, format_name: str | None = None, reading: bool = False) -> str | None:
     if format_name:
         return format_name
+    if reading and path.suffix.lower() in OUR_READERS:
+        return OUR_READERS[path.suffix.lower()]
     try:
         return otio.adapters.from_filepath(str(path)).name
     except Exception:  # noqa: BLE001 - OTIO raises NoKnownAdapterForExtensionError and plugin errors
@@ -54,11 +60,17 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
     path = Path(path)
     if not path.exists():
         raise CinemanetError(f"{path}: no such file")
-    adapter = _adapter_for(path, format_name)
+    adapter = _adapter_for(path, format_name, reading=True)
     if adapter is None:
         if path.suffix.lower() in MEDIA_SUFFIXES:
             return media_timeline(path)
         raise CinemanetError(f"{path}: unknown timeline format {path.suffix!r} (use --input-format)")
+    if "rate" in adapter_args:  # only EDLs carry no rate of their own
+        rate = adapter_args.pop("rate")
+        if adapter in ("cmx_3600", "cinemanet_edl") and rate:
+            from .timecode import exact_rate
+
+            adapter_args["rate"] = float(exact_rate(rate))
     try:
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **adapter_args)
     except Exception as exc:  # noqa: BLE001 - adapters raise anything from ValueError to KeyError
@@ -110,6 +122,32 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, format_name: str 
         if isinstance(exc, CinemanetError):
             raise
         raise CinemanetError(f"cannot write {adapter_name}: {exc}") from None
+
+
+# Output suffixes our own writers own, whatever else is installed.
+OUR_WRITERS = {".fcpxml": "fcpxml", ".fcpxmld": "fcpxml", ".edl": "cinemanet_edl", ".csv": "cinemanet_csv",
+               ".json": "cinemanet_json"}
+
+
+def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
+                  writer_args: dict[str, dict] | None = None) -> list[Path]:
+    """Write every output (the format from each suffix); an EDL gets one file per video track
+    (``cut.edl``, ``cut.V2.edl`` ...). Returns the files written."""
+    written = []
+    for path in outputs:
+        path = Path(path)
+        name = format_name or OUR_WRITERS.get(path.suffix.lower())
+        if name == "cinemanet_edl":
+            tracks = max(1, len(timeline.video_tracks()))
+            for number in range(1, tracks + 1):
+                target = path if number == 1 else path.with_name(f"{path.stem}.V{number}{path.suffix}")
+                args = dict((writer_args or {}).get(name, {}), track=number)
+                write_timeline(timeline, target, name, {name: args})
+                written.append(target)
+            continue
+        write_timeline(timeline, path, name, writer_args)
+        written.append(path)
+    return written
 
 
 def atomic_write(path: Path, data: bytes) -> None:

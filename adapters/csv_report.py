@@ -1,0 +1,29 @@
+"""CSV sidecar report for archivists: one row per video clip (write only).
+
+Columns: track, clip, record in/out, source file, source in/out (timecode), model, then per category its
+label title and confidence (``shot.framing``, ``shot.framing.confidence`` ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from cinemanet_edit_adapters._rows import categories_of, rows
+
+
+def write_to_string(input_otio) -> str:
+    categories = categories_of(input_otio)
+    header = ["track", "clip", "record_in", "record_out", "source_file", "source_in", "source_out", "model"]
+    for category in categories:
+        header += [category, f"{category}.label", f"{category}.confidence"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows(input_otio):
+        line = [row[k] for k in header[:8]]
+        for category in categories:
+            entry = row["labels"].get(category)
+            line += [entry["title"], entry["label"], f"{entry['confidence']:.4f}"] if entry else ["", "", ""]
+        writer.writerow(line)
+    return buffer.getvalue()

@@ -1,0 +1,130 @@
+"""EDL (Avid and Resolve styles), FCP7 XML markers, sidecar reports and several outputs at once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import opentimelineio as otio
+import pycmx
+import pytest
+from fakes import frame_id_analyzer
+from test_fcpxml import RATES, cut
+
+from cinemanet_edit import cli, timecode
+from cinemanet_edit.timeline import write_outputs
+
+RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+
+
+def edl_of(tl, **options) -> str:
+    return otio.adapters.write_to_string(tl, "cinemanet_edl", **options)
+
+
+@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{r:.3f}")
+def test_avid_edl_parses_and_reads_back(rate):
+    tl = cut(rate)
+    text = edl_of(tl)
+    drop = round(rate) in (30, 60) and round(rate) != rate
+    edl = pycmx.parse_cmx3600(io.StringIO(text))
+    events = list(edl.events)
+    assert [e.edits[0].clip_name for e in events] == ["A001", "B002"]
+    start = 3600 * round(rate)  # 01:00:00:00 in frames on the timecode grid
+    expected_in = [start, start + 48 + 12]
+    assert [e.edits[0].record_in for e in events] == [timecode.render(f, rate) for f in expected_in]
+    assert events[0].edits[0].source_in == timecode.render(10 * 3600 * round(rate) + 100, rate)
+    assert ("FCM: DROP FRAME" in text) == drop and (";" in events[0].edits[0].record_in) == drop
+    locs = [s.text for s in events[0].statements if type(s).__name__ == "StmtRemark" and s.text.startswith("LOC")]
+    assert locs == [f"LOC: {timecode.render(start, rate)} BLUE    Shot Framing: Close Up",
+                    f"LOC: {timecode.render(start + 1, rate)} YELLOW  Shot Angle: Low"]
+    back = otio.adapters.read_from_string(text, "cinemanet_edl", rate=round(rate))
+    clips = list(back.find_clips())
+    assert [c.name for c in clips] == ["A001", "B002"]
+    a = clips[0]
+    assert round(a.source_range.start_time.value) == 10 * 3600 * round(rate) + 100
+    assert round(a.source_range.duration.value) == 48
+    assert [(m.name, round(m.marked_range.start_time.value) - round(a.source_range.start_time.value))
+            for m in a.markers] == [("Shot Framing: Close Up", 0), ("Shot Angle: Low", 1)]
+    assert round(back.global_start_time.value) == start
+    assert isinstance(back.tracks[0][1], otio.schema.Gap) and round(back.tracks[0][1].duration().value) == 12
+
+
+@pytest.mark.parametrize("rate", [24, 30000 / 1001, 60000 / 1001])
+def test_resolve_marker_edl(rate):
+    text = edl_of(cut(rate), style="resolve")
+    assert " |C:ResolveColorBlue |M:Close Up, Low |D:48" in text
+    events = list(pycmx.parse_cmx3600(io.StringIO(text)).events)
+    assert len(events) == 2
+    back = otio.adapters.read_from_string(text, "cinemanet_edl", rate=round(rate))
+    (marker,) = list(back.find_clips())[0].markers
+    assert marker.name == "Close Up, Low" and round(marker.marked_range.duration.value) == 48
+
+
+def test_edl_per_video_track(tmp_path):
+    tl = cut(25)
+    written = write_outputs(tl, [tmp_path / "reel1.edl"], writer_args={"cinemanet_edl": {"style": "avid"}})
+    assert [p.name for p in written] == ["reel1.edl", "reel1.V2.edl"]
+    v2 = pycmx.parse_cmx3600(io.StringIO(written[1].read_text()))
+    (event,) = list(v2.events)
+    assert event.edits[0].clip_name == "C003" and event.edits[0].record_in == "01:00:00:10"
+
+
+def test_edl_input_quirks():
+    text = ("\ufeffTITLE: quirks\r\nFCM: DROP FRAME\r\n\r\n"
+            "001  BL       V     D    030 00:00:00;00 00:00:01;00 01:00:00;00 01:00:01;00\r\n"
+            "002  A001     V     C        10:00:00;00 10:00:02;00 01:00:01;00 01:00:03;00\r\n"
+            "* FROM CLIP NAME: A001_C001.mov\r\n"
+            "003  A002     A     C        10:00:00:00 10:00:02:00 01:00:01:00 01:00:03:00\r")
+    tl = otio.adapters.read_from_string(text, "cinemanet_edl")  # 29.97 from the drop-frame marks
+    clips = list(tl.find_clips())
+    assert [c.name for c in clips] == ["A001_C001.mov"]
+    assert clips[0].source_range.start_time.rate == pytest.approx(30000 / 1001)
+    assert round(clips[0].source_range.start_time.value) == timecode.parse("10:00:00;00", 29.97)
+    assert isinstance(tl.tracks[0][0], otio.schema.Gap)
+
+
+def test_fcp7_xml_keeps_markers_with_comments(tmp_path):
+    out = tmp_path / "cut.xml"
+    write_outputs(cut(24), [out])
+    back = otio.adapters.read_from_file(str(out), "fcp_xml")
+    a = next(c for c in back.find_clips() if c.name == "A001")
+    comments = {m.name: m.metadata.get("fcp_xml", {}).get("comment") for m in a.markers}
+    assert comments["Shot Framing: Close Up"] == "Close Up (80%) - Shot Framing"
+    assert "editor note" in comments
+
+
+def test_sidecar_reports(tmp_path):
+    csv_path, json_path = tmp_path / "report.csv", tmp_path / "report.json"
+    write_outputs(cut(30000 / 1001), [csv_path, json_path])
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [r["clip"] for r in rows] == ["A001", "B002", "C003"]
+    a = rows[0]
+    start = 3600 * 30  # the fixture's timeline start in frames (drop-frame label 01:00:03;18)
+    assert (a["record_in"], a["record_out"]) == (timecode.render(start, 29.97), timecode.render(start + 48, 29.97))
+    assert a["source_in"] == timecode.render(10 * 3600 * 30 + 100, 29.97)
+    assert a["shot.framing"] == "Close Up" and a["shot.framing.confidence"] == "0.8000"
+    assert a["source_file"] == "/Volumes/Media/A001.mov" and rows[2]["track"] == "V2"
+    report = json.loads(json_path.read_text())
+    assert report["clips"][1]["labels"]["shot.angle"]["title"] == "High"
+
+
+def test_tag_writes_several_formats_at_once(tmp_path, clip_25_mjpeg, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "Analyzer", lambda batch_size=32: frame_id_analyzer())
+    ref = otio.schema.ExternalReference(target_url=clip_25_mjpeg.as_uri())
+    tl = otio.schema.Timeline(name="t")
+    tl.tracks.append(otio.schema.Track(children=[otio.schema.Clip(
+        name="b", media_reference=ref, source_range=TR(RT(10, 25), RT(50, 25)))]))
+    src = tmp_path / "t.otio"
+    otio.adapters.write_to_file(tl, str(src))
+    outs = [tmp_path / n for n in ("t.fcpxml", "t.edl", "t.csv", "t.json", "t.xml", "tagged.otio")]
+    argv = ["tag", str(src), "-q"]
+    for o in outs:
+        argv += ["-o", str(o)]
+    assert cli.main(argv) == 0
+    assert all(o.exists() for o in outs)
+    assert "* LOC: 00:00:00:00" in (tmp_path / "t.edl").read_text()
+    retag = tmp_path / "again.fcpxml"
+    assert cli.main(["tag", str(tmp_path / "t.fcpxml"), "-o", str(retag), "-q"]) == 0
+    a = next(iter(otio.adapters.read_from_file(str(retag)).find_clips()))
+    assert len([m for m in a.markers if "cinemanet" in m.metadata]) == 1  # replaced, not doubled
