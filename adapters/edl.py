@@ -136,6 +136,8 @@ EVENT = re.compile(r"^(\d{1,6})\s+(\S+)\s+(\S+)\s+(C|D|W\d*|K\s*B?|K\s*O?)\s*(\d
 LOC = re.compile(r"^\*\s*LOC:\s*(\S+)\s+(\w+)\s*(.*)$")
 RESOLVE_MARKER = re.compile(r"\|C:ResolveColor(\w+)\s*\|M:(.*?)\s*\|D:(\d+)")
 BLACK = {"BL", "BLK", "BLACK"}
+FILE_NAME = re.compile(r"^[^/\\:*?\"<>|]+\.(mov|mp4|m4v|mxf|mkv|avi|mpg|mpeg|mts|m2ts|r3d|braw|ari|dng|exr|dpx|"
+                       r"tif|tiff|jpg|jpeg|png|webm|wav)$", re.IGNORECASE)
 COLORS_BACK = {v.upper(): k for k, v in RESOLVE_COLORS.items()}
 
 
@@ -161,12 +163,15 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
             events.append({"number": int(number), "reel": reel, "channels": channels.upper(),
                            "trans": trans, "tc": (s_in, s_out, r_in, r_out), "name": "", "file": None,
                            "locators": [], "comments": []})
-        elif events and line.startswith("*"):
+        elif events and (line.startswith("*") or upper.startswith(("FROM CLIP NAME:", "TO CLIP NAME:"))):
             body = line.lstrip("*").strip()
             key = body.upper()
             if key.startswith("FROM CLIP NAME:"):
+                if not events[-1]["name"]:  # a dissolve names its incoming clip with TO CLIP NAME
+                    events[-1]["name"] = body.split(":", 1)[1].strip()
+            elif key.startswith("TO CLIP NAME:"):
                 events[-1]["name"] = body.split(":", 1)[1].strip()
-            elif key.startswith("SOURCE FILE:"):
+            elif key.startswith(("SOURCE FILE:", "FROM CLIP:", "FROM FILE:")):  # Resolve/Premiere; Avid
                 events[-1]["file"] = body.split(":", 1)[1].strip()
                 events[-1]["comments"].append(body)
             elif (loc := LOC.match(line)) is not None:
@@ -214,8 +219,9 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
             track.append(otio.schema.Gap(duration=RT(r_out - r_in, rate)))
         else:
             if event["file"]:
-                path = event["file"]
-                ref = otio.schema.ExternalReference(target_url=path if "://" in path else path)
+                ref = otio.schema.ExternalReference(target_url=event["file"])
+            elif FILE_NAME.match(event["name"]):  # the clip name is a file name: relink by it
+                ref = otio.schema.ExternalReference(target_url=event["name"])
             else:
                 ref = otio.schema.MissingReference(name=name)
             clip = otio.schema.Clip(name=name, media_reference=ref,

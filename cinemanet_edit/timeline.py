@@ -23,6 +23,7 @@ MEDIA_SUFFIXES = {
 }
 
 
+MAX_TIMELINE_BYTES = 200 * 2**20
 # Input suffixes our own readers own (they handle NTSC rates, drop-frame, bundles and NLE quirks).
 OUR_READERS = {".edl": "cinemanet_edl", ".fcpxml": "fcpxml", ".fcpxmld": "fcpxml"}
 
@@ -61,6 +62,8 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
     if not path.exists():
         raise CinemanetError(f"{path}: no such file")
     adapter = _adapter_for(path, format_name, reading=True)
+    if adapter is not None and path.is_file() and path.stat().st_size > MAX_TIMELINE_BYTES:
+        raise CinemanetError(f"{path}: {path.stat().st_size // 2**20} MB is too large for a timeline")
     if adapter is None:
         if path.suffix.lower() in MEDIA_SUFFIXES:
             return media_timeline(path)

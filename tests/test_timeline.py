@@ -90,3 +90,25 @@ def test_reading_errors(tmp_path):
     junk.write_bytes(b"junk")
     with pytest.raises(CinemanetError, match="cannot open media"):
         read_timeline(junk)
+
+
+@pytest.mark.parametrize("suffix", [".edl", ".xml", ".fcpxml", ".otio", ".aaf"])
+def test_garbage_timelines_are_one_line_errors_or_empty(tmp_path, suffix):
+    bad = tmp_path / f"garbage{suffix}"
+    bad.write_bytes(bytes(range(256)) * 64)
+    try:
+        tl = read_timeline(bad)
+    except CinemanetError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert list(tl.find_clips()) == []
+
+
+def test_oversized_timeline_is_refused(tmp_path, monkeypatch):
+    from cinemanet_edit import timeline
+
+    monkeypatch.setattr(timeline, "MAX_TIMELINE_BYTES", 100)
+    big = tmp_path / "big.edl"
+    big.write_text("TITLE: x\n" * 50)
+    with pytest.raises(CinemanetError, match="too large"):
+        read_timeline(big)
