@@ -62,10 +62,9 @@ def cut(rate: float) -> otio.schema.Timeline:
 
 
 def dtd(version: str):
+    """Apple's DTD from ../shared (None when absent: the other checks still run)."""
     path = SHARED / "dtd" / f"FCPXMLv{version.replace('.', '_')}.dtd"
-    if not path.exists():
-        pytest.skip("../shared/dtd is absent")
-    return etree.DTD(str(path))
+    return etree.DTD(str(path)) if path.exists() else None
 
 
 def times_on_grid(root, frame: Fraction) -> list[str]:
@@ -89,7 +88,8 @@ def test_valid_exact_and_round_trips(rate, version):
     text = otio.adapters.write_to_string(tl, "fcpxml", fcpxml_version=version)
     root = etree.fromstring(text.encode())
     schema = dtd(version)
-    assert schema.validate(root), schema.error_log.filter_from_errors()
+    if schema is not None:
+        assert schema.validate(root), schema.error_log.filter_from_errors()
     fmt = root.find("resources/format")
     frame = Fraction(fmt.get("frameDuration")[:-1])
     assert frame == 1 / Fraction(round(rate) * 1000, 1001) if round(rate) != rate else frame == Fraction(1, int(rate))
