@@ -68,6 +68,8 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     group.add_argument("--every", type=_positive_float, metavar="SECONDS",
                        help="analyse one frame every SECONDS instead")
     p.add_argument("--batch-size", type=_positive_int, default=32, help=argparse.SUPPRESS)
+    p.add_argument("--runtime", choices=["auto", "litert", "keras"], default=None,
+                   help="inference runtime (default auto: LiteRT where installed, else Keras)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "*Labels.txt) as extra categories")
     m.add_argument("folder", type=Path)
     m.add_argument("-o", "--output", type=Path, help="model folder (default: your user model folder)")
+    m = msub.add_parser("export-litert", help="export the backbone for the LiteRT runtime (models/*.tflite)")
+    m.add_argument("-o", "--output", type=Path, required=True)
     m = msub.add_parser("convert-backbone",
                         help="write MobileNet v1 Keras weights from a frozen TF-slim / TF-for-Poets graph")
     m.add_argument("graph", type=Path, help="frozen graph (.pb)")
@@ -175,7 +179,7 @@ def _print_classification(result: Classification, as_json: bool, per_sample: boo
 
 
 def cmd_classify(args) -> int:
-    analyzer = Analyzer(batch_size=args.batch_size)
+    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime)
     failed = 0
 
     def show(result: Classification) -> None:
@@ -194,7 +198,8 @@ def cmd_classify(args) -> int:
 
 def cmd_tag(args) -> int:
     reporter = ConsoleReporter(args.quiet)
-    report = tag_file(args.input, args.output, analyzer=Analyzer(batch_size=args.batch_size), policy=_policy(args),
+    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime)
+    report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=reporter,
                       input_args={"rate": args.rate} if args.rate else None,
@@ -225,6 +230,13 @@ def cmd_models(args) -> int:
 
         for category, path, n in import_legacy(args.folder, args.output or user_models_dir()):
             print(f"imported {category}: {n} labels -> {path}")
+        return EXIT_OK
+    if args.models_command == "export-litert":
+        from .classify import export_litert
+        from .models import load_model_set, sha256
+
+        export_litert(load_model_set(), args.output)
+        print(f"wrote {args.output} (sha256 {sha256(args.output)})", file=sys.stderr)
         return EXIT_OK
     if args.models_command == "convert-backbone":
         from .legacy import convert_backbone
@@ -356,7 +368,7 @@ def _run_resolve_job(args) -> int:
     if args.samples or args.every:
         job["samples"], job["every"] = args.samples, args.every
     try:
-        answer = run_job(job, Analyzer(batch_size=args.batch_size), LineReporter(sys.stderr))
+        answer = run_job(job, Analyzer(batch_size=args.batch_size, runtime=args.runtime), LineReporter(sys.stderr))
     except (KeyError, ValueError, TypeError) as exc:
         raise CinemanetError(f"{args.job}: malformed job: {exc}") from None
     atomic_write(args.output, json.dumps(answer, indent=1).encode("utf-8"))

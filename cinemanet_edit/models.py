@@ -69,6 +69,7 @@ class ModelSet:
     input_size: int
     heads: tuple[Head, ...]
     version: str
+    litert_file: Path | None = None  # the same backbone exported for the LiteRT runtime
 
     def categories(self) -> list[str]:
         return [h.category.id for h in self.heads]
@@ -175,8 +176,10 @@ def _load(folder: Path, user_folder: Path, _stamp: tuple) -> ModelSet:
     identity = json.dumps({"backbone": backbone.get("sha256"), "heads": specs}, sort_keys=True)
     fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:12]
     version = f"{backbone['name']}+{'+'.join(heads)}@{fingerprint}"
+    litert = backbone.get("litert")
+    litert_file = _verified(folder, litert) if litert else None
     return ModelSet(backbone["name"], backbone_file, int(backbone.get("input_size", 224)), tuple(heads.values()),
-                    version)
+                    version, litert_file)
 
 
 def register_head(folder: Path, spec: dict, backbone_sha: str | None = None) -> None:

@@ -89,9 +89,10 @@ def _describe(ref: ClipRef) -> str:
 class Analyzer:
     """Decodes and classifies frames; the classifier is built on first use (TensorFlow is slow to load)."""
 
-    def __init__(self, models: ModelSet | None = None, batch_size: int = 32):
+    def __init__(self, models: ModelSet | None = None, batch_size: int = 32, runtime: str | None = None):
         self.models = models or load_model_set()
         self.batch_size = batch_size
+        self.runtime = runtime
         self._classifier = None
         self.categories = {h.category.id: h.category for h in self.models.heads}
 
@@ -100,7 +101,7 @@ class Analyzer:
         if self._classifier is None:
             from .classify import Classifier
 
-            self._classifier = Classifier(self.models, self.batch_size)
+            self._classifier = Classifier(self.models, self.batch_size, self.runtime)
         return self._classifier
 
     def scores(self, wanted: dict[Path, set[int]], reporter: Reporter

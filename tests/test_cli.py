@@ -16,7 +16,7 @@ RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch):
     """CLI tests check plumbing; the real model has its own tests (test_models, test_real_model)."""
-    monkeypatch.setattr(cli, "Analyzer", lambda batch_size=32: frame_id_analyzer())
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def test_sidecar_reports(tmp_path):
 
 
 def test_tag_writes_several_formats_at_once(tmp_path, clip_25_mjpeg, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "Analyzer", lambda batch_size=32: frame_id_analyzer())
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
     ref = otio.schema.ExternalReference(target_url=clip_25_mjpeg.as_uri())
     tl = otio.schema.Timeline(name="t")
     tl.tracks.append(otio.schema.Track(children=[otio.schema.Clip(

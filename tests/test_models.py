@@ -100,3 +100,21 @@ def test_converted_backbone_matches_the_frozen_graph(tmp_path, tmp_path_factory)
 
     fresh = Classifier(dataclasses.replace(models.load_model_set(), backbone_file=out))
     assert np.abs(fresh.backbone_outputs(images)[1] - reference).max() < 1e-4
+
+
+def test_litert_runtime_matches_keras():
+    """The default runtime is the exported LiteRT file: its probabilities equal Keras's within 1e-4."""
+    from cinemanet_edit.classify import Classifier, litert_available
+
+    if not litert_available():
+        pytest.skip("ai-edge-litert has no wheel for this platform")
+    model_set = models.load_model_set()
+    images = _real_images()
+    fast, reference = Classifier(model_set, runtime="litert"), Classifier(model_set, runtime="keras")
+    assert fast.runtime == "litert" and reference.runtime == "keras"
+    a, b = fast.predict(images), reference.predict(images)
+    for category in a:
+        assert np.abs(a[category] - b[category]).max() < 1e-4, category
+    _, logits_a = fast.backbone_outputs(images[:3])
+    _, logits_b = reference.backbone_outputs(images[:3])
+    assert np.abs(logits_a - logits_b).max() < 1e-3
