@@ -70,6 +70,8 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=32, help=argparse.SUPPRESS)
     p.add_argument("--runtime", choices=["auto", "litert", "keras"], default=None,
                    help="inference runtime (default auto: LiteRT where installed, else Keras)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="analyse every frame again instead of reusing results for unchanged media")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,7 +181,7 @@ def _print_classification(result: Classification, as_json: bool, per_sample: boo
 
 
 def cmd_classify(args) -> int:
-    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime)
+    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
     failed = 0
 
     def show(result: Classification) -> None:
@@ -198,7 +200,7 @@ def cmd_classify(args) -> int:
 
 def cmd_tag(args) -> int:
     reporter = ConsoleReporter(args.quiet)
-    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime)
+    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
     report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=reporter,
@@ -210,7 +212,8 @@ def cmd_tag(args) -> int:
         print(json.dumps(report.to_json(), indent=2))
     elif not args.quiet:
         line = (f"tagged {report.analysed} of {report.clips} clips -> {report.output} "
-                f"({report.frames_analysed} frames in {report.seconds:.1f} s, {report.frames_per_second:.1f} frames/s)")
+                f"({report.frames_analysed} frames in {report.seconds:.1f} s, {report.frames_per_second:.1f} frames/s"
+                + (f", {report.frames_cached} from the cache)" if report.frames_cached else ")"))
         if report.skipped:
             reasons: dict[str, int] = {}
             for s in report.skipped:
@@ -368,7 +371,8 @@ def _run_resolve_job(args) -> int:
     if args.samples or args.every:
         job["samples"], job["every"] = args.samples, args.every
     try:
-        answer = run_job(job, Analyzer(batch_size=args.batch_size, runtime=args.runtime), LineReporter(sys.stderr))
+        analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
+        answer = run_job(job, analyzer, LineReporter(sys.stderr))
     except (KeyError, ValueError, TypeError) as exc:
         raise CinemanetError(f"{args.job}: malformed job: {exc}") from None
     atomic_write(args.output, json.dumps(answer, indent=1).encode("utf-8"))

@@ -7,6 +7,8 @@ classify: image or video files -> frames -> labels per file (and per sample).
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +19,7 @@ import numpy as np
 import opentimelineio as otio
 
 from . import aggregate, annotate, decode, sampling
+from .cache import ResultCache, fingerprint
 from .errors import CinemanetError
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
@@ -65,6 +68,7 @@ class TagReport:
     skipped: list[Skipped] = field(default_factory=list)
     frames_planned: int = 0
     frames_analysed: int = 0
+    frames_cached: int = 0  # of frames_analysed, served by the result cache
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
@@ -77,6 +81,7 @@ class TagReport:
             "input": self.input, "output": self.output, "model": self.model, "clips": self.clips,
             "analysed": self.analysed, "skipped": [s.to_json() for s in self.skipped],
             "frames_planned": self.frames_planned, "frames_analysed": self.frames_analysed,
+            "frames_cached": self.frames_cached,
             "seconds": round(self.seconds, 3), "frames_per_second": round(self.frames_per_second, 2),
             "warnings": self.warnings,
         }
@@ -89,10 +94,13 @@ def _describe(ref: ClipRef) -> str:
 class Analyzer:
     """Decodes and classifies frames; the classifier is built on first use (TensorFlow is slow to load)."""
 
-    def __init__(self, models: ModelSet | None = None, batch_size: int = 32, runtime: str | None = None):
+    def __init__(self, models: ModelSet | None = None, batch_size: int = 32, runtime: str | None = None,
+                 cache: bool = True):
         self.models = models or load_model_set()
         self.batch_size = batch_size
         self.runtime = runtime
+        self.use_cache = cache and not os.environ.get("CINEMANET_NO_CACHE")
+        self.cached_frames = 0  # frames the last run took from the result cache
         self._classifier = None
         self.categories = {h.category.id: h.category for h in self.models.heads}
 
@@ -109,18 +117,55 @@ class Analyzer:
         """Probabilities for every wanted (file, frame index); each file decoded once, in frame order."""
         reports = {path: decode.DecodeReport(path) for path in wanted}
         size = self.models.input_size
+        self.cached_frames = 0
+        results: dict[tuple[Path, int], dict[str, np.ndarray]] = {}
+        missing: dict[Path, list[int]] = {}
+        cache = self._cache()
+        sizes = {cid: len(cat.labels) for cid, cat in self.categories.items()}
+        fingerprints: dict[Path, str] = {}
+        for path, indices in wanted.items():
+            todo = sorted(indices)
+            if cache is not None:
+                try:
+                    fingerprints[path] = fingerprint(path)
+                except OSError:
+                    pass
+                if path in fingerprints:
+                    hits = cache.get(fingerprints[path], todo, self.models.version, sizes)
+                    for frame, scores in hits.items():
+                        results[(path, frame)] = scores
+                    reports[path].delivered += len(hits)
+                    self.cached_frames += len(hits)
+                    reporter.advance(len(hits))
+                    todo = [i for i in todo if i not in hits]
+            if todo:
+                missing[path] = todo
 
         def frames() -> Iterator[tuple[tuple[Path, int], np.ndarray]]:
-            for path, indices in wanted.items():
+            for path, indices in missing.items():
                 for frame in decode.decode_frames(path, indices, size, reports[path]):
                     yield (path, frame.index), frame.image
 
-        results: dict[tuple[Path, int], dict[str, np.ndarray]] = {}
-        if any(wanted.values()):
+        fresh: dict[Path, dict[int, dict]] = defaultdict(dict)
+        if missing:  # only now is the model loaded
             for key, probabilities in self.classifier.predict_stream(frames()):
                 results[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
+                fresh[key[0]][key[1]] = results[key]
                 reporter.advance()
+        if cache is not None:
+            for path, frames_done in fresh.items():
+                if path in fingerprints:
+                    cache.put(fingerprints[path], self.models.version, frames_done, sizes)
+            cache.close()
         return results, reports
+
+    def _cache(self) -> ResultCache | None:
+        if not self.use_cache:
+            return None
+        try:
+            return ResultCache()
+        except (OSError, sqlite3.Error):
+            return None  # a read-only home or a broken cache file: analyse without it
 
 
 def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,
@@ -165,6 +210,7 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
     reporter.start(report.frames_planned, "frame")
     scores, decode_reports = analyzer.scores(dict(wanted), reporter)
     report.frames_analysed = len(scores)
+    report.frames_cached = analyzer.cached_frames
     for path, dr in decode_reports.items():
         if dr.error or dr.missing:
             message = f"{path}: {len(dr.missing)} of {dr.delivered + len(dr.missing)} frames not decoded"

@@ -38,8 +38,8 @@ def frame_id(image: np.ndarray) -> int:
 
 
 def make_video(path: Path, rate: Fraction, frames: int, codec: str = "libx264", timecode: str | None = None,
-               gop: int = 12, size: tuple[int, int] = (320, 180)) -> Path:
-    """Write ``frames`` frames of ``pattern(i)`` at ``rate``; optional start timecode (tmcd track)."""
+               gop: int = 12, size: tuple[int, int] = (320, 180), first_index: int = 0) -> Path:
+    """Write ``frames`` frames of ``pattern(first_index + i)`` at ``rate``; optional start timecode."""
     with av.open(str(path), "w") as container:
         if timecode:
             container.metadata["timecode"] = timecode
@@ -49,7 +49,8 @@ def make_video(path: Path, rate: Fraction, frames: int, codec: str = "libx264", 
         if codec == "libx264":
             stream.options = {"g": str(gop), "preset": "ultrafast", "crf": "18"}
         for i in range(frames):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pattern(i, *size), format="rgb24")):
+            image = pattern(first_index + i, *size)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

@@ -1,0 +1,81 @@
+"""Result cache: per-frame probabilities keyed by media content, frame and model version.
+
+Re-tagging after an edit only analyses frames it has not seen: a trimmed clip's new samples, new media.
+The key is a fingerprint of the file's content (size, modification time and a hash of 16 chunks spread
+over the file), so a file rewritten in place under the same name is analysed again; the model version
+(which hashes every model file) keeps results of different models apart. An unchanged re-run finds every
+frame here and never loads the model. Stored with SQLite from the standard library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+CHUNKS = 16
+CHUNK = 64 * 1024
+
+
+def default_path() -> Path:
+    from .training import cache_dir
+
+    return cache_dir() / "results.sqlite"
+
+
+def fingerprint(path: Path) -> str:
+    """Content fingerprint: cheap for large media (reads about 1 MB), changes when the file changes."""
+    stat = os.stat(path)
+    digest = hashlib.sha1(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    with open(path, "rb") as f:
+        if stat.st_size <= CHUNKS * CHUNK:
+            digest.update(f.read())
+        else:
+            for i in range(CHUNKS):
+                f.seek((stat.st_size - CHUNK) * i // (CHUNKS - 1))
+                digest.update(f.read(CHUNK))
+    return digest.hexdigest()
+
+
+class ResultCache:
+    """{(fingerprint, frame, model version): probabilities of every category}, in one SQLite file."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS frames (media TEXT, frame INTEGER, model TEXT, scores BLOB, "
+                        "PRIMARY KEY (media, frame, model))")
+
+    def get(self, media: str, frames: list[int], model: str, sizes: dict[str, int]) -> dict[int, dict]:
+        """Cached probabilities of the given frames, split per category (``sizes``: labels per category)."""
+        found = {}
+        for start in range(0, len(frames), 500):
+            chunk = frames[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT frame, scores FROM frames WHERE media=? AND model=? AND frame IN ({marks})"
+            rows = self.db.execute(query, (media, model, *chunk))
+            for frame, blob in rows:
+                values = np.frombuffer(blob, dtype=np.float32)
+                if len(values) != sum(sizes.values()):
+                    continue
+                out, offset = {}, 0
+                for category, n in sizes.items():
+                    out[category] = values[offset:offset + n]
+                    offset += n
+                found[int(frame)] = out
+        return found
+
+    def put(self, media: str, model: str, results: dict[int, dict], sizes: dict[str, int]) -> None:
+        rows = [(media, int(frame), model,
+                 np.concatenate([np.asarray(scores[c], np.float32) for c in sizes]).tobytes())
+                for frame, scores in results.items()]
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?)", rows)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,73 @@
+"""The result cache: unchanged media is not analysed again (the model is not even loaded); media rewritten
+in place under the same name is."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import opentimelineio as otio
+from conftest import make_video
+from fakes import frame_id_analyzer
+
+from cinemanet_edit.pipeline import SamplingPolicy, tag_file
+
+RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+
+
+def timeline_over(tmp_path, media):
+    track = otio.schema.Track()
+    for i in range(3):
+        ref = otio.schema.ExternalReference(target_url=media.as_uri())
+        track.append(otio.schema.Clip(name=f"c{i}", media_reference=ref,
+                                      source_range=TR(RT(20 * i, 25), RT(20, 25))))
+    tl = otio.schema.Timeline()
+    tl.tracks.append(track)
+    path = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(tl, str(path))
+    return path
+
+
+def labels(path):
+    return [int(c.metadata["cinemanet"]["labels"]["test.frame"]["title"])
+            for c in otio.adapters.read_from_file(str(path)).find_clips()]
+
+
+def test_rerun_uses_the_cache_and_never_serves_changed_media(tmp_path):
+    media = make_video(tmp_path / "shot.mov", Fraction(25), 80, codec="mjpeg")
+    cut = timeline_over(tmp_path, media)
+    first = frame_id_analyzer()
+    tag_file(cut, tmp_path / "a.otio", analyzer=first, policy=SamplingPolicy(samples=1))
+    assert first.cached_frames == 0 and first._classifier.seen == [10, 30, 50]
+    assert labels(tmp_path / "a.otio") == [10, 30, 50]
+
+    again = frame_id_analyzer()
+    again._classifier = None  # an unchanged re-run must not need the model at all
+    report = tag_file(cut, tmp_path / "b.otio", analyzer=again, policy=SamplingPolicy(samples=1))
+    assert again.cached_frames == 3 and again._classifier is None and report.analysed == 3
+    assert labels(tmp_path / "b.otio") == [10, 30, 50]
+
+    # Rewritten in place under the same name, its modification time put back: only the content differs
+    # (the new file shows frame i + 100 where the old one showed frame i).
+    stat = os.stat(media)
+    shifted = make_video(tmp_path / "shifted.mov", Fraction(25), 80, codec="mjpeg", first_index=100)
+    media.write_bytes(shifted.read_bytes())
+    os.utime(media, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    third = frame_id_analyzer()
+    tag_file(cut, tmp_path / "c.otio", analyzer=third, policy=SamplingPolicy(samples=1))
+    assert third.cached_frames == 0
+    assert labels(tmp_path / "c.otio") == [110, 130, 150]
+
+
+def test_trimmed_clip_only_analyses_new_frames(tmp_path):
+    media = make_video(tmp_path / "shot.mov", Fraction(25), 80, codec="mjpeg")
+    cut = timeline_over(tmp_path, media)
+    tag_file(cut, tmp_path / "a.otio", analyzer=frame_id_analyzer(), policy=SamplingPolicy(samples=1))
+    tl = otio.adapters.read_from_file(str(cut))
+    clip = list(tl.find_clips())[1]
+    clip.source_range = TR(RT(40, 25), RT(30, 25))  # the editor trims one clip
+    edited = tmp_path / "edited.otio"
+    otio.adapters.write_to_file(tl, str(edited))
+    analyzer = frame_id_analyzer()
+    tag_file(edited, tmp_path / "b.otio", analyzer=analyzer, policy=SamplingPolicy(samples=1))
+    assert analyzer.cached_frames == 2 and analyzer._classifier.seen == [55]
