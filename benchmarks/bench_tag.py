@@ -150,7 +150,6 @@ def time_seed_style(images, models, sample: int) -> float:
 
 def cli_run(args: list[str], env=None) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of a cinemanet-edit subprocess."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     cmd = [sys.executable, "-c", "import sys; from cinemanet_edit.cli import main; sys.exit(main())", *args]
     # ru_maxrss of children is the max over all children so far: measure in a fresh wrapper process
@@ -159,7 +158,6 @@ def cli_run(args: list[str], env=None) -> tuple[float, float]:
                "print(json.dumps([r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))", *cmd]
     out = subprocess.run(wrapper, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
-    del before
     code, rss_kb = json.loads(out.stdout.strip().splitlines()[-1])
     if code != 0:
         raise RuntimeError(out.stderr[-2000:])
@@ -207,10 +205,11 @@ def main() -> int:
     bound = dec_s + inf_s
     seed = dec_s + seed_per_frame * n_frames
     out = timeline_path.with_suffix(".tagged.otio")
+    cache_env = dict(os.environ, CINEMANET_CACHE=tempfile.mkdtemp(prefix="cache-", dir=work))  # starts empty
     first_s, first_mb = cli_run(["tag", str(timeline_path), "-o", str(out), "--force", "-q", "--samples", "3"],
-                                env=dict(os.environ, CINEMANET_CACHE=str(work / "cache")))
+                                env=cache_env)
     rerun_s, rerun_mb = cli_run(["tag", str(timeline_path), "-o", str(out), "--force", "-q", "--samples", "3"],
-                                env=dict(os.environ, CINEMANET_CACHE=str(work / "cache")))
+                                env=cache_env)
     big = make_timeline(media, args.memory_clips, work / f"bench{args.memory_clips}.otio")
     big_s, big_mb = cli_run(["tag", str(big), "-o", str(big.with_suffix(".tagged.otio")), "--force", "-q",
                              "--samples", "3", "--no-cache"])

@@ -112,11 +112,21 @@ def litert_available() -> bool:
     return True
 
 
+def gpu_present() -> bool:
+    """An NVIDIA GPU is visible (checked without importing TensorFlow)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists() and Path("/dev/nvidia-uvm").exists()
+
+
 def make_backbone(models: ModelSet, runtime: str | None = None):
-    """The runtime asked for (``CINEMANET_RUNTIME`` or "auto": LiteRT when installed and exported)."""
+    """The runtime asked for (``CINEMANET_RUNTIME``), or "auto": Keras/TensorFlow when an NVIDIA GPU is
+    visible (TensorFlow then uses it), else LiteRT when installed and exported, else Keras."""
     runtime = (runtime or os.environ.get("CINEMANET_RUNTIME") or "auto").lower()
     if runtime not in ("auto", "litert", "keras"):
         raise CinemanetError(f"unknown runtime {runtime!r} (auto, litert, keras)")
+    if runtime == "auto" and gpu_present():
+        runtime = "keras"  # TensorFlow runs the backbone on the GPU; LiteRT here is CPU-only
     if runtime in ("auto", "litert"):
         if models.litert_file is not None and litert_available():
             return LiteRTBackbone(models.litert_file)

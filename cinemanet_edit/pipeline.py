@@ -148,7 +148,7 @@ class Analyzer:
 
         fresh: dict[Path, dict[int, dict]] = defaultdict(dict)
         if missing:  # only now is the model loaded
-            for key, probabilities in self.classifier.predict_stream(frames()):
+            for key, probabilities in self.classifier.predict_stream(_prefetched(frames(), 2 * self.batch_size)):
                 results[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
                 fresh[key[0]][key[1]] = results[key]
                 reporter.advance()
@@ -166,6 +166,46 @@ class Analyzer:
             return ResultCache()
         except (OSError, sqlite3.Error):
             return None  # a read-only home or a broken cache file: analyse without it
+
+
+def _prefetched(items: Iterator, depth: int) -> Iterator:
+    """Run a generator in a background thread, ``depth`` items ahead: decoding (FFmpeg, GIL released)
+    overlaps inference. Exceptions are re-raised in the consumer."""
+    import queue
+    import threading
+
+    buffer: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            buffer.put(exc)
+
+    thread = threading.Thread(target=produce, name="cinemanet-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,

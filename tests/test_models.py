@@ -118,3 +118,16 @@ def test_litert_runtime_matches_keras():
     _, logits_a = fast.backbone_outputs(images[:3])
     _, logits_b = reference.backbone_outputs(images[:3])
     assert np.abs(logits_a - logits_b).max() < 1e-3
+
+
+def test_auto_runtime_prefers_tensorflow_on_a_gpu(monkeypatch):
+    from cinemanet_edit import classify
+
+    model_set = models.load_model_set()
+    monkeypatch.setattr(classify, "gpu_present", lambda: True)
+    assert classify.make_backbone(model_set, "auto").name == "keras"
+    monkeypatch.setattr(classify, "gpu_present", lambda: False)
+    expected = "litert" if classify.litert_available() else "keras"
+    assert classify.make_backbone(model_set, "auto").name == expected
+    with pytest.raises(CinemanetError, match="unknown runtime"):
+        classify.make_backbone(model_set, "onnx")
