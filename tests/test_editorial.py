@@ -10,7 +10,7 @@ import opentimelineio as otio
 import pycmx
 import pytest
 from fakes import frame_id_analyzer
-from test_fcpxml import RATES, cut
+from test_fcpxml import RATES, cut, tc
 
 from cinemanet_edit import cli, timecode
 from cinemanet_edit.timeline import write_outputs
@@ -30,10 +30,11 @@ def test_avid_edl_parses_and_reads_back(rate):
     edl = pycmx.parse_cmx3600(io.StringIO(text))
     events = list(edl.events)
     assert [e.edits[0].clip_name for e in events] == ["A001", "B002"]
-    start = 3600 * round(rate)  # 01:00:00:00 in frames on the timecode grid
+    start = tc("01:00:00:00", rate)
     expected_in = [start, start + 48 + 12]
     assert [e.edits[0].record_in for e in events] == [timecode.render(f, rate) for f in expected_in]
-    assert events[0].edits[0].source_in == timecode.render(10 * 3600 * round(rate) + 100, rate)
+    assert events[0].edits[0].record_in in ("01:00:00:00", "01:00:00;00")
+    assert events[0].edits[0].source_in == timecode.render(tc("10:00:00:00", rate) + 100, rate)
     assert ("FCM: DROP FRAME" in text) == drop and (";" in events[0].edits[0].record_in) == drop
     locs = [s.text for s in events[0].statements if type(s).__name__ == "StmtRemark" and s.text.startswith("LOC")]
     assert locs == [f"LOC: {timecode.render(start, rate)} BLUE    Shot Framing: Close Up",
@@ -42,7 +43,7 @@ def test_avid_edl_parses_and_reads_back(rate):
     clips = list(back.find_clips())
     assert [c.name for c in clips] == ["A001", "B002"]
     a = clips[0]
-    assert round(a.source_range.start_time.value) == 10 * 3600 * round(rate) + 100
+    assert round(a.source_range.start_time.value) == tc("10:00:00:00", rate) + 100
     assert round(a.source_range.duration.value) == 48
     assert [(m.name, round(m.marked_range.start_time.value) - round(a.source_range.start_time.value))
             for m in a.markers] == [("Shot Framing: Close Up", 0), ("Shot Angle: Low", 1)]
@@ -50,7 +51,7 @@ def test_avid_edl_parses_and_reads_back(rate):
     assert isinstance(back.tracks[0][1], otio.schema.Gap) and round(back.tracks[0][1].duration().value) == 12
 
 
-@pytest.mark.parametrize("rate", [24, 30000 / 1001, 60000 / 1001])
+@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{r:.3f}")
 def test_resolve_marker_edl(rate):
     text = edl_of(cut(rate), style="resolve")
     assert " |C:ResolveColorBlue |M:Close Up, Low |D:48" in text
@@ -84,14 +85,61 @@ def test_edl_input_quirks():
     assert isinstance(tl.tracks[0][0], otio.schema.Gap)
 
 
-def test_fcp7_xml_keeps_markers_with_comments(tmp_path):
+@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{r:.3f}")
+def test_fcp7_xml_keeps_markers_with_comments(tmp_path, rate):
     out = tmp_path / "cut.xml"
-    write_outputs(cut(24), [out])
+    write_outputs(cut(rate), [out])
     back = otio.adapters.read_from_file(str(out), "fcp_xml")
     a = next(c for c in back.find_clips() if c.name == "A001")
     comments = {m.name: m.metadata.get("fcp_xml", {}).get("comment") for m in a.markers}
     assert comments["Shot Framing: Close Up"] == "Close Up (80%) - Shot Framing"
     assert "editor note" in comments
+    ours = next(m for m in a.markers if m.name == "Shot Framing: Close Up")
+    assert round(ours.marked_range.start_time.value) == round(a.source_range.start_time.value)
+    assert round(a.source_range.duration.value) == 48
+
+
+XMEML_NTSC = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE xmeml>
+<xmeml version="4">
+  <sequence id="sequence-1">
+    <name>Premiere cut</name>
+    <duration>120</duration>
+    <rate><timebase>24</timebase><ntsc>TRUE</ntsc></rate>
+    <timecode><rate><timebase>24</timebase><ntsc>TRUE</ntsc></rate><string>01:00:00:00</string>
+      <frame>86400</frame><displayformat>NDF</displayformat></timecode>
+    <media><video><track>
+      <clipitem id="clipitem-1">
+        <name>A001_C002.mov</name>
+        <duration>2000</duration>
+        <rate><timebase>24</timebase><ntsc>TRUE</ntsc></rate>
+        <start>0</start><end>48</end><in>100</in><out>148</out>
+        <file id="file-1">
+          <name>A001_C002.mov</name>
+          <pathurl>file://localhost/Volumes/RAID/Day%201/A001_C002.mov</pathurl>
+          <rate><timebase>24</timebase><ntsc>TRUE</ntsc></rate>
+          <duration>2000</duration>
+          <timecode><rate><timebase>24</timebase><ntsc>TRUE</ntsc></rate><string>10:00:00:00</string>
+            <frame>864000</frame><displayformat>NDF</displayformat></timecode>
+          <media><video><samplecharacteristics><width>1920</width><height>1080</height></samplecharacteristics></video></media>
+        </file>
+      </clipitem>
+    </track></video></media>
+  </sequence>
+</xmeml>
+"""
+
+
+def test_premiere_ntsc_xmeml_input(tmp_path):
+    path = tmp_path / "premiere.xml"
+    path.write_text(XMEML_NTSC)
+    from cinemanet_edit.timeline import MediaResolver, clip_refs, read_timeline
+
+    tl = read_timeline(path)
+    (ref,) = clip_refs(tl, MediaResolver(tmp_path, (tmp_path,)))
+    assert ref.clip.media_reference.target_url.endswith("/Volumes/RAID/Day%201/A001_C002.mov")
+    assert ref.clip.source_range.start_time.rate == pytest.approx(24000 / 1001, abs=0.01)
+    assert ref.skip_reason.startswith("media not found: /Volumes/RAID/Day 1/A001_C002.mov")
 
 
 def test_sidecar_reports(tmp_path):
@@ -100,9 +148,8 @@ def test_sidecar_reports(tmp_path):
     rows = list(csv.DictReader(csv_path.open()))
     assert [r["clip"] for r in rows] == ["A001", "B002", "C003"]
     a = rows[0]
-    start = 3600 * 30  # the fixture's timeline start in frames (drop-frame label 01:00:03;18)
-    assert (a["record_in"], a["record_out"]) == (timecode.render(start, 29.97), timecode.render(start + 48, 29.97))
-    assert a["source_in"] == timecode.render(10 * 3600 * 30 + 100, 29.97)
+    assert (a["record_in"], a["record_out"]) == ("01:00:00;00", "01:00:01;18")
+    assert a["source_in"] == "10:00:03;10"  # 100 frames after 10:00:00;00
     assert a["shot.framing"] == "Close Up" and a["shot.framing.confidence"] == "0.8000"
     assert a["source_file"] == "/Volumes/Media/A001.mov" and rows[2]["track"] == "V2"
     report = json.loads(json_path.read_text())

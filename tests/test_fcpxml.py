@@ -13,7 +13,7 @@ import pytest
 from conftest import SHARED
 from lxml import etree
 
-from cinemanet_edit import annotate
+from cinemanet_edit import annotate, timecode
 from cinemanet_edit.taxonomy import SHOT_ANGLE, SHOT_FRAMING
 from cinemanet_edit.types import CategoryLabel, ClipLabels
 
@@ -34,10 +34,15 @@ def labelled(clip: otio.schema.Clip, framing: str, angle: str) -> None:
                                        (source.start_time,)), CATEGORIES, "test@1")
 
 
+def tc(text: str, rate: float) -> int:
+    """Frames of an hour-style timecode at ``rate``: drop-frame (01:00:00;00) at 29.97 and 59.94."""
+    drop = round(rate) in (30, 60) and round(rate) != rate
+    return timecode.parse(text[:-3] + (";" if drop else ":") + text[-2:], rate)
+
+
 def cut(rate: float) -> otio.schema.Timeline:
     """01:00:00:00 timeline; media whose timecode starts at 10:00:00:00; a gap; a clip on V2."""
-    nominal = round(rate)
-    media_start = RT(10 * 3600 * nominal, rate)
+    media_start = RT(tc("10:00:00:00", rate), rate)
 
     def clip(name, start_frames, frames):
         ref = otio.schema.ExternalReference(target_url=f"file:///Volumes/Media/{name}.mov",
@@ -55,7 +60,7 @@ def cut(rate: float) -> otio.schema.Timeline:
     v1 = otio.schema.Track(children=[a, otio.schema.Gap(duration=RT(12, rate)), b])
     v2 = otio.schema.Track(children=[otio.schema.Gap(duration=RT(10, rate)), c])
     tl = otio.schema.Timeline(name="reel 1")
-    tl.global_start_time = RT(3600 * nominal, rate)
+    tl.global_start_time = RT(tc("01:00:00:00", rate), rate)
     tl.tracks.append(v1)
     tl.tracks.append(v2)
     return tl
