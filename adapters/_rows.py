@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlparse
-
 import opentimelineio as otio
 
 from cinemanet_edit import timecode
-from cinemanet_edit.annotate import NAMESPACE, ordered_categories
+from cinemanet_edit.annotate import NAMESPACE, media_path, ordered_categories
 
 RT = otio.opentime.RationalTime
 
 
 def _tc(t: RT, rate: float) -> str:
-    frames = round(t.value * round(rate) / round(t.rate)) if 10 <= t.rate <= 240 else round(t.to_seconds() * rate)
-    return timecode.render(frames, rate)
+    return timecode.render(round(timecode.frames_on_grid(t.value, t.rate, rate)), rate)
 
 
 def _video_tracks(timeline):
     return [t for t in timeline.tracks if isinstance(t, otio.schema.Track)
             and t.kind == otio.schema.TrackKind.Video]
-
-
-def _source_file(clip) -> str:
-    ref = clip.media_reference
-    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-    if hasattr(meta, "get") and meta.get("path"):
-        return str(meta["path"])
-    url = getattr(ref, "target_url", None) or ""
-    return unquote(urlparse(url).path) if url.startswith("file:") else url
 
 
 def categories_of(timeline) -> list[str]:
@@ -63,7 +51,7 @@ def rows(timeline: otio.schema.Timeline) -> list[dict]:
                 "clip": clip.name,
                 "record_in": _tc(record.start_time, timeline_rate),
                 "record_out": _tc(record.end_time_exclusive(), timeline_rate),
-                "source_file": _source_file(clip),
+                "source_file": media_path(clip) or "",
                 "source_in": _tc(source.start_time, media_rate),
                 "source_out": _tc(source.end_time_exclusive(), media_rate),
                 "model": data.get("model", "") if hasattr(data, "get") else "",

@@ -23,41 +23,21 @@ import re
 import opentimelineio as otio
 
 from cinemanet_edit import timecode
-from cinemanet_edit.annotate import NAMESPACE, ordered_categories
+from cinemanet_edit.annotate import NAMESPACE, media_path, ordered_categories
+from cinemanet_edit.taxonomy import AVID_COLORS, RESOLVE_COLORS
 
 RT = otio.opentime.RationalTime
-AVID_COLORS = {"RED": "RED", "GREEN": "GREEN", "BLUE": "BLUE", "CYAN": "CYAN", "MAGENTA": "MAGENTA",
-               "YELLOW": "YELLOW", "BLACK": "BLACK", "WHITE": "WHITE", "PURPLE": "MAGENTA", "PINK": "MAGENTA",
-               "ORANGE": "YELLOW"}
-RESOLVE_COLORS = {"BLUE": "Blue", "GREEN": "Green", "YELLOW": "Yellow", "RED": "Red", "PURPLE": "Purple",
-                  "CYAN": "Cyan", "PINK": "Pink", "MAGENTA": "Fuchsia", "ORANGE": "Sand", "WHITE": "Cream",
-                  "BLACK": "Cocoa"}
 REEL = re.compile(r"^[A-Za-z0-9_]{1,8}$")
 
 
 def _frames(t: RT, rate: float) -> int:
-    if 10 <= t.rate <= 240:
-        return round(t.value * round(rate) / round(t.rate))
-    return round(t.to_seconds() * rate)
+    return round(timecode.frames_on_grid(t.value, t.rate, rate))
 
 
 def _reel(clip: otio.schema.Clip) -> str:
     meta = clip.metadata.get("cmx_3600")
     reel = meta.get("reel") if hasattr(meta, "get") else None
     return reel if isinstance(reel, str) and REEL.match(reel) else "AX"
-
-
-def _source_file(clip) -> str | None:
-    ref = clip.media_reference
-    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-    if hasattr(meta, "get") and meta.get("path"):
-        return str(meta["path"])
-    url = getattr(ref, "target_url", None)
-    if url and url.startswith("file:"):
-        from urllib.parse import unquote, urlparse
-
-        return unquote(urlparse(url).path)
-    return url
 
 
 def _our_markers(clip):
@@ -117,7 +97,7 @@ def write_to_string(input_otio, style: str = "avid", track: int = 1, title: str 
         lines.append(f"{event:03d}  {_reel(clip):<8} V     C        {tc(s_in, media_rate)} {tc(s_out, media_rate)} "
                      f"{tc(r_in, rate)} {tc(r_out, rate)}")
         lines.append(f"* FROM CLIP NAME: {_clean(clip.name)}")
-        path = _source_file(clip)
+        path = media_path(clip)
         if path:
             lines.append(f"* SOURCE FILE: {path}")
         # One locator per category, on successive frames from the clip's first (a frame holds one locator).

@@ -24,6 +24,9 @@ from urllib.parse import quote, unquote, urlparse
 import opentimelineio as otio
 from lxml import etree
 
+from cinemanet_edit.annotate import keywords as label_keywords
+from cinemanet_edit.timecode import exact_rate, frames_on_grid, is_video_rate
+
 NAMESPACE = "cinemanet"
 VERSIONS = ("1.8", "1.9", "1.10", "1.11")
 DEFAULT_VERSION = "1.10"  # imported by Final Cut Pro 10.6+ and DaVinci Resolve 18+
@@ -35,29 +38,12 @@ RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 # ----------------------------------------------------------------------------------------------- times
 
 
-def exact_rate(rate: float) -> Fraction:
-    nominal = round(rate)
-    if nominal and abs(rate - nominal * 1000 / 1001) < 0.005 and abs(rate - nominal) > 0.005:
-        return Fraction(nominal * 1000, 1001)
-    if abs(rate - round(rate)) < 1e-3:
-        return Fraction(round(rate))
-    return Fraction(rate).limit_denominator(100000)
-
-
-def is_video_rate(rate: float) -> bool:
-    return 10 <= rate <= 240 and (abs(rate - round(rate)) < 1e-3 or
-                                  abs(rate - round(rate) * 1000 / 1001) < 0.005)
-
-
 def seconds(t: otio.opentime.RationalTime, frame_rate: Fraction) -> Fraction:
     """A RationalTime as exact seconds on the grid of ``frame_rate``.
 
     Values at a video rate count timecode frames (24 and 23.976 name the same frames), so they are
     rounded to whole frames and multiplied by the exact frame duration."""
-    if is_video_rate(t.rate):
-        frames = round(Fraction(t.value) * round(frame_rate) / round(t.rate))
-        return frames / frame_rate
-    return Fraction(round(Fraction(t.to_seconds()) * frame_rate)) / frame_rate
+    return round(frames_on_grid(t.value, t.rate, frame_rate)) / frame_rate
 
 
 def fmt(value: Fraction) -> str:
@@ -87,14 +73,6 @@ def to_rt(value: Fraction, rate: Fraction) -> otio.opentime.RationalTime:
 def _labels(clip: otio.schema.Clip) -> dict | None:
     data = clip.metadata.get(NAMESPACE)
     return data.get("labels") if hasattr(data, "get") else None
-
-
-def _keywords(labels: dict) -> list[str]:
-    try:
-        from cinemanet_edit.annotate import keywords
-    except ImportError:  # the adapter also works without the engine installed
-        return [entry["title"] for entry in labels.values()]
-    return keywords(labels)
 
 
 def _plain(value):
@@ -218,7 +196,7 @@ class _Writer:
         """Markers, keywords and our metadata, after any connected clips (the DTD's order)."""
         labels = _labels(clip)
         if labels:
-            words = _keywords(labels)
+            words = label_keywords(labels)
             if words:
                 etree.SubElement(el, "keyword", start=fmt(start), duration=fmt(duration), value=", ".join(words),
                                  note="cinemanet-edit")
@@ -233,7 +211,7 @@ class _Writer:
             etree.SubElement(el, "marker", **attrs)
         if labels and self.chapter_markers:
             etree.SubElement(el, "chapter-marker", start=fmt(start), duration=fmt(frame),
-                             value=", ".join(_keywords(labels)) or clip.name or "", posterOffset="0s")
+                             value=", ".join(label_keywords(labels)) or clip.name or "", posterOffset="0s")
         if NAMESPACE in clip.metadata:
             metadata = etree.SubElement(el, "metadata")
             etree.SubElement(metadata, "md", key=MD_KEY, value=json.dumps(_plain(clip.metadata[NAMESPACE]),

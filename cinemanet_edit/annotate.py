@@ -117,3 +117,17 @@ def keywords(labels: dict, multi_label: set[str] = frozenset({"shot.subject"})) 
                         titles.append(title)
         out += [t for t in titles if t not in out]
     return out
+
+
+def media_path(clip: otio.schema.Clip) -> str | None:
+    """The clip's media file as a path: the one we resolved when analysing it, else its file URL's path."""
+    ref = clip.media_reference
+    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
+    if hasattr(meta, "get") and meta.get("path"):
+        return str(meta["path"])
+    url = getattr(ref, "target_url", None)
+    if url and url.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(url).path)
+    return url or None

@@ -71,11 +71,8 @@ def convert_backbone(graph_path: Path, out_path: Path) -> None:
     model.save_weights(str(out_path))
 
 
-def graph_logits(graph_path: Path, images: np.ndarray) -> np.ndarray:
-    """Run the frozen graph itself on uint8 RGB 224x224 images; returns the 1001 logits per image.
-
-    Used to pin conversions in tests: the graph is the reference.
-    """
+def _load_graph(graph_path: Path):
+    """(tensorflow, the frozen graph imported into a fresh tf.Graph) to run a seed graph as a reference."""
     from .classify import import_tensorflow
 
     tf = import_tensorflow()
@@ -84,6 +81,15 @@ def graph_logits(graph_path: Path, images: np.ndarray) -> np.ndarray:
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
+    return tf, graph
+
+
+def graph_logits(graph_path: Path, images: np.ndarray) -> np.ndarray:
+    """Run the frozen graph itself on uint8 RGB 224x224 images; returns the 1001 logits per image.
+
+    Used to pin conversions in tests: the graph is the reference.
+    """
+    tf, graph = _load_graph(graph_path)
     out = []
     with tf.compat.v1.Session(graph=graph) as session:
         for image in images:
@@ -186,14 +192,7 @@ def import_legacy(folder: Path, destination: Path) -> list[tuple[str, Path, int]
 
 def legacy_head_output(graph_path: Path, logits: np.ndarray) -> np.ndarray:
     """Run a head graph itself on 1001-logit vectors (the reference for tests)."""
-    from .classify import import_tensorflow
-
-    tf = import_tensorflow()
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(Path(graph_path).read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+    tf, graph = _load_graph(graph_path)
     batch = graph.get_tensor_by_name(HEAD_INPUT).shape[0]  # some seed graphs fix it (PlacesNet: 365)
     step = int(batch) if batch is not None else len(logits)
     out = []

@@ -39,15 +39,12 @@ class SkipClip(Exception):
     """The clip cannot be analysed; the message says why (shown to the user)."""
 
 
-def is_video_rate(rate: float) -> bool:
-    return 10 <= rate <= 240 and (timecode.is_ntsc(rate) or abs(rate - round(rate)) < 1e-3)
+is_video_rate = timecode.is_video_rate
 
 
 def timecode_frames(t: otio.opentime.RationalTime, media_rate: Fraction) -> Fraction:
     """``t`` as a count of frames on the media's timecode grid."""
-    if is_video_rate(t.rate):
-        return Fraction(t.value) * timecode.nominal_rate(media_rate) / timecode.nominal_rate(t.rate)
-    return Fraction(t.to_seconds()) * media_rate
+    return timecode.frames_on_grid(t.value, t.rate, media_rate)
 
 
 def to_source_time(media_frames: Fraction, like: otio.opentime.RationalTime, media_rate: Fraction

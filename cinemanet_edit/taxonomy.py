@@ -60,3 +60,12 @@ def known_category(category_id: str) -> Category | None:
         if category.id == category_id:
             return category
     return None
+
+
+# Marker colours (OTIO names) as each NLE calls them.
+RESOLVE_COLORS = {"BLUE": "Blue", "GREEN": "Green", "YELLOW": "Yellow", "RED": "Red", "PURPLE": "Purple",
+                  "CYAN": "Cyan", "PINK": "Pink", "MAGENTA": "Fuchsia", "ORANGE": "Sand", "WHITE": "Cream",
+                  "BLACK": "Cocoa"}
+AVID_COLORS = {"RED": "RED", "GREEN": "GREEN", "BLUE": "BLUE", "CYAN": "CYAN", "MAGENTA": "MAGENTA",
+               "YELLOW": "YELLOW", "BLACK": "BLACK", "WHITE": "WHITE", "PURPLE": "MAGENTA", "PINK": "MAGENTA",
+               "ORANGE": "YELLOW"}

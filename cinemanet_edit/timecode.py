@@ -25,6 +25,22 @@ def is_ntsc(rate: float | Fraction) -> bool:
     return abs(float(rate) - nominal * 1000 / 1001) < 0.005 and abs(float(rate) - nominal) > 0.005
 
 
+def is_video_rate(rate: float | Fraction) -> bool:
+    """A frame rate editorial times count frames at (23.976 ... 240), as opposed to 1, 600 or 90000."""
+    rate = float(rate)
+    return 10 <= rate <= 240 and (is_ntsc(rate) or abs(rate - round(rate)) < 1e-3)
+
+
+def frames_on_grid(value: float, rate: float, target_rate: float | Fraction) -> Fraction:
+    """A time ``value`` at ``rate`` as frames on ``target_rate``'s timecode grid.
+
+    At video rates a value counts timecode frames, so 24 and 23.976 name the same frames (EDLs and many
+    exports write 24 for 23.976 material); other rates (1, 600, 90000) are real seconds."""
+    if is_video_rate(rate):
+        return Fraction(value) * nominal_rate(target_rate) / nominal_rate(rate)
+    return Fraction(value) / Fraction(rate) * Fraction(target_rate)
+
+
 def exact_rate(rate: float | Fraction) -> Fraction:
     """Snap 23.976 / 29.97 / 59.94 to x*1000/1001 and near-integers to integers; keep anything else."""
     if is_ntsc(rate):

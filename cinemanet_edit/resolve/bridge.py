@@ -17,14 +17,11 @@ import opentimelineio as otio
 from .. import annotate, timecode
 from ..annotate import ordered_categories
 from ..pipeline import Analyzer, Reporter, SamplingPolicy, tag_timeline
+from ..taxonomy import RESOLVE_COLORS
 from ..timeline import MediaResolver
 
 JOB_VERSION = 1
 TOOL = "cinemanet-edit"
-RESOLVE_COLORS = {"BLUE": "Blue", "GREEN": "Green", "YELLOW": "Yellow", "RED": "Red", "PURPLE": "Purple",
-                  "CYAN": "Cyan", "PINK": "Pink", "MAGENTA": "Fuchsia", "ORANGE": "Sand", "WHITE": "Cream",
-                  "BLACK": "Cocoa"}
-
 
 def custom_data(keywords: list[str]) -> str:
     """The customData of our markers: identifies them and remembers the keywords we added."""
