@@ -202,6 +202,8 @@ class _Writer:
                                  note="cinemanet-edit")
         frame = 1 / rate
         for marker in clip.markers:
+            if marker.metadata.get(NAMESPACE, {}).get("chapter"):
+                continue
             m_start = seconds(marker.marked_range.start_time, rate)
             if not start <= m_start < start + duration:
                 continue  # FCP drops markers outside the clip; so do we, rather than write an invalid file
@@ -211,7 +213,8 @@ class _Writer:
             etree.SubElement(el, "marker", **attrs)
         if labels and self.chapter_markers:
             etree.SubElement(el, "chapter-marker", start=fmt(start), duration=fmt(frame),
-                             value=", ".join(label_keywords(labels)) or clip.name or "", posterOffset="0s")
+                             value=", ".join(label_keywords(labels)) or clip.name or "", note="cinemanet-edit",
+                             posterOffset="0s")
         if NAMESPACE in clip.metadata:
             metadata = etree.SubElement(el, "metadata")
             etree.SubElement(metadata, "md", key=MD_KEY, value=json.dumps(_plain(clip.metadata[NAMESPACE]),
@@ -524,6 +527,8 @@ class _Reader:
                                             comment=child.get("note") or "")
                 if child.tag == "chapter-marker":
                     marker.metadata["fcpxml"] = {"chapter": True}
+                    if child.get("note") == "cinemanet-edit":  # written from our labels: ours to replace
+                        marker.metadata[NAMESPACE] = {"chapter": True}
                 clip.markers.append(marker)
             elif child.tag == "keyword":
                 keywords.append({"start": float(parse_time(child.get("start")) + shift),

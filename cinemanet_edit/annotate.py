@@ -15,13 +15,22 @@ NAMESPACE = "cinemanet"
 SCHEMA_VERSION = 1
 
 
-def is_ours(marker: otio.schema.Marker) -> bool:
-    return NAMESPACE in marker.metadata
+def _our_prefixes(extra_titles=()) -> tuple[str, ...]:
+    from .taxonomy import CINEMATOGRAPHY, VOCABULARY_TITLES
+
+    titles = [c.title for c in CINEMATOGRAPHY] + list(VOCABULARY_TITLES.values()) + list(extra_titles)
+    return tuple(f"{title}: " for title in titles)
 
 
-def clear(clip: otio.schema.Clip) -> int:
+def is_ours(marker: otio.schema.Marker, category_titles=()) -> bool:
+    """Ours: it carries our metadata, or (after a trip through a format that keeps only names, such as an EDL
+    or FCP7 XML) its name is one we write, "<Category>: <Label>"."""
+    return NAMESPACE in marker.metadata or (marker.name or "").startswith(_our_prefixes(category_titles))
+
+
+def clear(clip: otio.schema.Clip, category_titles=()) -> int:
     """Remove our markers and metadata from a clip; returns how many markers went."""
-    ours = [m for m in clip.markers if is_ours(m)]
+    ours = [m for m in clip.markers if is_ours(m, category_titles)]
     for marker in ours:
         clip.markers.remove(marker)
     if NAMESPACE in clip.metadata:
@@ -40,7 +49,7 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
     One marker per category spans the clip's trimmed source range (a marker's range is in source time in
     every OTIO adapter), so NLEs show it on the clip and keyword ranges can be built from it.
     """
-    clear(clip)
+    clear(clip, [c.title for c in categories.values()])
     source = clip.trimmed_range()
     rate = source.start_time.rate
     clip.metadata[NAMESPACE] = {

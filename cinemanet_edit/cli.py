@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
                    help="relink: look for media by file name under DIR (repeatable)")
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read INPUT with")
-    p.add_argument("--format", metavar="ADAPTER", help="OTIO adapter to write OUTPUT with")
+    p.add_argument("--format", metavar="FORMAT",
+                   help="write OUTPUT as otio, fcpxml, edl, xml, csv or json (or any OTIO adapter name) "
+                        "whatever its suffix")
+    p.add_argument("--project", metavar="NAME", help="FCPXML input: the project to tag (default: the first)")
     p.add_argument("--fcpxml-version", choices=["1.8", "1.9", "1.10", "1.11"], default="1.10",
                    help="FCPXML version to write (default 1.10: Final Cut Pro 10.6+ and Resolve 18+ import it)")
     p.add_argument("--chapter-markers", action="store_true", help="FCPXML: also a chapter marker per clip")
@@ -204,7 +207,7 @@ def cmd_tag(args) -> int:
     report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=reporter,
-                      input_args={"rate": args.rate} if args.rate else None,
+                      input_args={k: v for k, v in (("rate", args.rate), ("project", args.project)) if v},
                       writer_args={"fcpxml": {"fcpxml_version": args.fcpxml_version,
                                               "chapter_markers": args.chapter_markers},
                                    "cinemanet_edl": {"style": args.edl_style}})

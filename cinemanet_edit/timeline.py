@@ -74,6 +74,8 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
             from .timecode import exact_rate
 
             adapter_args["rate"] = float(exact_rate(rate))
+    if "project" in adapter_args and adapter != "fcpxml":
+        raise CinemanetError("--project applies to FCPXML input only")
     try:
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **adapter_args)
     except Exception as exc:  # noqa: BLE001 - adapters raise anything from ValueError to KeyError
@@ -132,11 +134,17 @@ OUR_WRITERS = {".fcpxml": "fcpxml", ".fcpxmld": "fcpxml", ".edl": "cinemanet_edl
                ".json": "cinemanet_json"}
 
 
+# --format names (and any OTIO adapter name) -> the adapter that writes them.
+FORMATS = {"otio": "otio_json", "fcpxml": "fcpxml", "edl": "cinemanet_edl", "xml": "fcp_xml",
+           "csv": "cinemanet_csv", "json": "cinemanet_json"}
+
+
 def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
                   writer_args: dict[str, dict] | None = None) -> list[Path]:
-    """Write every output (the format from each suffix); an EDL gets one file per video track
-    (``cut.edl``, ``cut.V2.edl`` ...). Returns the files written."""
+    """Write every output (the format from ``format_name`` or each suffix); an EDL gets one file per video
+    track (``cut.edl``, ``cut.V2.edl`` ...). Returns the files written."""
     written = []
+    format_name = FORMATS.get(format_name, format_name) if format_name else None
     for path in outputs:
         path = Path(path)
         name = format_name or OUR_WRITERS.get(path.suffix.lower())

@@ -175,3 +175,44 @@ def test_tag_writes_several_formats_at_once(tmp_path, clip_25_mjpeg, monkeypatch
     assert cli.main(["tag", str(tmp_path / "t.fcpxml"), "-o", str(retag), "-q"]) == 0
     a = next(iter(otio.adapters.read_from_file(str(retag)).find_clips()))
     assert len([m for m in a.markers if "cinemanet" in m.metadata]) == 1  # replaced, not doubled
+
+
+@pytest.mark.parametrize("suffix,extra", [(".edl", []), (".xml", []), (".fcpxml", ["--chapter-markers"]),
+                                          (".txt", ["--format", "edl"])])
+def test_retagging_each_format_replaces_only_our_markers(tmp_path, clip_25_mjpeg, monkeypatch, suffix, extra):
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    ref = otio.schema.ExternalReference(target_url=clip_25_mjpeg.as_uri())
+    clip = otio.schema.Clip(name="b.mov", media_reference=ref, source_range=TR(RT(10, 25), RT(50, 25)))
+    clip.markers.append(otio.schema.Marker(name="NOTE from the director", marked_range=TR(RT(12, 25), RT(1, 25))))
+    tl = otio.schema.Timeline(name="t")
+    tl.global_start_time = RT(90000, 25)
+    tl.tracks.append(otio.schema.Track(children=[clip]))
+    src = tmp_path / "t.otio"
+    otio.adapters.write_to_file(tl, str(src))
+    first, second = tmp_path / f"first{suffix}", tmp_path / f"second{suffix}"
+    assert cli.main(["tag", str(src), "-o", str(first), "-q", *extra]) == 0
+    reader = ["--input-format", "cinemanet_edl"] if suffix == ".txt" else []
+    assert cli.main(["tag", str(first), "-o", str(second), "-q", *extra, *reader, "--rate", "25"]
+                    if suffix in (".edl", ".txt") else ["tag", str(first), "-o", str(second), "-q", *extra]) == 0
+    fmt = {"edl": "cinemanet_edl", "xml": "fcp_xml", "fcpxml": "fcpxml", "txt": "cinemanet_edl"}[suffix[1:]]
+    args = {"rate": 25} if fmt == "cinemanet_edl" else {}
+    back = otio.adapters.read_from_file(str(second), fmt, **args)
+    (c,) = list(back.find_clips())
+    names = [m.name for m in c.markers]
+    assert names.count("Frame: ") == 0 and sum(n.startswith("Frame: ") for n in names) <= 1
+    if fmt != "cinemanet_edl":  # EDL locators keep only our labels
+        assert sum("director" in n.lower() for n in names) == 1
+
+
+def test_project_option_picks_an_fcpxml_project(tmp_path, monkeypatch, capsys):
+    from test_fcpxml import REAL_EXPORT
+
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    path = tmp_path / "lib.fcpxml"
+    path.write_text(REAL_EXPORT)
+    out = tmp_path / "out.otio"
+    assert cli.main(["tag", str(path), "-o", str(out), "--project", "Cut 3", "--json"]) == 1  # no media here
+    report = json.loads(capsys.readouterr().out)
+    assert report["clips"] == 4  # A001, compound, multicam, the connected B-roll; media are missing here
+    assert cli.main(["tag", str(path), "-o", str(out), "--force", "--project", "Nope", "-q"]) == 2
+    assert "no project named 'Nope'" in capsys.readouterr().err

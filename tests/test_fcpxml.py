@@ -258,3 +258,16 @@ def test_hostile_xml_is_refused_safely(tmp_path):
         otio.adapters.read_from_string(laughs, "fcpxml")
     with pytest.raises(ValueError, match="not FCPXML"):
         otio.adapters.read_from_string("<xmeml/>", "fcpxml")
+
+
+def test_chapter_markers_validate_and_are_replaced_on_retag():
+    text = otio.adapters.write_to_string(cut(25), "fcpxml", chapter_markers=True)
+    root = etree.fromstring(text.encode())
+    chapters = root.findall(".//spine/asset-clip/chapter-marker")
+    assert [c.get("value") for c in chapters] == ["Close Up, Low", "Long Shot, High"]
+    schema = dtd("1.10")
+    if schema is not None:
+        assert schema.validate(root), schema.error_log.filter_from_errors()
+    back = otio.adapters.read_from_string(text, "fcpxml")
+    a = next(c for c in back.find_clips() if c.name == "A001")
+    assert annotate.clear(a) == 3 and [m.name for m in a.markers] == ["editor note"]
