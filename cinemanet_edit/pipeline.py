@@ -23,7 +23,7 @@ from .cache import ResultCache, fingerprint
 from .errors import CinemanetError
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
-from .timeline import MediaResolver, clip_refs, read_timeline, write_outputs
+from .timeline import MediaResolver, check_formats, clip_refs, read_timeline, write_outputs
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
@@ -306,6 +306,7 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     outputs = [Path(p) for p in (output_path if isinstance(output_path, (list, tuple)) else [output_path])]
     for output in outputs:
         check_output(input_path, output, force)
+    check_formats(outputs, output_format)
     timeline = read_timeline(input_path, input_format, **(input_args or {}))
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
     analyzer = analyzer or Analyzer()

@@ -139,26 +139,59 @@ FORMATS = {"otio": "otio_json", "fcpxml": "fcpxml", "edl": "cinemanet_edl", "xml
            "csv": "cinemanet_csv", "json": "cinemanet_json"}
 
 
+def check_formats(outputs: list[Path], format_name: str | None = None) -> None:
+    """Fail before any analysis when an output's format is unknown."""
+    for path in outputs:
+        if format_name:
+            try:
+                otio.adapters.from_name(FORMATS.get(format_name, format_name))
+            except Exception:  # noqa: BLE001 - OTIO's NotSupportedError
+                raise CinemanetError(f"unknown format {format_name!r} (otio, fcpxml, edl, xml, csv, json)") from None
+        elif OUR_WRITERS.get(Path(path).suffix.lower()) is None and _adapter_for(Path(path)) is None:
+            raise CinemanetError(f"{path}: unknown output format {Path(path).suffix!r} (use --format)")
+
+
 def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
                   writer_args: dict[str, dict] | None = None) -> list[Path]:
     """Write every output (the format from ``format_name`` or each suffix); an EDL gets one file per video
     track (``cut.edl``, ``cut.V2.edl`` ...). Returns the files written."""
-    written = []
+    written, failures = [], []
     format_name = FORMATS.get(format_name, format_name) if format_name else None
     for path in outputs:
         path = Path(path)
-        name = format_name or OUR_WRITERS.get(path.suffix.lower())
-        if name == "cinemanet_edl":
-            tracks = max(1, len(timeline.video_tracks()))
-            for number in range(1, tracks + 1):
-                target = path if number == 1 else path.with_name(f"{path.stem}.V{number}{path.suffix}")
-                args = dict((writer_args or {}).get(name, {}), track=number)
-                write_timeline(timeline, target, name, {name: args})
-                written.append(target)
-            continue
-        write_timeline(timeline, path, name, writer_args)
-        written.append(path)
+        name = format_name or OUR_WRITERS.get(path.suffix.lower()) or _adapter_for(path)
+        try:
+            if name == "cinemanet_edl":
+                tracks = max(1, len(timeline.video_tracks()))
+                for number in range(1, tracks + 1):
+                    target = path if number == 1 else path.with_name(f"{path.stem}.V{number}{path.suffix}")
+                    args = dict((writer_args or {}).get(name, {}), track=number)
+                    write_timeline(timeline, target, name, {name: args})
+                    written.append(target)
+                continue
+            source = _with_ranges(timeline) if name == "fcp_xml" else timeline
+            write_timeline(source, path, name, writer_args)
+            written.append(path)
+        except CinemanetError as exc:  # keep going: the other outputs still hold the results
+            failures.append(f"{path}: {exc}")
+    if failures:
+        done = f" (written: {', '.join(str(p) for p in written)})" if written else ""
+        raise CinemanetError("; ".join(failures) + done)
     return written
+
+
+def _with_ranges(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy in which file references without an ``available_range`` (missing media) get their clip's
+    range: OTIO's FCP7 XML writer cannot write a clip whose media length is unknown."""
+    copy = timeline.deepcopy()
+    for clip in copy.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ExternalReference) and ref.available_range is None:
+            ref.available_range = clip.trimmed_range()
+        elif isinstance(ref, otio.schema.MissingReference):
+            clip.media_reference = otio.schema.ExternalReference(target_url=ref.name or clip.name,
+                                                                 available_range=clip.trimmed_range())
+    return copy
 
 
 def atomic_write(path: Path, data: bytes) -> None:

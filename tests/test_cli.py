@@ -9,6 +9,7 @@ import pytest
 from fakes import frame_id_analyzer
 
 from cinemanet_edit import cli
+from cinemanet_edit.errors import CinemanetError
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
@@ -105,13 +106,9 @@ def test_failed_write_leaves_no_partial_file(cut, tmp_path, monkeypatch, capsys)
 
 def test_other_formats_through_otio_adapters(cut, tmp_path):
     """FCP7 XML through OTIO's fcp_xml adapter, which needs every reference's available_range: we fill it
-    from the probed media. (It still cannot write clips whose media is missing: issue 4's writers will.)"""
-    tl = otio.adapters.read_from_file(str(cut))
-    del tl.tracks[0][1]
-    present = tmp_path / "present.otio"
-    otio.adapters.write_to_file(tl, str(present))
+    from the probed media, and from the clip's own range where the media is missing."""
     out = tmp_path / "out.xml"
-    assert cli.main(["tag", str(present), "-o", str(out), "-q"]) == 0
+    assert cli.main(["tag", str(cut), "-o", str(out), "-q"]) == 0  # one clip's media is missing
     tl = otio.adapters.read_from_file(str(out))
     markers = [m for c in tl.find_clips() for m in c.markers]
     assert markers and markers[0].name.startswith("Frame: ")
@@ -145,3 +142,28 @@ def test_cli_and_pipeline_import_without_tensorflow():
 
     code = "import sys, cinemanet_edit.cli, cinemanet_edit.pipeline; print('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_unknown_output_format_fails_before_analysis(cut, tmp_path, capsys):
+    assert cli.main(["tag", str(cut), "-o", str(tmp_path / "x.unknownformat"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown output format '.unknownformat'" in err and "warning" not in err  # nothing analysed yet
+    assert cli.main(["tag", str(cut), "-o", str(tmp_path / "x.out"), "--format", "docx", "-q"]) == 2
+    assert "unknown format 'docx'" in capsys.readouterr().err
+
+
+def test_one_failing_writer_does_not_lose_the_others(cut, tmp_path, monkeypatch, capsys):
+    from cinemanet_edit import timeline
+
+    real = timeline.write_timeline
+
+    def failing(tl, path, *args, **kwargs):
+        if str(path).endswith(".csv"):
+            raise CinemanetError("disk full")
+        return real(tl, path, *args, **kwargs)
+
+    monkeypatch.setattr(timeline, "write_timeline", failing)
+    good, bad = tmp_path / "good.otio", tmp_path / "bad.csv"
+    assert cli.main(["tag", str(cut), "-o", str(bad), "-o", str(good), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv: disk full" in err and "written: " in err and good.exists() and not bad.exists()
