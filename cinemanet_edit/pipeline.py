@@ -147,16 +147,27 @@ class Analyzer:
                     yield (path, frame.index), frame.image
 
         fresh: dict[Path, dict[int, dict]] = defaultdict(dict)
-        if missing:  # only now is the model loaded
-            for key, probabilities in self.classifier.predict_stream(_prefetched(frames(), 2 * self.batch_size)):
-                results[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
-                fresh[key[0]][key[1]] = results[key]
-                reporter.advance()
-        if cache is not None:
-            for path, frames_done in fresh.items():
-                if path in fingerprints:
-                    cache.put(fingerprints[path], self.models.version, frames_done, sizes)
-            cache.close()
+
+        def save() -> None:  # as we go, so that an interrupted run resumes where it stopped
+            if cache is not None:
+                for path, frames_done in fresh.items():
+                    if path in fingerprints:
+                        cache.put(fingerprints[path], self.models.version, frames_done, sizes)
+            fresh.clear()
+
+        try:
+            if missing:  # only now is the model loaded
+                stream = self.classifier.predict_stream(_prefetched(frames(), 2 * self.batch_size))
+                for n, (key, probabilities) in enumerate(stream, start=1):
+                    results[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
+                    fresh[key[0]][key[1]] = results[key]
+                    reporter.advance()
+                    if n % 256 == 0:
+                        save()
+        finally:
+            save()
+            if cache is not None:
+                cache.close()
         return results, reports
 
     def _cache(self) -> ResultCache | None:

@@ -71,3 +71,31 @@ def test_trimmed_clip_only_analyses_new_frames(tmp_path):
     analyzer = frame_id_analyzer()
     tag_file(edited, tmp_path / "b.otio", analyzer=analyzer, policy=SamplingPolicy(samples=1))
     assert analyzer.cached_frames == 2 and analyzer._classifier.seen == [55]
+
+
+def test_an_interrupted_run_keeps_what_it_analysed(tmp_path, monkeypatch):
+    import pytest
+
+    from cinemanet_edit import pipeline
+
+    media = make_video(tmp_path / "shot.mov", Fraction(25), 80, codec="mjpeg")
+    cut = timeline_over(tmp_path, media)
+    analyzer = frame_id_analyzer()
+    real = type(analyzer._classifier).backbone_outputs
+    calls = []
+
+    def interrupted(self, images):
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, images)
+
+    analyzer.batch_size = analyzer._classifier.batch_size = 1
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(type(analyzer._classifier), "backbone_outputs", interrupted)
+        patch.setattr(pipeline, "_prefetched", lambda items, depth: items)
+        tag_file(cut, tmp_path / "a.otio", analyzer=analyzer, policy=SamplingPolicy(samples=1))
+    assert not (tmp_path / "a.otio").exists()
+    resumed = frame_id_analyzer()
+    tag_file(cut, tmp_path / "b.otio", analyzer=resumed, policy=SamplingPolicy(samples=1))
+    assert resumed.cached_frames == 1 and resumed._classifier.seen == [30, 50]
