@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("classify", help="label image and video files")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image or video files, or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per input, one per line")
     p.add_argument("--per-sample", action="store_true", help="also report each sampled frame (videos)")
     _add_sampling(p)

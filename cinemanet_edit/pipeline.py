@@ -361,41 +361,71 @@ class Classification:
         return out
 
 
-def classify_file(path: Path, analyzer: Analyzer, policy: SamplingPolicy = DEFAULT_POLICY) -> Classification:
-    """Labels of an image (one frame) or a video (samples over the whole file, aggregated)."""
-    result = Classification(str(path))
-    try:
-        info = decode.probe(path)
-    except CinemanetError as exc:
-        result.error = str(exc)
-        return result
-    is_image = path.suffix.lower() in decode.IMAGE_SUFFIXES or info.frame_count == 1
-    plan = sampling.whole_media_plan(info, SamplingPolicy(samples=1) if is_image else policy)
-    dr = decode.DecodeReport(path)
-    frames = list(decode.decode_frames(path, plan.frames, analyzer.models.input_size, dr))
-    if not frames:
-        result.error = f"{path}: no frame could be decoded" + (f" ({dr.error})" if dr.error else "")
-        return result
-    if dr.missing:
-        result.warning = f"{len(dr.missing)} of {len(plan.frames)} samples not decoded" + \
-            (f" ({dr.error})" if dr.error else "")
-    scores = analyzer.classifier.predict(np.stack([f.image for f in frames]))
-    times = dict(zip(plan.frames, plan.source_times, strict=True))
-    for i, frame in enumerate(frames):
-        per = {cid: aggregate.label_for(cat, scores[cid][i]) for cid, cat in analyzer.categories.items()}
-        result.samples.append((times[frame.index].to_seconds(), per))
-    result.labels = {cid: aggregate.aggregate(cat, list(scores[cid])) for cid, cat in analyzer.categories.items()}
-    return result
+def expand_paths(paths: Iterable[Path]) -> list[Path]:
+    """Files as given, and the images and videos inside folders (recursively, sorted)."""
+    from .timeline import MEDIA_SUFFIXES
+
+    out = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file()
+                          and p.suffix.lower() in decode.IMAGE_SUFFIXES | MEDIA_SUFFIXES)
+        else:
+            out.append(path)
+    return out
 
 
 def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
                    policy: SamplingPolicy = DEFAULT_POLICY,
-                   on_result: Callable[[Classification], None] | None = None) -> list[Classification]:
+                   on_result: Callable[[Classification], None] | None = None,
+                   chunk: int = 256, reporter: Reporter | None = None) -> list[Classification]:
+    """Labels of images (one frame each) and videos (samples over the whole file, aggregated), folders
+    expanded. Files are analysed ``chunk`` at a time through the same batched, cached path as ``tag``, and
+    ``on_result`` hears about each file in order as its chunk completes."""
     analyzer = analyzer or Analyzer()
+    reporter = reporter or Reporter()
+    files = expand_paths(paths)
     out = []
-    for path in paths:
-        result = classify_file(Path(path), analyzer, policy)
-        if on_result:
-            on_result(result)
-        out.append(result)
+    for start in range(0, len(files), chunk):
+        results, plans = [], {}
+        for path in files[start:start + chunk]:
+            result = Classification(str(path))
+            results.append(result)
+            try:
+                info = decode.probe(path)
+            except CinemanetError as exc:
+                result.error = str(exc)
+                continue
+            is_image = path.suffix.lower() in decode.IMAGE_SUFFIXES or info.frame_count == 1
+            plans[path] = sampling.whole_media_plan(info, SamplingPolicy(samples=1) if is_image else policy)
+        wanted: dict[Path, set[int]] = defaultdict(set)
+        for path, plan in plans.items():
+            wanted[path].update(plan.frames)
+        scores, reports = analyzer.scores(dict(wanted), reporter) if wanted else ({}, {})
+        for result in results:
+            path = Path(result.path)
+            if result.error:
+                pass
+            elif path in plans:
+                _fill(result, plans[path], scores, reports[path], analyzer)
+            if on_result:
+                on_result(result)
+            out.append(result)
     return out
+
+
+def _fill(result: Classification, plan: SamplePlan, scores, report: decode.DecodeReport, analyzer: Analyzer
+          ) -> None:
+    got = [(t, scores[(plan.media_path, m)]) for m, t in zip(plan.frames, plan.source_times, strict=True)
+           if (plan.media_path, m) in scores]
+    if not got:
+        result.error = f"{result.path}: no frame could be decoded" + (f" ({report.error})" if report.error else "")
+        return
+    if len(got) < len(plan.frames):
+        result.warning = f"{len(plan.frames) - len(got)} of {len(plan.frames)} samples not decoded" + \
+            (f" ({report.error})" if report.error else "")
+    for t, per in got:
+        result.samples.append((t.to_seconds(), {cid: aggregate.label_for(cat, per[cid])
+                                                for cid, cat in analyzer.categories.items()}))
+    result.labels = {cid: aggregate.aggregate(cat, [per[cid] for _, per in got])
+                     for cid, cat in analyzer.categories.items()}

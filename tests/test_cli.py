@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import opentimelineio as otio
 import pytest
@@ -167,3 +168,17 @@ def test_one_failing_writer_does_not_lose_the_others(cut, tmp_path, monkeypatch,
     assert cli.main(["tag", str(cut), "-o", str(bad), "-o", str(good), "-q"]) == 2
     err = capsys.readouterr().err
     assert "bad.csv: disk full" in err and "written: " in err and good.exists() and not bad.exists()
+
+
+def test_classify_a_folder_in_batches(tmp_path, clip_25_mjpeg, capsys):
+    import shutil
+
+    folder = tmp_path / "stills"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(3):
+        shutil.copy(clip_25_mjpeg, folder / "sub" / f"take{i}.mov")
+    (folder / "notes.txt").write_text("not media")
+    assert cli.main(["classify", "--json", "--samples", "1", str(folder)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [Path(x["path"]).name for x in lines] == ["take0.mov", "take1.mov", "take2.mov"]
+    assert all(x["labels"]["test.frame"]["title"] == "50" for x in lines)
