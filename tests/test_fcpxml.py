@@ -271,3 +271,43 @@ def test_chapter_markers_validate_and_are_replaced_on_retag():
     back = otio.adapters.read_from_string(text, "fcpxml")
     a = next(c for c in back.find_clips() if c.name == "A001")
     assert annotate.clear(a) == 3 and [m.name for m in a.markers] == ["editor note"]
+
+
+RESOLVE_18 = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.8">
+    <resources>
+        <format width="1920" id="r0" name="FFVideoFormat1080p2997" frameDuration="1001/30000s" height="1080"/>
+        <asset id="r1" name="A002_C007.mov" src="file:///Users/colorist/Footage/A002_C007.mov" hasVideo="1"
+               format="r0" start="0/1s" duration="360360/30000s" audioChannels="2" hasAudio="1"/>
+        <effect id="r2" name="Solid Color" uid=".../Generators.localized/Solids.localized/Custom.localized/Custom.motn"/>
+    </resources>
+    <library>
+        <event name="Timeline 1 (Resolve)">
+            <project name="Timeline 1 (Resolve)">
+                <sequence format="r0" tcStart="107999892/30000s" tcFormat="DF" duration="240240/30000s">
+                    <spine>
+                        <clip name="A002_C007.mov" offset="107999892/30000s" format="r0" tcFormat="DF" start="30030/30000s" duration="120120/30000s">
+                            <video offset="30030/30000s" ref="r1" start="30030/30000s" duration="120120/30000s"/>
+                            <marker start="60060/30000s" duration="1001/30000s" value="Marker 1" note="from Resolve"/>
+                        </clip>
+                        <video name="Solid Color" offset="108120012/30000s" ref="r2" start="0/1s" duration="120120/30000s"/>
+                    </spine>
+                </sequence>
+            </project>
+        </event>
+    </library>
+</fcpxml>
+"""
+
+
+def test_reads_resolve_fcpxml_18():
+    tl = otio.adapters.read_from_string(RESOLVE_18, "fcpxml")
+    clip, generator = list(tl.tracks[0])
+    assert isinstance(generator, otio.schema.Gap)  # a Resolve generator is no media
+    assert clip.media_reference.target_url == "file:///Users/colorist/Footage/A002_C007.mov"
+    assert clip.source_range.start_time.rate == pytest.approx(30000 / 1001)
+    assert round(clip.source_range.start_time.value) == 30 and round(clip.source_range.duration.value) == 120
+    assert timecode.render(round(tl.global_start_time.value), 29.97) == "01:00:00;00"
+    (marker,) = clip.markers
+    assert marker.name == "Marker 1" and round(marker.marked_range.start_time.value) == 60
