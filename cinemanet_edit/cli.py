@@ -23,6 +23,7 @@ class ConsoleReporter(Reporter):
         self.bar = None
 
     def start(self, total: int, unit: str) -> None:
+        self.close()
         if self.quiet or total == 0:
             return
         from tqdm import tqdm
@@ -197,7 +198,11 @@ def cmd_classify(args) -> int:
         _print_classification(result, args.json, args.per_sample,
                               {c: cat.title for c, cat in analyzer.categories.items()})
 
-    classify_paths(args.paths, analyzer, _policy(args), on_result=show)
+    reporter = ConsoleReporter(quiet=False)
+    try:
+        classify_paths(args.paths, analyzer, _policy(args), on_result=show, reporter=reporter)
+    finally:
+        reporter.close()
     return EXIT_INCOMPLETE if failed else EXIT_OK
 
 
