@@ -198,11 +198,7 @@ def cmd_classify(args) -> int:
         _print_classification(result, args.json, args.per_sample,
                               {c: cat.title for c, cat in analyzer.categories.items()})
 
-    reporter = ConsoleReporter(quiet=False)
-    try:
-        classify_paths(args.paths, analyzer, _policy(args), on_result=show, reporter=reporter)
-    finally:
-        reporter.close()
+    classify_paths(args.paths, analyzer, _policy(args), on_result=show, reporter=ConsoleReporter(quiet=False))
     return EXIT_INCOMPLETE if failed else EXIT_OK
 
 

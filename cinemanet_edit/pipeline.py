@@ -401,7 +401,11 @@ def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
         wanted: dict[Path, set[int]] = defaultdict(set)
         for path, plan in plans.items():
             wanted[path].update(plan.frames)
-        scores, reports = analyzer.scores(dict(wanted), reporter) if wanted else ({}, {})
+        reporter.start(sum(len(v) for v in wanted.values()), "frame")
+        try:
+            scores, reports = analyzer.scores(dict(wanted), reporter) if wanted else ({}, {})
+        finally:
+            reporter.close()  # before the results are printed
         for result in results:
             path = Path(result.path)
             if result.error:
