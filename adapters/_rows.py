@@ -14,11 +14,6 @@ def _tc(t: RT, rate: float) -> str:
     return timecode.render(round(timecode.frames_on_grid(t.value, t.rate, rate)), rate)
 
 
-def _video_tracks(timeline):
-    return [t for t in timeline.tracks if isinstance(t, otio.schema.Track)
-            and t.kind == otio.schema.TrackKind.Video]
-
-
 def categories_of(timeline) -> list[str]:
     seen = []
     for clip in timeline.find_clips():
@@ -34,7 +29,7 @@ def rows(timeline: otio.schema.Timeline) -> list[dict]:
     start = timeline.global_start_time
     rate = start.rate if start is not None else None
     out = []
-    for number, track in enumerate(_video_tracks(timeline), start=1):
+    for number, track in enumerate(timeline.video_tracks(), start=1):
         for clip in track.find_clips():
             source = clip.trimmed_range()
             record = clip.transformed_time_range(source, timeline.tracks)

@@ -55,8 +55,7 @@ def write_to_string(input_otio, style: str = "avid", track: int = 1, title: str 
     if style not in ("avid", "resolve"):
         raise ValueError("style must be 'avid' or 'resolve'")
     timeline = input_otio
-    tracks = [t for t in timeline.tracks if isinstance(t, otio.schema.Track)
-              and t.kind == otio.schema.TrackKind.Video]
+    tracks = timeline.video_tracks()
     if not 1 <= int(track) <= max(1, len(tracks)):
         raise ValueError(f"the timeline has {len(tracks)} video tracks")
     video = tracks[int(track) - 1] if tracks else otio.schema.Track()

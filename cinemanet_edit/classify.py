@@ -157,6 +157,7 @@ class Classifier:
         self.models = models
         self.batch_size = batch_size
         self.backbone = make_backbone(models, runtime)
+        self._logits_layer = None
 
     @property
     def runtime(self) -> str:
@@ -164,8 +165,10 @@ class Classifier:
 
     def logits_from_features(self, features: np.ndarray) -> np.ndarray:
         """The ImageNet logits are a dense layer on the pooled features: cached features need no second pass."""
-        keras = self.backbone if isinstance(self.backbone, KerasBackbone) else KerasBackbone(self.models)
-        kernel, bias = keras.model.get_layer("Logits").get_weights()
+        if self._logits_layer is None:
+            keras = self.backbone if isinstance(self.backbone, KerasBackbone) else KerasBackbone(self.models)
+            self._logits_layer = keras.model.get_layer("Logits").get_weights()
+        kernel, bias = self._logits_layer
         return features @ kernel + bias
 
     def backbone_outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

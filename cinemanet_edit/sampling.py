@@ -39,9 +39,6 @@ class SkipClip(Exception):
     """The clip cannot be analysed; the message says why (shown to the user)."""
 
 
-is_video_rate = timecode.is_video_rate
-
-
 def timecode_frames(t: otio.opentime.RationalTime, media_rate: Fraction) -> Fraction:
     """``t`` as a count of frames on the media's timecode grid."""
     return timecode.frames_on_grid(t.value, t.rate, media_rate)
@@ -50,7 +47,7 @@ def timecode_frames(t: otio.opentime.RationalTime, media_rate: Fraction) -> Frac
 def to_source_time(media_frames: Fraction, like: otio.opentime.RationalTime, media_rate: Fraction
                    ) -> otio.opentime.RationalTime:
     """Inverse of ``timecode_frames`` for an offset: media frames as a RationalTime in ``like``'s units."""
-    if is_video_rate(like.rate):
+    if timecode.is_video_rate(like.rate):
         value = media_frames * timecode.nominal_rate(like.rate) / timecode.nominal_rate(media_rate)
         return otio.opentime.RationalTime(float(value), like.rate)
     return otio.opentime.RationalTime(float(media_frames / media_rate * Fraction(like.rate)), like.rate)
@@ -78,8 +75,7 @@ def media_range(clip: otio.schema.Clip, media: MediaInfo) -> MediaRange:
     ref = clip.media_reference
     available = getattr(ref, "available_range", None)
     start = timecode_frames(source.start_time, rate)
-    length = timecode_frames(source.duration, rate) if is_video_rate(source.duration.rate) \
-        else Fraction(source.duration.to_seconds()) * rate
+    length = timecode_frames(source.duration, rate)
     note = None
     if available is not None:
         origin = timecode_frames(available.start_time, rate)

@@ -102,20 +102,19 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, format_name: str 
         raise CinemanetError(f"{path}: unknown output format {path.suffix!r} (use --format)")
     adapter = otio.adapters.from_name(adapter_name)
     options = (writer_args or {}).get(adapter_name, {})
-    if path.suffix.lower() == ".fcpxmld":  # a bundle: a folder holding Info.fcpxml
-        text = otio.adapters.write_to_string(timeline, adapter_name, **options)
-        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        (folder / "Info.fcpxml").write_text(text, encoding="utf-8")
-        if path.is_dir():
-            shutil.rmtree(path)
-        os.replace(folder, path)
-        return
     if adapter.has_feature("write_to_string"):
         try:
             text = otio.adapters.write_to_string(timeline, adapter_name, **options)
         except Exception as exc:  # noqa: BLE001
             raise CinemanetError(f"cannot write {adapter_name}: {' '.join(str(exc).split())[:300]}") from None
-        atomic_write(path, text.encode("utf-8"))
+        if path.suffix.lower() == ".fcpxmld":  # a bundle: a folder holding Info.fcpxml, swapped in whole
+            folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+            (folder / "Info.fcpxml").write_text(text, encoding="utf-8")
+            if path.is_dir():
+                shutil.rmtree(path)
+            os.replace(folder, path)
+        else:
+            atomic_write(path, text.encode("utf-8"))
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(fd)
