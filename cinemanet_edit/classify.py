@@ -58,18 +58,53 @@ def import_keras():
     return keras
 
 
+def load_keras_model(models: ModelSet, branch: bool = True):
+    """The Keras backbone of a ``ModelSet`` with its weights (and its fine-tuned branch, if any)."""
+    from .backbone import build_mobilenet_v1
+
+    import_tensorflow()
+    with _stderr_silenced():
+        base = build_mobilenet_v1()
+        base.load_weights(str(models.backbone_file))
+        if not branch or models.branch_file is None:
+            return base
+        model = build_mobilenet_v1(models.branch_from)
+        for layer in base.layers:
+            if layer.weights:
+                model.get_layer(layer.name).set_weights(layer.get_weights())
+    with np.load(models.branch_file) as stored:
+        set_branch_weights(model, {k: stored[k] for k in stored.files})
+    return model
+
+
+def branch_weights(model) -> dict[str, np.ndarray]:
+    """The ``Branch_*`` layers' weights as ``{"<layer>/<i>": array}`` (what a branch file holds)."""
+    from .backbone import BRANCH_PREFIX
+
+    return {f"{layer.name}/{i}": w for layer in model.layers if layer.name.startswith(BRANCH_PREFIX)
+            for i, w in enumerate(layer.get_weights())}
+
+
+def set_branch_weights(model, stored: dict[str, np.ndarray]) -> None:
+    from .backbone import BRANCH_PREFIX
+
+    for layer in model.layers:
+        if layer.name.startswith(BRANCH_PREFIX):
+            try:
+                layer.set_weights([stored[f"{layer.name}/{i}"] for i in range(len(layer.weights))])
+            except (KeyError, ValueError) as exc:
+                raise CinemanetError(f"branch weights do not fit layer {layer.name}: {exc}") from None
+
+
 class KerasBackbone:
     """The backbone in Keras (TensorFlow)."""
 
     name = "keras"
 
     def __init__(self, models: ModelSet):
-        from .backbone import build_mobilenet_v1
-
         tf = import_tensorflow()
+        self.model = load_keras_model(models)
         with _stderr_silenced():
-            self.model = build_mobilenet_v1()
-            self.model.load_weights(str(models.backbone_file))
             self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +199,10 @@ class Classifier:
         return self.backbone.name
 
     def logits_from_features(self, features: np.ndarray) -> np.ndarray:
-        """The ImageNet logits are a dense layer on the pooled features: cached features need no second pass."""
+        """The ImageNet logits are a dense layer on the pooled features: cached features need no second pass.
+        Not so with a fine-tuned branch, whose features are not what the logits read."""
+        if self.models.branch_file is not None:
+            raise CinemanetError("logits cannot be derived from a fine-tuned branch's features")
         if self._logits_layer is None:
             keras = self.backbone if isinstance(self.backbone, KerasBackbone) else KerasBackbone(self.models)
             self._logits_layer = keras.model.get_layer("Logits").get_weights()

@@ -117,9 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a cinematography head on labelled images")
     p.add_argument("data", nargs="+", type=Path, metavar="DATA",
                    help="CSV manifest (image,category,label) or folder with one sub-folder per label")
-    p.add_argument("--category", required=True, choices=[c.id for c in CINEMATOGRAPHY])
+    p.add_argument("--category", action="append", choices=[c.id for c in CINEMATOGRAPHY],
+                   help="the category to train (repeatable; with --fine-tune the default is all four)")
     p.add_argument("-o", "--output", type=Path, help="model folder to install the head in (default: your "
                    "user model folder; the repository's models/ to ship it)")
+    p.add_argument("--fine-tune", type=int, choices=range(1, 14), metavar="BLOCK",
+                   help="first fine-tune backbone blocks BLOCK..13 (1-13) on every category at once, as a branch "
+                        "beside the ImageNet blocks, then train the heads on it; -o must be a model folder "
+                        "with a backbone")
+    p.add_argument("--fine-tune-epochs", type=_positive_int, default=10, metavar="N",
+                   help="most epochs of fine-tuning (it stops early; default 10)")
     p.add_argument("--validation", type=float, default=0.2, help="share of near-duplicate groups held out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=_positive_int, default=300, help=argparse.SUPPRESS)
@@ -285,32 +292,42 @@ def _progress_bar(total: int, quiet: bool = False):
 def cmd_train(args) -> int:
     import shlex
 
+    from .dataset import load_sources
     from .models import load_model_set, user_models_dir
-    from .taxonomy import known_category
-    from .training import extract_features, train_category, write_head
+    from .training import require_backbone_folder, train
 
-    category = known_category(args.category)
-    examples = _load_training_examples(args.data, args.category)
-    models = load_model_set()
-    with _progress_bar(len(examples)) as bar:
-        features = extract_features(examples, models, progress=bar.update)
-    for path, why in features.failed:
-        print(f"warning: {path}: {why}", file=sys.stderr)
-    result = train_category(features, category, args.validation, args.seed, epochs=args.epochs)
-    counts: dict[str, int] = {}
-    for e in features.examples:
-        counts[e.label] = counts.get(e.label, 0) + 1
+    categories = args.category or [c.id for c in CINEMATOGRAPHY]
+    if args.category is None and args.fine_tune is None:
+        raise CinemanetError("give --category (or --fine-tune, which trains every category)")
+    by_category = load_sources(args.data, list(dict.fromkeys(categories)))
     output = args.output or user_models_dir()
-    command = "cinemanet-edit " + " ".join(shlex.quote(a) for a in (args.argv or []))
-    head = write_head(output, result, models, command, [str(s) for s in args.data], counts)
-    metrics = result.validation.to_json()
-    if args.json:
-        print(json.dumps({"category": category.id, "head": str(head), **metrics}))
+    if args.fine_tune is not None:
+        require_backbone_folder(output)
+        models = load_model_set(output, output)
     else:
-        print(f"{category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "
-              f"(n={metrics['n']}); wrote {head} and its model card", file=sys.stderr)
-        for label, m in metrics["per_class"].items():
-            print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
+        models = load_model_set()
+    command = "cinemanet-edit " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    job = train(by_category, output, models, command, [str(s) for s in args.data], args.validation, args.seed,
+                args.epochs, args.fine_tune, args.fine_tune_epochs,
+                log=(lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr)),
+                progress_factory=None if args.json else _progress_bar)
+    for path, why in job.failed:
+        print(f"warning: {path}: {why}", file=sys.stderr)
+    report = {}
+    for result, spec in zip(job.results, job.heads, strict=True):
+        metrics = result.validation.to_json()
+        report[result.category.id] = {"head": str(output / spec["file"]), **metrics}
+        if not args.json:
+            print(f"{result.category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "
+                  f"(n={metrics['n']}); wrote {output / spec['file']} and its model card", file=sys.stderr)
+            for label, m in metrics["per_class"].items():
+                print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
+    if args.json:
+        if len(report) == 1 and job.branch is None:
+            category, metrics = next(iter(report.items()))
+            print(json.dumps({"category": category, **metrics}))
+        else:
+            print(json.dumps({"categories": report}))
     return EXIT_OK
 
 
@@ -319,7 +336,7 @@ def cmd_evaluate(args) -> int:
 
     from .classify import Classifier
     from .models import load_model_set
-    from .training import evaluate, extract_features
+    from .training import evaluate, extract_features, extract_logits
 
     models = load_model_set()
     heads = {h.category.id: h for h in models.heads if h.category.id in {c.id for c in CINEMATOGRAPHY}}
@@ -336,7 +353,13 @@ def cmd_evaluate(args) -> int:
         labels = [lab.id for lab in head.category.labels]
         y = np.array([labels.index(e.label) for e in features.examples])
         x = features.features[:, 0]
-        metrics = evaluate(y, head(x, classifier.logits_from_features(x)), labels).to_json()
+        if head.input == "features":
+            logits = None
+        elif models.branch_file is None:
+            logits = classifier.logits_from_features(x)
+        else:  # a branch's features are not what the logits read: run the images again
+            logits = extract_logits([e.path for e in features.examples], models, classifier)
+        metrics = evaluate(y, head(x, logits), labels).to_json()
         report[category_id] = metrics
         if not args.json:
             print(f"{category_id}: balanced accuracy {metrics['balanced_accuracy']:.3f}, accuracy "

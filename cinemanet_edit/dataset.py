@@ -38,7 +38,7 @@ def _label_id(category: Category, name: str) -> str | None:
     return None
 
 
-def load_examples(source: Path, category_id: str) -> list[Example]:
+def load_examples(source: Path, category_id: str, allow_empty: bool = False) -> list[Example]:
     """The labelled images of one category from a folder layout or a CSV manifest."""
     category = known_category(category_id)
     if category is None:
@@ -62,9 +62,19 @@ def load_examples(source: Path, category_id: str) -> list[Example]:
             examples += [Example(p, label) for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     else:
         raise CinemanetError(f"{source}: no such file or folder")
-    if not examples:
+    if not examples and not allow_empty:
         raise CinemanetError(f"{source}: no images for {category_id}")
     return examples
+
+
+def load_sources(sources: list[Path], category_ids: list[str]) -> dict[str, list[Example]]:
+    """Examples per category from several sources; a source may hold only some categories, but every
+    category asked for needs at least one image."""
+    found = {c: [e for s in sources for e in load_examples(s, c, allow_empty=True)] for c in category_ids}
+    empty = [c for c, examples in found.items() if not examples]
+    if empty:
+        raise CinemanetError(f"no images for {', '.join(empty)} in {', '.join(str(s) for s in sources)}")
+    return found
 
 
 def dhash(image: np.ndarray) -> int:
@@ -132,3 +142,17 @@ def split_by_group(labels: list[str], groups: list[int], validation: float = 0.2
                 taken[labels[i]] += 1
     val_set = set(val)
     return [i for i in range(len(labels)) if i not in val_set], sorted(val)
+
+
+def split_images(labels: list[str], hashes: list[int], digests: list[str], validation: float = 0.2,
+                 seed: int = 0) -> set[str]:
+    """The file digests held out for validation when several categories train together (a fine-tuned
+    branch serves every head, so no head may validate on an image the branch trained on). An image with
+    labels in several categories appears once per label; it is stratified by its first."""
+    first: dict[str, int] = {}
+    for i, digest in enumerate(digests):
+        first.setdefault(digest, i)
+    rows = list(first.values())
+    groups = group_near_duplicates([hashes[i] for i in rows], [digests[i] for i in rows])
+    _, val = split_by_group([labels[i] for i in rows], groups, validation, seed)
+    return {digests[rows[i]] for i in val}

@@ -70,17 +70,33 @@ class ModelSet:
     heads: tuple[Head, ...]
     version: str
     litert_file: Path | None = None  # the same backbone exported for the LiteRT runtime
+    branch_file: Path | None = None  # fine-tuned upper blocks (see backbone.py), or None
+    branch_from: int | None = None
 
     def categories(self) -> list[str]:
         return [h.category.id for h in self.heads]
 
+    @property
+    def features_id(self) -> str:
+        """Names the network that computes ``features``: trained heads and cached features depend on it."""
+        ident = sha256(self.backbone_file)[:16]
+        if self.branch_file is not None:
+            ident += f"-b{self.branch_from}-{sha256(self.branch_file)[:16]}"
+        return ident
 
-def sha256(path: Path) -> str:
+
+@lru_cache(maxsize=64)
+def _sha256(path: Path, _stamp: tuple) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256(path: Path) -> str:
+    stat = Path(path).stat()
+    return _sha256(Path(path), (stat.st_size, stat.st_mtime_ns))
 
 
 def _verified(folder: Path, spec: dict) -> Path:
@@ -164,33 +180,46 @@ def _load(folder: Path, user_folder: Path, _stamp: tuple) -> ModelSet:
     manifest = load_manifest(folder)
     backbone = manifest["backbone"]
     backbone_file = _verified(folder, backbone)
+    branch = backbone.get("branch") or {}
+    branch_file = _verified(folder, branch) if branch else None
     heads = {spec["category"]: _load_head(folder, spec) for spec in manifest["heads"]}
     specs = [manifest["heads"]]
     if user_folder != folder and (user_folder / MANIFEST).exists():
         extra = load_manifest(user_folder)
-        if extra.get("backbone_sha256", backbone.get("sha256")) != backbone.get("sha256"):
-            raise CinemanetError(f"{user_folder / MANIFEST}: heads trained on another backbone")
+        reads_features = any(spec.get("input", "features") == "features" for spec in extra.get("heads", []))
+        if extra.get("backbone_sha256", backbone.get("sha256")) != backbone.get("sha256") or (
+                reads_features and extra.get("branch_sha256") != branch.get("sha256")):
+            raise CinemanetError(f"{user_folder / MANIFEST}: heads trained on another backbone; train them "
+                                 "again or remove them")
         for spec in extra.get("heads", []):
             heads[spec["category"]] = _load_head(user_folder, spec)
         specs.append(extra.get("heads", []))
-    identity = json.dumps({"backbone": backbone.get("sha256"), "heads": specs}, sort_keys=True)
+    identity = json.dumps({"backbone": backbone.get("sha256"), "branch": branch.get("sha256"), "heads": specs},
+                          sort_keys=True)
     fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:12]
     version = f"{backbone['name']}+{'+'.join(heads)}@{fingerprint}"
     litert = backbone.get("litert")
     litert_file = _verified(folder, litert) if litert else None
     return ModelSet(backbone["name"], backbone_file, int(backbone.get("input_size", 224)), tuple(heads.values()),
-                    version, litert_file)
+                    version, litert_file, branch_file, branch.get("from_block") if branch else None)
 
 
-def register_head(folder: Path, spec: dict, backbone_sha: str | None = None) -> None:
+def register_head(folder: Path, spec: dict, models: ModelSet | None = None) -> None:
     """Add or replace a category's head in ``folder``'s manifest (created for a user folder)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / MANIFEST
     manifest = load_manifest(folder) if path.exists() else {"heads": []}
-    if backbone_sha and "backbone" not in manifest:
-        manifest["backbone_sha256"] = backbone_sha
+    if models is not None and "backbone" not in manifest:  # a user folder: remember what the heads read
+        manifest["backbone_sha256"] = sha256(models.backbone_file)
+        manifest.pop("branch_sha256", None)
+        if models.branch_file is not None:
+            manifest["branch_sha256"] = sha256(models.branch_file)
     manifest["heads"] = [h for h in manifest.get("heads", []) if h["category"] != spec["category"]] + [spec]
+    write_manifest(folder, manifest)
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
     from .timeline import atomic_write
 
-    atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    atomic_write(Path(folder) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))

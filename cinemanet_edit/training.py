@@ -44,9 +44,7 @@ class FeatureSet:
 
 def extract_features(examples: list[Example], models: ModelSet, classifier=None, progress=None) -> FeatureSet:
     """Features of every image and its mirror image, cached under the backbone's sha and the file's sha1."""
-    from .models import sha256
-
-    folder = cache_dir() / "features" / models.backbone_file.stem / sha256(models.backbone_file)[:16]
+    folder = cache_dir() / "features" / models.backbone_file.stem / models.features_id
     folder.mkdir(parents=True, exist_ok=True)
     kept, feats, hashes, digests, failed = [], [], [], [], []
     pending: list[tuple[int, np.ndarray, Path]] = []
@@ -102,6 +100,16 @@ def extract_features(examples: list[Example], models: ModelSet, classifier=None,
     flush()
     return FeatureSet(kept, np.stack(feats) if feats else np.zeros((0, 2, FEATURES), np.float32), hashes, digests,
                       failed)
+
+
+def extract_logits(paths: list[Path], models: ModelSet, classifier) -> np.ndarray:
+    """The ImageNet logits of images that ``extract_features`` decoded (not cached: few heads read them)."""
+    out = []
+    for start in range(0, len(paths), 32):
+        images = np.stack([next(iter(decode.decode_frames(p, [0], models.input_size))).image
+                           for p in paths[start:start + 32]])
+        out.append(classifier.backbone_outputs(images)[1])
+    return np.concatenate(out) if out else np.zeros((0, 1001), np.float32)
 
 
 def _batched(classifier, images: np.ndarray):
@@ -228,8 +236,10 @@ class TrainResult:
 
 
 def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, seed: int = 0,
-                   l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1), folds: int = 5,
-                   epochs: int = 300) -> TrainResult:
+                   l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3), folds: int = 5,
+                   epochs: int = 300, validation_digests: set[str] | None = None) -> TrainResult:
+    """Fit one head. The validation images are about ``validation`` of each label's near-duplicate groups,
+    or exactly the images in ``validation_digests`` (the split a fine-tuned branch was trained on)."""
     started = time.perf_counter()
     label_ids = [label.id for label in category.labels]
     present = [i for i, e in enumerate(fs.examples) if e.label in label_ids]
@@ -237,7 +247,12 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
         raise CinemanetError(f"no examples for {category.id}")
     y_all = np.array([label_ids.index(fs.examples[i].label) for i in present])
     groups = np.array(group_near_duplicates([fs.hashes[i] for i in present], [fs.digests[i] for i in present]))
-    train_idx, val_idx = split_by_group([label_ids[t] for t in y_all], list(groups), validation, seed)
+    if validation_digests is None:
+        train_idx, val_idx = split_by_group([label_ids[t] for t in y_all], list(groups), validation, seed)
+    else:
+        held = [fs.digests[i] in validation_digests for i in present]
+        train_idx = [i for i, h in enumerate(held) if not h]
+        val_idx = [i for i, h in enumerate(held) if h]
     train_idx, val_idx = np.array(train_idx), np.array(val_idx)
     x = fs.features[present]  # [n, 2, 1024]
 
@@ -269,8 +284,9 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
 
 
 def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str, sources: list[str],
-               counts: dict[str, int]) -> Path:
-    """Write ``<category>.npz`` and ``<category>.md`` (model card) and register the head in the folder."""
+               counts: dict[str, int], register: bool = True, shared_split: bool = False) -> dict:
+    """Write ``<category>.npz`` and ``<category>.md`` (model card); returns the manifest entry, registered in
+    the folder's manifest unless ``register`` is False (a fine-tune registers everything at once)."""
     import datetime
     import json
 
@@ -293,6 +309,11 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
     confusion = "\n".join(f"| **{t}** | " + " | ".join(str(v) for v in row) + " |"
                           for t, row in zip(titles, metrics["confusion"], strict=True))
     cv = ", ".join(f"{k:g}: {v:.3f}" for k, v in result.cv.items())
+    branch_note = (f": blocks {models.branch_from}-13 fine-tuned for cinematography, see "
+                   f"`{models.branch_file.with_suffix('.md').name}`" if models.branch_file is not None else "")
+    split_note = ("the validation images are those the fine-tuned branch held out (about 20% of all groups, "
+                  "stratified by each image's first label, seed 0), so the branch never trained on them"
+                  if shared_split else "about 20% of each label's groups held out for validation (seed 0)")
     multi_note = "Multi-label head, scored here by its top label (the data gives one label per image)." \
         if category.multi_label else ""
     card = f"""# Head: {category.title} (`{category.id}`)
@@ -302,12 +323,12 @@ Trained {datetime.date.today().isoformat()} by `cinemanet-edit train` in {result
 - **Command:** `{command}`
 - **Data:** {', '.join(sources)}: {sum(counts.values())} images with a {category.id} label.
 - **Model:** a linear {'one-vs-rest sigmoid' if category.multi_label else 'softmax'} layer on the 1024-d pooled
-  features of `{models.backbone_name}` (sha256 `{sha256(models.backbone_file)[:16]}...`), so it shares the
+  features of `{models.backbone_name}` (features id `{models.features_id}`{branch_note}), so it shares the
   backbone pass with every other head. Class-balanced cross-entropy, L2 chosen by {len(result.cv)}-value grid
   over 5-fold cross-validation on the training groups only (balanced accuracy per L2: {cv}; chosen
   {result.l2:g}). Each training image is also used mirrored.
 - **Split:** images grouped as near-duplicates (identical files, or 64-bit dHash within 8 bits: resized
-  copies); {result.groups} groups; about 20% of each label's groups held out for validation (seed 0):
+  copies); {result.groups} groups; {split_note}:
   {result.train_size} training images, {result.validation_size} validation images. The validation images
   were used for this report only.
 
@@ -328,7 +349,142 @@ Confusion matrix (rows: true label, columns: predicted, in the order above):
 """
     atomic_write(card_file, card.encode("utf-8"))
     atomic_write(folder / f"{category.id}.metrics.json", json.dumps(metrics, indent=1).encode("utf-8"))
-    register_head(folder, {"category": category.id, "file": head_file.name, "sha256": sha256(head_file),
-                           "input": "features", "activation": "sigmoid" if category.multi_label else "softmax",
-                           "card": card_file.name}, sha256(models.backbone_file))
-    return head_file
+    spec = {"category": category.id, "file": head_file.name, "sha256": sha256(head_file), "input": "features",
+            "activation": "sigmoid" if category.multi_label else "softmax", "card": card_file.name}
+    if register:
+        register_head(folder, spec, models)
+    return spec
+
+
+# ---------------------------------------------------------------- the whole job behind `cinemanet-edit train`
+
+
+@dataclass
+class TrainJob:
+    """What ``train`` did: one result per category, the head entries written, and the branch if any."""
+
+    results: list[TrainResult]
+    heads: list[dict]
+    branch: object | None = None  # finetune.FineTuneResult
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet, command: str,
+          sources: list[str], validation: float = 0.2, seed: int = 0, epochs: int = 300,
+          fine_tune_from: int | None = None, fine_tune_epochs: int = 10, log=lambda _: None,
+          progress_factory=None) -> TrainJob:
+    """Train a head per category (and first, with ``fine_tune_from``, a branch shared by all of them).
+
+    A fine-tune writes the branch, its model card and the LiteRT export of the branched network beside the
+    backbone in ``output``, then every head, and changes the manifest once, at the end: a failure midway
+    leaves the old manifest, whose sha256 checks then refuse any head file already replaced.
+    """
+    import dataclasses
+
+    from .models import load_manifest, sha256, write_manifest
+    from .taxonomy import known_category
+    from .timeline import atomic_write
+
+    output = Path(output)
+    categories = [known_category(c) for c in by_category]
+    failed: list[tuple[Path, str]] = []
+
+    def features_of(examples, model_set):
+        bar = progress_factory(len(examples)) if progress_factory else None
+        try:
+            fs = extract_features(examples, model_set, progress=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        failed.extend(f for f in fs.failed if f not in failed)
+        return fs
+
+    validation_digests = None
+    branch = None
+    manifest = None
+    if fine_tune_from is not None:
+        from .classify import export_litert
+        from .dataset import split_images
+        from .finetune import fine_tune
+
+        manifest = require_backbone_folder(output)
+        everything = [e for c in by_category for e in by_category[c]]
+        fs = features_of(everything, models)
+        validation_digests = split_images([e.label for e in fs.examples], fs.hashes, fs.digests, validation, seed)
+        branch = fine_tune(fs.examples, fs.hashes, fs.digests, categories, models, validation_digests,
+                           fine_tune_from, fine_tune_epochs, seed=seed, log=log)
+        stem = Path(manifest["backbone"]["file"]).name.split(".weights")[0]
+        branch_file = output / f"{stem}.branch{fine_tune_from}.npz"
+        tmp = output / f".{branch_file.stem}.tmp.npz"
+        np.savez(tmp, **branch.weights)
+        os.replace(tmp, branch_file)
+        litert_name = manifest["backbone"].get("litert", {}).get("file", f"{stem}.tflite")
+        tmp_litert = output / f".{litert_name}.new"
+        branched = dataclasses.replace(models, branch_file=branch_file, branch_from=fine_tune_from, litert_file=None)
+        log("exporting the branched network for LiteRT")
+        export_litert(branched, tmp_litert)
+        models = dataclasses.replace(branched, litert_file=tmp_litert)
+        atomic_write(branch_file.with_suffix(".md"),
+                     branch_card(branch, branched, command, sources, len(validation_digests)).encode("utf-8"))
+
+    results, specs = [], []
+    for category in categories:
+        log(f"training {category.id}")
+        fs = features_of(by_category[category.id], models)
+        result = train_category(fs, category, validation, seed, epochs=epochs,
+                                validation_digests=validation_digests)
+        counts: dict[str, int] = {}
+        for e in fs.examples:
+            counts[e.label] = counts.get(e.label, 0) + 1
+        specs.append(write_head(output, result, models, command, sources, counts, register=branch is None,
+                                shared_split=branch is not None))
+        results.append(result)
+    if branch is not None:
+        litert_file = output / litert_name
+        os.replace(tmp_litert, litert_file)
+        manifest = load_manifest(output)
+        manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
+                                          "from_block": fine_tune_from, "card": branch_file.with_suffix(".md").name}
+        manifest["backbone"]["litert"] = {"file": litert_name, "sha256": sha256(litert_file)}
+        done = {s["category"] for s in specs}
+        manifest["heads"] = [h for h in manifest["heads"] if h["category"] not in done] + specs
+        write_manifest(output, manifest)
+    return TrainJob(results, specs, branch, failed)
+
+
+def require_backbone_folder(folder: Path) -> dict:
+    """The manifest of a model folder that holds a backbone (where a fine-tuned branch can go)."""
+    from .models import load_manifest
+
+    manifest = load_manifest(folder) if (Path(folder) / "manifest.json").exists() else {}
+    if "backbone" not in manifest:
+        raise CinemanetError(f"{folder}: fine-tuning writes a backbone branch; give -o a model folder that "
+                             "holds a backbone (a copy of the shipped models/ folder)")
+    return manifest
+
+
+def branch_card(branch, models: ModelSet, command: str, sources: list[str], held_out: int) -> str:
+    import datetime
+
+    rows = "\n".join(f"| {h['epoch']} | {h['loss'] if h['loss'] is not None else '-'} | "
+                     f"{h['stop_balanced_accuracy']:.3f} |" for h in branch.history)
+    return f"""# Backbone branch: blocks {branch.branch_from}-13 fine-tuned for cinematography
+
+Trained {datetime.date.today().isoformat()} by `cinemanet-edit train` in {branch.seconds:.0f} s.
+
+- **Command:** `{command}`
+- **Data:** {', '.join(sources)}. Every category trains at once: one shared copy of the blocks, one auxiliary
+  linear layer per category (class-balanced cross-entropy, masked where an image has no label).
+- **Start:** a copy of `{models.backbone_name}` blocks {branch.branch_from}-13 (ImageNet weights); the original
+  blocks stay in the network for the ImageNet and legacy heads, and blocks 0-{branch.branch_from - 1} are shared.
+- **Training:** Adam, cosine-decayed learning rate, batch 32, BatchNorm frozen, dropout 0.2 before the auxiliary
+  layers, framing-safe augmentation (crops keeping 85-100% of the side, aspect within 10%, mirror, brightness,
+  contrast, saturation; no rotation). Early stopping on an inner hold-out of 10% of the training groups
+  ({branch.stop_images} images); {branch.train_images} images trained. Best epoch: {branch.best_epoch}.
+- **Held out:** {held_out} images (whole near-duplicate groups) never trained on; every head's model card
+  reports its balanced accuracy on them.
+
+| epoch | loss | inner hold-out balanced accuracy (mean over categories) |
+|---|---|---|
+{rows}
+"""

@@ -1,0 +1,216 @@
+"""Fine-tune the backbone's upper blocks for cinematography, as a branch beside the ImageNet blocks.
+
+Frozen ImageNet features plateau on this task (framing, type and angle need layout cues that ImageNet does
+not reward). Retraining the upper blocks on every category at once (one shared copy, one auxiliary linear
+layer per category, masked losses) moves type, angle and subject by several points on held-out groups. The
+copy is a *branch* (``backbone.py``): ImageNet and legacy heads keep the original blocks and the lower blocks
+run once, so all heads still read one pass.
+
+Training choices, each for a reason:
+- BatchNorm stays frozen (inference mode): batches of 32 web images would give noisy statistics.
+- Augmentation keeps framing: crops keep 85-100% of the side (a tight crop would turn a long shot into a
+  medium), mirror, brightness, contrast and saturation; no rotation (Tilted is a label).
+- The auxiliary layers start from the frozen features' linear solution, so early steps do not wreck the copy.
+- Early stopping on a 10% inner hold-out of the training groups; the validation split is never touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import decode
+from .dataset import Example, group_near_duplicates
+from .errors import CinemanetError
+from .models import ModelSet
+from .taxonomy import Category
+
+CROP_SIZE = 240  # images are stored at this size and cropped to the input size while training
+
+
+@dataclass
+class FineTuneResult:
+    branch_from: int
+    weights: dict[str, np.ndarray]
+    history: list[dict] = field(default_factory=list)  # per epoch: loss, inner hold-out balanced accuracy
+    best_epoch: int = 0
+    train_images: int = 0
+    stop_images: int = 0
+    seconds: float = 0.0
+
+
+def _label_matrix(examples: list[Example], categories: list[Category], digests: list[str]
+                  ) -> tuple[list[Path], list[str], np.ndarray]:
+    """Distinct images (by content) and their label index per category (-1: none)."""
+    row_of: dict[str, int] = {}
+    paths: list[Path] = []
+    rows: list[list[int]] = []
+    for example, digest in zip(examples, digests, strict=True):
+        if digest not in row_of:
+            row_of[digest] = len(paths)
+            paths.append(example.path)
+            rows.append([-1] * len(categories))
+        for c, category in enumerate(categories):
+            ids = [label.id for label in category.labels]
+            if example.label in ids:
+                rows[row_of[digest]][c] = ids.index(example.label)
+    return paths, list(row_of), np.array(rows, dtype=np.int32)
+
+
+def _decode(paths: list[Path], size: int) -> np.ndarray:
+    out = np.zeros((len(paths), size, size, 3), np.uint8)
+    for i, path in enumerate(paths):
+        frames = list(decode.decode_frames(path, [0], size))
+        if not frames:
+            raise CinemanetError(f"{path}: cannot decode")
+        out[i] = frames[0].image
+    return out
+
+
+def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], categories: list[Category],
+              models: ModelSet, validation_digests: set[str], branch_from: int = 11, epochs: int = 10,
+              learning_rate: float = 3e-4, patience: int = 3, seed: int = 0,
+              log: Callable[[str], None] = lambda _: None) -> FineTuneResult:
+    """Train a branch from block ``branch_from`` on every category in ``examples`` at once."""
+    from .backbone import BRANCH_PREFIX, block_of, build_mobilenet_v1
+    from .classify import branch_weights, import_tensorflow, load_keras_model
+    from .training import evaluate, fit_linear
+
+    started = time.perf_counter()
+    tf = import_tensorflow()
+    import keras
+
+    paths, image_digests, y = _label_matrix(examples, categories, digests)
+    hash_of = dict(zip(digests, hashes, strict=True))
+    held = np.array([d in validation_digests for d in image_digests])
+    train_rows = np.nonzero(~held)[0]
+    # the inner hold-out for early stopping: 10% of the training groups
+    groups = np.array(group_near_duplicates([hash_of[image_digests[i]] for i in train_rows],
+                                            [image_digests[i] for i in train_rows]))
+    rng = np.random.default_rng(seed)
+    unique = np.unique(groups)
+    stop_groups = set(rng.choice(unique, max(1, len(unique) // 10), replace=False).tolist())
+    is_stop = np.array([g in stop_groups for g in groups])
+    stop_rows, fit_rows = train_rows[is_stop], train_rows[~is_stop]
+    log(f"decoding {len(paths)} images")
+    big = _decode(paths, CROP_SIZE)
+    small = _decode(paths, models.input_size)
+
+    base = load_keras_model(models, branch=False)
+    model = build_mobilenet_v1(branch_from)
+    for layer in base.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+            if block_of(layer.name) is not None and block_of(layer.name) >= branch_from:
+                model.get_layer(BRANCH_PREFIX + layer.name).set_weights(layer.get_weights())
+    for layer in model.layers:
+        layer.trainable = layer.name.startswith(BRANCH_PREFIX) and not layer.name.endswith("_bn")
+    features = keras.Model(model.input, model.get_layer("features").output)
+
+    def extract(rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([features(small[rows[i:i + 64]].astype(np.float32), training=False).numpy()
+                               for i in range(0, len(rows), 64)])
+
+    log("fitting the auxiliary layers on frozen features")
+    start_features = extract(fit_rows)
+    heads, class_weights = [], []
+    for c, category in enumerate(categories):
+        mask = y[fit_rows, c] >= 0
+        kernel, bias = fit_linear(start_features[mask], y[fit_rows, c][mask], len(category.labels), False, 0.1,
+                                  200, seed=seed)
+        dense = keras.layers.Dense(len(category.labels), name=f"aux_{c}")
+        dense.build((None, start_features.shape[1]))
+        dense.set_weights([kernel, bias])
+        heads.append(dense)
+        counts = np.bincount(y[fit_rows, c][mask], minlength=len(category.labels))
+        class_weights.append(mask.sum() / (len(category.labels) * np.maximum(counts, 1)))
+    weight_table = tf.constant(np.stack([np.pad(w, (0, 8 - len(w))) for w in class_weights]), tf.float32)
+
+    variables = features.trainable_variables + [v for h in heads for v in h.trainable_variables]
+    batch = 32
+    steps = epochs * int(np.ceil(len(fit_rows) / batch))
+    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps))
+    dropout = keras.layers.Dropout(0.2, seed=seed)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(images, labels, step_seed):
+        x = _augment(tf, images, step_seed)
+        with tf.GradientTape() as tape:
+            f = dropout(features(x, training=True), training=True)
+            loss = 0.0
+            for c, head in enumerate(heads):
+                present = labels[:, c] >= 0
+                target = tf.maximum(labels[:, c], 0)
+                w = tf.where(present, tf.gather(weight_table[c], target), 0.0)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(target, head(f))
+                loss += tf.reduce_sum(ce * w) / (tf.reduce_sum(tf.cast(present, tf.float32)) + 1e-6)
+            loss += 1e-5 * tf.add_n([tf.reduce_sum(v ** 2) for v in variables if len(v.shape) > 1])
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    def stop_score() -> float:
+        f = extract(stop_rows)
+        scores = []
+        for c, category in enumerate(categories):
+            mask = y[stop_rows, c] >= 0
+            if mask.any():
+                logits = heads[c](f[mask]).numpy()
+                scores.append(evaluate(y[stop_rows, c][mask], logits, [lab.id for lab in category.labels])
+                              .balanced_accuracy)
+        return float(np.mean(scores))
+
+    result = FineTuneResult(branch_from, branch_weights(model), train_images=len(fit_rows),
+                            stop_images=len(stop_rows))
+    best = stop_score()
+    result.history.append({"epoch": 0, "loss": None, "stop_balanced_accuracy": round(best, 4)})
+    log(f"epoch 0: inner hold-out balanced accuracy {best:.3f}")
+    waited = 0
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(fit_rows)
+        total = 0.0
+        for k, start in enumerate(range(0, len(order), batch)):
+            rows = np.sort(order[start:start + batch])
+            total += float(train_step(big[rows], y[rows], tf.constant([seed, epoch * 100000 + k], tf.int32)))
+        score = stop_score()
+        loss = total / max(1, k + 1)
+        result.history.append({"epoch": epoch, "loss": round(loss, 4), "stop_balanced_accuracy": round(score, 4)})
+        log(f"epoch {epoch}: loss {loss:.3f}, inner hold-out balanced accuracy {score:.3f}")
+        if score > best:
+            best, waited = score, 0
+            result.weights, result.best_epoch = branch_weights(model), epoch
+        else:
+            waited += 1
+            if waited >= patience:
+                log(f"stopping early: no gain in {patience} epochs")
+                break
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _augment(tf, images, seed):
+    """Framing-safe augmentation of uint8 [n, 240, 240, 3] images into float [n, 224, 224, 3]."""
+    from .backbone import INPUT_SIZE
+
+    n = tf.shape(images)[0]
+    x = tf.cast(images, tf.float32)
+
+    def uniform(k, low, high, shape=None):
+        return tf.random.stateless_uniform(shape if shape is not None else [n], seed + [0, k], low, high)
+
+    side = uniform(1, 0.85, 1.0)
+    aspect = tf.exp(uniform(2, -0.1, 0.1))
+    h = tf.minimum(side * tf.sqrt(aspect), 1.0)
+    w = tf.minimum(side / tf.sqrt(aspect), 1.0)
+    y0 = uniform(3, 0.0, 1.0) * (1 - h)
+    x0 = uniform(4, 0.0, 1.0) * (1 - w)
+    x = tf.image.crop_and_resize(x, tf.stack([y0, x0, y0 + h, x0 + w], 1), tf.range(n), [INPUT_SIZE, INPUT_SIZE])
+    x = tf.where(uniform(5, 0.0, 1.0, [n, 1, 1, 1]) < 0.5, x[:, :, ::-1], x)
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = (x - mean) * uniform(6, 0.8, 1.2, [n, 1, 1, 1]) + mean + uniform(7, -20.0, 20.0, [n, 1, 1, 1])
+    grey = tf.reduce_mean(x, axis=3, keepdims=True)
+    x = grey + (x - grey) * uniform(8, 0.7, 1.3, [n, 1, 1, 1])
+    return tf.clip_by_value(x, 0.0, 255.0)

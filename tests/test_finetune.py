@@ -1,0 +1,100 @@
+"""The fine-tuned branch: network plumbing, the branch file, and `train --fine-tune` end to end (one tiny epoch)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+from test_training import poets_folder, scene  # noqa: F401  (the fixture is shared)
+
+from cinemanet_edit import cli, models
+from cinemanet_edit.classify import Classifier, branch_weights, import_keras, litert_available, load_keras_model
+from cinemanet_edit.errors import CinemanetError
+
+
+def _images(n=4):
+    return np.stack([np.asarray(np.resize(scene(i % 5, i), (224, 224, 3)), np.uint8) for i in range(n)])
+
+
+def test_a_copied_branch_reproduces_the_backbone_and_logits_never_move(tmp_path):
+    """A branch that equals the original blocks gives the original features; changing it changes only them."""
+    import_keras()
+    from cinemanet_edit.backbone import BRANCH_PREFIX, build_mobilenet_v1
+
+    base_set = models.load_model_set()
+    base = load_keras_model(base_set)
+    branched = build_mobilenet_v1(12)
+    for layer in base.layers:
+        if layer.weights:
+            branched.get_layer(layer.name).set_weights(layer.get_weights())
+            if layer.name.startswith(("Conv2d_12", "Conv2d_13")):
+                branched.get_layer(BRANCH_PREFIX + layer.name).set_weights(layer.get_weights())
+    weights = branch_weights(branched)
+    assert weights and all(k.startswith(BRANCH_PREFIX + "Conv2d_1") for k in weights)
+    x = _images().astype(np.float32)
+    f0, l0 = (t.numpy() for t in base(x))
+    f1, l1 = (t.numpy() for t in branched(x))
+    assert np.abs(f0 - f1).max() < 1e-5 and np.abs(l0 - l1).max() < 1e-4
+
+    path = tmp_path / "b.npz"
+    np.savez(path, **{k: v * (1.5 if k.endswith("pointwise/0") else 1.0) for k, v in weights.items()})
+    changed = dataclasses.replace(base_set, branch_file=path, branch_from=12, litert_file=None)
+    f2, l2 = Classifier(changed, runtime="keras").backbone_outputs(_images())
+    assert np.abs(l2 - l0).max() < 1e-4  # ImageNet and legacy heads keep their input
+    assert np.abs(f2 - f0).max() > 1e-2
+    with pytest.raises(CinemanetError, match="branch"):
+        Classifier(changed, runtime="keras").logits_from_features(f2)
+    np.savez(path, **{k: v for k, v in list(weights.items())[1:]})
+    with pytest.raises(CinemanetError, match="do not fit"):
+        load_keras_model(changed)
+
+
+def test_train_fine_tune_writes_branch_litert_and_heads(poets_folder, tmp_path, capsys):  # noqa: F811
+    folder = tmp_path / "models"
+    shutil.copytree(models.bundled_models_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    before = json.loads((folder / "manifest.json").read_text())
+    argv = ["train", str(poets_folder), "--category", "shot.framing", "--fine-tune", "13",
+            "--fine-tune-epochs", "1", "--epochs", "100", "-o", str(folder), "--json"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)["categories"]["shot.framing"]
+    assert report["n"] >= 10
+    manifest = json.loads((folder / "manifest.json").read_text())
+    branch = manifest["backbone"]["branch"]
+    assert branch["from_block"] == 13 and (folder / branch["file"]).exists()
+    assert manifest["backbone"]["litert"]["sha256"] != before["backbone"]["litert"]["sha256"]
+    card = (folder / branch["card"]).read_text()
+    assert "--fine-tune 13" in card and "Best epoch" in card
+    assert "fine-tuned" in (folder / "shot.framing.md").read_text()
+    # the other heads are untouched; the trained one reads the branch
+    assert [h for h in manifest["heads"] if h["category"] == "shot.type"] == \
+        [h for h in before["heads"] if h["category"] == "shot.type"]
+    tuned = models.load_model_set(folder, folder)
+    assert tuned.branch_file is not None and tuned.features_id != models.load_model_set().features_id
+    images = _images()
+    keras_out = Classifier(tuned, runtime="keras").predict(images)
+    if litert_available():
+        litert_out = Classifier(tuned, runtime="litert").predict(images)
+        for category in keras_out:
+            assert np.abs(keras_out[category] - litert_out[category]).max() < 1e-4
+    plain = Classifier(models.load_model_set(), runtime="keras").predict(images)
+    assert np.abs(plain["imagenet"] - keras_out["imagenet"]).max() < 1e-4
+
+
+def test_fine_tune_needs_a_folder_with_a_backbone(poets_folder, tmp_path, capsys):  # noqa: F811
+    argv = ["train", str(poets_folder), "--category", "shot.framing", "--fine-tune", "13", "-o", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "holds a backbone" in capsys.readouterr().err
+
+
+def test_user_heads_trained_on_another_branch_are_refused(tmp_path):
+    base = models.bundled_models_dir()
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "manifest.json").write_text(json.dumps({
+        "backbone_sha256": models.sha256(base / "mobilenet_v1_1.0_224.weights.h5"),
+        "branch_sha256": "0" * 64, "heads": [{"category": "shot.framing", "file": "x.npz"}]}))
+    with pytest.raises(CinemanetError, match="another backbone"):
+        models.load_model_set(user_folder=user)
