@@ -84,6 +84,9 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
     tf = import_tensorflow()
     import keras
 
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()  # the model card's command must give the same branch
+
     paths, image_digests, y = _label_matrix(examples, categories, digests)
     hash_of = dict(zip(digests, hashes, strict=True))
     held = np.array([d in validation_digests for d in image_digests])

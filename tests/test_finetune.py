@@ -81,6 +81,13 @@ def test_train_fine_tune_writes_branch_litert_and_heads(poets_folder, tmp_path, 
             assert np.abs(keras_out[category] - litert_out[category]).max() < 1e-4
     plain = Classifier(models.load_model_set(), runtime="keras").predict(images)
     assert np.abs(plain["imagenet"] - keras_out["imagenet"]).max() < 1e-4
+    # the model card's command reproduces the branch and the head exactly
+    first_branch = dict(np.load(folder / branch["file"]))
+    first_head = np.load(folder / "shot.framing.npz")["kernel"].copy()
+    assert cli.main(argv) == 0
+    again = np.load(folder / branch["file"])
+    assert all(np.array_equal(again[k], v) for k, v in first_branch.items())
+    assert np.array_equal(np.load(folder / "shot.framing.npz")["kernel"], first_head)
 
 
 def test_fine_tune_needs_a_folder_with_a_backbone(poets_folder, tmp_path, capsys):  # noqa: F811
