@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -265,10 +266,14 @@ def cmd_models(args) -> int:
     models = load_model_set()
     if args.json:
         print(json.dumps({"version": models.version, "backbone": models.backbone_name,
+                          "branch": {"file": str(models.branch_file), "from_block": models.branch_from}
+                          if models.branch_file else None,
                           "heads": [{"category": h.category.id, "labels": len(h.category.labels),
                                      "input": h.input} for h in models.heads]}, indent=2))
     else:
         print(f"{models.version}\nbackbone: {models.backbone_name} ({models.backbone_file})")
+        if models.branch_file is not None:
+            print(f"fine-tuned branch: blocks {models.branch_from}-13 ({models.branch_file})")
         for h in models.heads:
             print(f"  {h.category.id}: {len(h.category.labels)} labels, reads the backbone's {h.input}")
     return EXIT_OK
@@ -420,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cinemanet-edit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":
