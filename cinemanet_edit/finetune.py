@@ -11,7 +11,9 @@ Training choices, each for a reason:
 - Augmentation keeps framing: crops keep 85-100% of the side (a tight crop would turn a long shot into a
   medium), mirror, brightness, contrast and saturation; no rotation (Tilted is a label).
 - The auxiliary layers start from the frozen features' linear solution, so early steps do not wreck the copy.
-- Early stopping on a 10% inner hold-out of the training groups; the validation split is never touched.
+- One epoch of learning-rate warm-up, then cosine decay; the best epoch on a 10% inner hold-out of the
+  training groups is kept, and training stops once that has not improved for ``patience`` epochs in the
+  second half. The validation split is never touched.
 """
 
 from __future__ import annotations
@@ -136,7 +138,9 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
     variables = features.trainable_variables + [v for h in heads for v in h.trainable_variables]
     batch = 32
     steps = epochs * int(np.ceil(len(fit_rows) / batch))
-    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps))
+    warmup = min(steps // 2, int(np.ceil(len(fit_rows) / batch)))  # one epoch: Adam's first steps are large
+    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        0.0, steps - warmup, warmup_target=learning_rate, warmup_steps=warmup))
     dropout = keras.layers.Dropout(0.2, seed=seed)
 
     @tf.function(reduce_retracing=True)
@@ -172,6 +176,7 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
     result.history.append({"epoch": 0, "loss": None, "stop_balanced_accuracy": round(best, 4)})
     log(f"epoch 0: inner hold-out balanced accuracy {best:.3f}")
     waited = 0
+    min_epochs = (epochs + 1) // 2  # the copy first gets worse while the layers adapt to each other
     for epoch in range(1, epochs + 1):
         order = rng.permutation(fit_rows)
         total = 0.0
@@ -187,7 +192,7 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
             result.weights, result.best_epoch = branch_weights(model), epoch
         else:
             waited += 1
-            if waited >= patience:
+            if waited >= patience and epoch >= min_epochs:
                 log(f"stopping early: no gain in {patience} epochs")
                 break
     result.seconds = time.perf_counter() - started

@@ -427,18 +427,14 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         atomic_write(branch_file.with_suffix(".md"),
                      branch_card(branch, branched, command, sources, len(validation_digests)).encode("utf-8"))
 
-    results, specs = [], []
-    for category in categories:
-        log(f"training {category.id}")
-        fs = features_of(by_category[category.id], models)
-        result = train_category(fs, category, validation, seed, epochs=epochs,
-                                validation_digests=validation_digests)
-        counts: dict[str, int] = {}
-        for e in fs.examples:
-            counts[e.label] = counts.get(e.label, 0) + 1
-        specs.append(write_head(output, result, models, command, sources, counts, register=branch is None,
-                                shared_split=branch is not None))
-        results.append(result)
+    try:
+        results, specs = _train_heads(by_category, categories, output, models, command, sources, validation,
+                                      seed, epochs, validation_digests, features_of, shared=branch is not None,
+                                      log=log)
+    except BaseException:
+        if branch is not None:
+            tmp_litert.unlink(missing_ok=True)
+        raise
     if branch is not None:
         litert_file = output / litert_name
         os.replace(tmp_litert, litert_file)
@@ -450,6 +446,23 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         manifest["heads"] = [h for h in manifest["heads"] if h["category"] not in done] + specs
         write_manifest(output, manifest)
     return TrainJob(results, specs, branch, failed)
+
+
+def _train_heads(by_category, categories, output, models, command, sources, validation, seed, epochs,
+                 validation_digests, features_of, shared, log):
+    results, specs = [], []
+    for category in categories:
+        log(f"training {category.id}")
+        fs = features_of(by_category[category.id], models)
+        result = train_category(fs, category, validation, seed, epochs=epochs,
+                                validation_digests=validation_digests)
+        counts: dict[str, int] = {}
+        for e in fs.examples:
+            counts[e.label] = counts.get(e.label, 0) + 1
+        specs.append(write_head(output, result, models, command, sources, counts, register=not shared,
+                                shared_split=shared))
+        results.append(result)
+    return results, specs
 
 
 def require_backbone_folder(folder: Path) -> dict:
@@ -477,10 +490,11 @@ Trained {datetime.date.today().isoformat()} by `cinemanet-edit train` in {branch
   linear layer per category (class-balanced cross-entropy, masked where an image has no label).
 - **Start:** a copy of `{models.backbone_name}` blocks {branch.branch_from}-13 (ImageNet weights); the original
   blocks stay in the network for the ImageNet and legacy heads, and blocks 0-{branch.branch_from - 1} are shared.
-- **Training:** Adam, cosine-decayed learning rate, batch 32, BatchNorm frozen, dropout 0.2 before the auxiliary
+- **Training:** Adam, one epoch of learning-rate warm-up then cosine decay, batch 32, BatchNorm frozen, dropout 0.2 before the auxiliary
   layers, framing-safe augmentation (crops keeping 85-100% of the side, aspect within 10%, mirror, brightness,
-  contrast, saturation; no rotation). Early stopping on an inner hold-out of 10% of the training groups
-  ({branch.stop_images} images); {branch.train_images} images trained. Best epoch: {branch.best_epoch}.
+  contrast, saturation; no rotation). The best epoch on an inner hold-out of 10% of the training groups
+  ({branch.stop_images} images) is kept; training stops once it has not improved for 3 epochs in the second
+  half. {branch.train_images} images trained. Best epoch: {branch.best_epoch}.
 - **Held out:** {held_out} images (whole near-duplicate groups) never trained on; every head's model card
   reports its balanced accuracy on them.
 
