@@ -11,8 +11,9 @@ Training choices, each for a reason:
 - Augmentation keeps framing: crops keep 85-100% of the side (a tight crop would turn a long shot into a
   medium), mirror, brightness, contrast and saturation; no rotation (Tilted is a label).
 - The auxiliary layers start from the frozen features' linear solution, so early steps do not wreck the copy.
-- One epoch of learning-rate warm-up, then cosine decay; the best epoch on a 10% inner hold-out of the
-  training groups is kept, and training stops once that has not improved for ``patience`` epochs in the
+- One epoch of learning-rate warm-up, then cosine decay. After each epoch linear layers are refitted on
+  the new features and scored on a 10% inner hold-out of the training groups (what the shipped heads will
+  see); the best epoch is kept, and training stops once that has not improved for ``patience`` epochs in the
   second half. The validation split is never touched.
 """
 
@@ -159,15 +160,20 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
+    probe_rows = np.sort(rng.choice(fit_rows, min(len(fit_rows), 1200), replace=False))
+
     def stop_score() -> float:
-        f = extract(stop_rows)
+        """What the shipped heads will see: linear layers refitted on the current features (of a fixed
+        subset of the training images), scored on the inner hold-out."""
+        f_fit, f_stop = extract(probe_rows), extract(stop_rows)
         scores = []
         for c, category in enumerate(categories):
-            mask = y[stop_rows, c] >= 0
-            if mask.any():
-                logits = heads[c](f[mask]).numpy()
-                scores.append(evaluate(y[stop_rows, c][mask], logits, [lab.id for lab in category.labels])
-                              .balanced_accuracy)
+            fit, stop = y[probe_rows, c] >= 0, y[stop_rows, c] >= 0
+            if stop.any() and fit.any():
+                kernel, bias = fit_linear(f_fit[fit], y[probe_rows, c][fit], len(category.labels), False, 0.1,
+                                          150, seed=seed)
+                scores.append(evaluate(y[stop_rows, c][stop], f_stop[stop] @ kernel + bias,
+                                       [lab.id for lab in category.labels]).balanced_accuracy)
         return float(np.mean(scores))
 
     result = FineTuneResult(branch_from, branch_weights(model), train_images=len(fit_rows),
@@ -192,7 +198,7 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
             result.weights, result.best_epoch = branch_weights(model), epoch
         else:
             waited += 1
-            if waited >= patience and epoch >= min_epochs:
+            if waited >= patience and epoch - patience >= min_epochs:
                 log(f"stopping early: no gain in {patience} epochs")
                 break
     result.seconds = time.perf_counter() - started

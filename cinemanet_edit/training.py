@@ -490,15 +490,16 @@ Trained {datetime.date.today().isoformat()} by `cinemanet-edit train` in {branch
   linear layer per category (class-balanced cross-entropy, masked where an image has no label).
 - **Start:** a copy of `{models.backbone_name}` blocks {branch.branch_from}-13 (ImageNet weights); the original
   blocks stay in the network for the ImageNet and legacy heads, and blocks 0-{branch.branch_from - 1} are shared.
-- **Training:** Adam, one epoch of learning-rate warm-up then cosine decay, batch 32, BatchNorm frozen, dropout 0.2 before the auxiliary
-  layers, framing-safe augmentation (crops keeping 85-100% of the side, aspect within 10%, mirror, brightness,
-  contrast, saturation; no rotation). The best epoch on an inner hold-out of 10% of the training groups
-  ({branch.stop_images} images) is kept; training stops once it has not improved for 3 epochs in the second
-  half. {branch.train_images} images trained. Best epoch: {branch.best_epoch}.
+- **Training:** Adam, one epoch of learning-rate warm-up then cosine decay, batch 32, BatchNorm frozen,
+  dropout 0.2 before the auxiliary layers, framing-safe augmentation (crops keeping 85-100% of the side,
+  aspect within 10%, mirror, brightness, contrast, saturation; no rotation). After each epoch, linear layers
+  refitted on the new features are scored on an inner hold-out of 10% of the training groups
+  ({branch.stop_images} images); the best epoch is kept, and training stops once that has not improved for 3
+  epochs in the second half. {branch.train_images} images trained. Best epoch: {branch.best_epoch}.
 - **Held out:** {held_out} images (whole near-duplicate groups) never trained on; every head's model card
   reports its balanced accuracy on them.
 
-| epoch | loss | inner hold-out balanced accuracy (mean over categories) |
+| epoch | loss | inner hold-out balanced accuracy of refitted linear layers (mean over categories) |
 |---|---|---|
 {rows}
 """
