@@ -194,9 +194,14 @@ def _with_ranges(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """Write through a temporary file in the same folder and rename it over ``path``: readers never see a
+    half-written file. The file gets the usual permissions (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -112,3 +112,18 @@ def test_oversized_timeline_is_refused(tmp_path, monkeypatch):
     big.write_text("TITLE: x\n" * 50)
     with pytest.raises(CinemanetError, match="too large"):
         read_timeline(big)
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    """mkstemp makes 0600 files; a tagged timeline must be readable by the rest of the edit suite."""
+    import os
+
+    from cinemanet_edit.timeline import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "out.otio", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.otio").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["out.otio"]
