@@ -442,8 +442,8 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
                                           "from_block": fine_tune_from, "card": branch_file.with_suffix(".md").name}
         manifest["backbone"]["litert"] = {"file": litert_name, "sha256": sha256(litert_file)}
-        done = {s["category"] for s in specs}
-        manifest["heads"] = [h for h in manifest["heads"] if h["category"] not in done] + specs
+        new = {spec["category"]: spec for spec in specs}  # replaced in place: the order names the model version
+        manifest["heads"] = [new.pop(h["category"], h) for h in manifest["heads"]] + list(new.values())
         write_manifest(output, manifest)
     return TrainJob(results, specs, branch, failed)
 

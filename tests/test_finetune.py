@@ -24,7 +24,7 @@ def test_a_copied_branch_reproduces_the_backbone_and_logits_never_move(tmp_path)
     import_keras()
     from cinemanet_edit.backbone import BRANCH_PREFIX, build_mobilenet_v1
 
-    base_set = models.load_model_set()
+    base_set = dataclasses.replace(models.load_model_set(), branch_file=None, branch_from=None, litert_file=None)
     base = load_keras_model(base_set)
     branched = build_mobilenet_v1(12)
     for layer in base.layers:

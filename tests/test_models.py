@@ -26,6 +26,7 @@ def test_bundled_manifest_verifies():
     assert imagenet.category.labels[285].id == "imagenet.n02124075"
     assert model_set.version.startswith("mobilenet_v1_1.0_224+imagenet+shot.framing+shot.type+shot.subject+shot.angle@")
     assert {h.category.id: h.activation for h in model_set.heads}["shot.subject"] == "sigmoid"
+    assert model_set.branch_from == 11 and model_set.branch_file.name == "mobilenet_v1_1.0_224.branch11.npz"
 
 
 def test_corrupt_weights_are_refused(tmp_path):
