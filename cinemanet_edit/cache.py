@@ -20,9 +20,14 @@ CHUNKS = 16
 CHUNK = 64 * 1024
 
 
-def default_path() -> Path:
-    from .training import cache_dir
+def cache_dir() -> Path:
+    """Where derived data lives: results and image features (``CINEMANET_CACHE`` overrides)."""
+    base = os.environ.get("CINEMANET_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME")
+                                                             or os.path.expanduser("~/.cache"), "cinemanet-edit")
+    return Path(base)
 
+
+def default_path() -> Path:
     return cache_dir() / "results.sqlite"
 
 

@@ -17,18 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from . import decode
+from .cache import cache_dir
 from .dataset import Example, dhash, file_digest, group_near_duplicates, split_by_group
 from .errors import CinemanetError
 from .models import ModelSet
 from .taxonomy import Category
 
 FEATURES = 1024
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("CINEMANET_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME")
-                                                             or os.path.expanduser("~/.cache"), "cinemanet-edit")
-    return Path(base)
 
 
 @dataclass
