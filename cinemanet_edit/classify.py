@@ -2,9 +2,9 @@
 
 Two runtimes run the same network. LiteRT (XNNPACK) is the default where its wheel exists: about 1.5x
 faster than Keras on this kind of CPU and it starts without loading TensorFlow. Keras (TensorFlow) is the
-fallback and what training uses. The LiteRT file is exported from the Keras weights (``export_litert``) and
-pinned by a test to match Keras within 1e-4. Batches are padded to a few fixed sizes so that graphs are
-built once per size rather than once per odd batch length.
+fallback and what training uses. The LiteRT file is exported from the Keras weights once per backbone and
+cached (``litert_path``); a test pins it to Keras within 1e-4. Batches are padded to a few fixed sizes so
+that graphs are built once per size rather than once per odd batch length.
 """
 
 from __future__ import annotations
@@ -154,25 +154,52 @@ def gpu_present() -> bool:
     return Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists() and Path("/dev/nvidia-uvm").exists()
 
 
+def litert_path(models: ModelSet) -> Path:
+    """The LiteRT file of a model set: an explicit one, or the export cached under the network's identity.
+
+    The file is derived from the Keras weights (``export_litert``), so it is not shipped: the first LiteRT run
+    of a backbone exports it once (about 15 s), later runs load it without importing TensorFlow."""
+    from .cache import cache_dir
+
+    if models.litert_file is not None:
+        return models.litert_file
+    return cache_dir() / "litert" / f"{models.backbone_name}-{models.features_id}.tflite"
+
+
 def make_backbone(models: ModelSet, runtime: str | None = None):
     """The runtime asked for (``CINEMANET_RUNTIME``), or "auto": Keras/TensorFlow when an NVIDIA GPU is
-    visible (TensorFlow then uses it), else LiteRT when installed and exported, else Keras."""
+    visible (TensorFlow then uses it), else LiteRT when installed, else Keras. Where the LiteRT export cannot
+    be written, "auto" runs the Keras model it was made from."""
     runtime = (runtime or os.environ.get("CINEMANET_RUNTIME") or "auto").lower()
     if runtime not in ("auto", "litert", "keras"):
         raise CinemanetError(f"unknown runtime {runtime!r} (auto, litert, keras)")
     if runtime == "auto" and gpu_present():
         runtime = "keras"  # TensorFlow runs the backbone on the GPU; LiteRT here is CPU-only
-    if runtime in ("auto", "litert"):
-        if models.litert_file is not None and litert_available():
-            return LiteRTBackbone(models.litert_file)
+    if runtime == "keras":
+        return KerasBackbone(models)
+    if not litert_available():
         if runtime == "litert":
             raise CinemanetError("the LiteRT runtime is not available (pip install ai-edge-litert)")
-    return KerasBackbone(models)
+        return KerasBackbone(models)
+    path = litert_path(models)
+    if not path.exists():
+        keras_backbone = KerasBackbone(models)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _convert(keras_backbone, path)
+        except OSError as exc:
+            if runtime == "litert":
+                raise CinemanetError(f"cannot write the LiteRT export {path}: {exc}") from None
+            return keras_backbone
+    return LiteRTBackbone(path)
 
 
 def export_litert(models: ModelSet, out: Path) -> None:
     """Write the LiteRT file of the Keras backbone (float32, dynamic batch)."""
-    backbone = KerasBackbone(models)
+    _convert(KerasBackbone(models), Path(out))
+
+
+def _convert(backbone: KerasBackbone, out: Path) -> None:
     tf = import_tensorflow()
     import contextlib
     import io
@@ -182,7 +209,7 @@ def export_litert(models: ModelSet, out: Path) -> None:
         data = converter.convert()
     from .timeline import atomic_write
 
-    atomic_write(Path(out), data)
+    atomic_write(out, data)
 
 
 class Classifier:

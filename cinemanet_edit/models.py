@@ -69,7 +69,7 @@ class ModelSet:
     input_size: int
     heads: tuple[Head, ...]
     version: str
-    litert_file: Path | None = None  # the same backbone exported for the LiteRT runtime
+    litert_file: Path | None = None  # an explicit LiteRT export; else classify.litert_path's cached one
     branch_file: Path | None = None  # fine-tuned upper blocks (see backbone.py), or None
     branch_from: int | None = None
 

@@ -370,9 +370,9 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
           progress_factory=None) -> TrainJob:
     """Train a head per category (and first, with ``fine_tune_from``, a branch shared by all of them).
 
-    A fine-tune writes the branch, its model card and the LiteRT export of the branched network beside the
-    backbone in ``output``, then every head, and changes the manifest once, at the end: a failure midway
-    leaves the old manifest, whose sha256 checks then refuse any head file already replaced.
+    A fine-tune writes the branch and its model card beside the backbone in ``output``, then every head,
+    and changes the manifest once, at the end: a failure midway leaves the old manifest, whose sha256 checks
+    then refuse any head file already replaced.
     """
     import dataclasses
 
@@ -398,7 +398,6 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     branch = None
     manifest = None
     if fine_tune_from is not None:
-        from .classify import export_litert
         from .dataset import split_images
         from .finetune import fine_tune
 
@@ -413,30 +412,17 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         tmp = output / f".{branch_file.stem}.tmp.npz"
         np.savez(tmp, **branch.weights)
         os.replace(tmp, branch_file)
-        litert_name = manifest["backbone"].get("litert", {}).get("file", f"{stem}.tflite")
-        tmp_litert = output / f".{litert_name}.new"
-        branched = dataclasses.replace(models, branch_file=branch_file, branch_from=fine_tune_from, litert_file=None)
-        log("exporting the branched network for LiteRT")
-        export_litert(branched, tmp_litert)
-        models = dataclasses.replace(branched, litert_file=tmp_litert)
+        models = dataclasses.replace(models, branch_file=branch_file, branch_from=fine_tune_from, litert_file=None)
         atomic_write(branch_file.with_suffix(".md"),
-                     branch_card(branch, branched, command, sources, len(validation_digests)).encode("utf-8"))
+                     branch_card(branch, models, command, sources, len(validation_digests)).encode("utf-8"))
 
-    try:
-        results, specs = _train_heads(by_category, categories, output, models, command, sources, validation,
-                                      seed, epochs, validation_digests, features_of, shared=branch is not None,
-                                      log=log)
-    except BaseException:
-        if branch is not None:
-            tmp_litert.unlink(missing_ok=True)
-        raise
+    results, specs = _train_heads(by_category, categories, output, models, command, sources, validation, seed,
+                                  epochs, validation_digests, features_of, shared=branch is not None, log=log)
     if branch is not None:
-        litert_file = output / litert_name
-        os.replace(tmp_litert, litert_file)
         manifest = load_manifest(output)
         manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
                                           "from_block": fine_tune_from, "card": branch_file.with_suffix(".md").name}
-        manifest["backbone"]["litert"] = {"file": litert_name, "sha256": sha256(litert_file)}
+        manifest["backbone"].pop("litert", None)  # a derived file, exported into the cache when first needed
         new = {spec["category"]: spec for spec in specs}  # replaced in place: the order names the model version
         manifest["heads"] = [new.pop(h["category"], h) for h in manifest["heads"]] + list(new.values())
         write_manifest(output, manifest)

@@ -132,3 +132,25 @@ def test_auto_runtime_prefers_tensorflow_on_a_gpu(monkeypatch):
     assert classify.make_backbone(model_set, "auto").name == expected
     with pytest.raises(CinemanetError, match="unknown runtime"):
         classify.make_backbone(model_set, "onnx")
+
+
+def test_litert_export_is_made_once_in_the_cache_and_keras_stands_in(tmp_path, monkeypatch):
+    """The LiteRT file is derived, not shipped: exported on first use, reused, and never a hard failure."""
+    from cinemanet_edit import classify
+    from cinemanet_edit.errors import CinemanetError
+
+    if not classify.litert_available():
+        pytest.skip("ai-edge-litert has no wheel for this platform")
+    monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "cache"))
+    model_set = models.load_model_set()
+    path = classify.litert_path(model_set)
+    assert path.parent == tmp_path / "cache" / "litert" and not path.exists()
+    assert classify.make_backbone(model_set, "auto").name == "litert" and path.exists()
+    made = path.stat().st_mtime_ns
+    assert classify.make_backbone(model_set, "litert").name == "litert"
+    assert path.stat().st_mtime_ns == made
+    (tmp_path / "blocked").write_text("a file where the cache folder would go")
+    monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "blocked"))
+    assert classify.make_backbone(model_set, "auto").name == "keras"
+    with pytest.raises(CinemanetError, match="cannot write the LiteRT export"):
+        classify.make_backbone(model_set, "litert")
