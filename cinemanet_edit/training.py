@@ -416,21 +416,6 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         atomic_write(branch_file.with_suffix(".md"),
                      branch_card(branch, models, command, sources, len(validation_digests)).encode("utf-8"))
 
-    results, specs = _train_heads(by_category, categories, output, models, command, sources, validation, seed,
-                                  epochs, validation_digests, features_of, shared=branch is not None, log=log)
-    if branch is not None:
-        manifest = load_manifest(output)
-        manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
-                                          "from_block": fine_tune_from, "card": branch_file.with_suffix(".md").name}
-        manifest["backbone"].pop("litert", None)  # a derived file, exported into the cache when first needed
-        new = {spec["category"]: spec for spec in specs}  # replaced in place: the order names the model version
-        manifest["heads"] = [new.pop(h["category"], h) for h in manifest["heads"]] + list(new.values())
-        write_manifest(output, manifest)
-    return TrainJob(results, specs, branch, failed)
-
-
-def _train_heads(by_category, categories, output, models, command, sources, validation, seed, epochs,
-                 validation_digests, features_of, shared, log):
     results, specs = [], []
     for category in categories:
         log(f"training {category.id}")
@@ -440,10 +425,18 @@ def _train_heads(by_category, categories, output, models, command, sources, vali
         counts: dict[str, int] = {}
         for e in fs.examples:
             counts[e.label] = counts.get(e.label, 0) + 1
-        specs.append(write_head(output, result, models, command, sources, counts, register=not shared,
-                                shared_split=shared))
+        specs.append(write_head(output, result, models, command, sources, counts, register=branch is None,
+                                shared_split=branch is not None))
         results.append(result)
-    return results, specs
+    if branch is not None:
+        manifest = load_manifest(output)
+        manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
+                                          "from_block": fine_tune_from, "card": branch_file.with_suffix(".md").name}
+        manifest["backbone"].pop("litert", None)  # a derived file, exported into the cache when first needed
+        new = {spec["category"]: spec for spec in specs}  # replaced in place: the order names the model version
+        manifest["heads"] = [new.pop(h["category"], h) for h in manifest["heads"]] + list(new.values())
+        write_manifest(output, manifest)
+    return TrainJob(results, specs, branch, failed)
 
 
 def require_backbone_folder(folder: Path) -> dict:

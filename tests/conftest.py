@@ -14,6 +14,8 @@ import av
 import numpy as np
 import pytest
 
+from cinemanet_edit.taxonomy import SHOT_FRAMING
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BITS = 10  # frame indices up to 1023
 
@@ -104,3 +106,48 @@ def isolated_user_models(tmp_path_factory, monkeypatch):
     """Tests never read or write the real user's model folder."""
     monkeypatch.setenv("CINEMANET_MODELS", str(tmp_path_factory.mktemp("user-models")))
     monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+# ---------------------------------------------------------------- labelled images for training tests
+
+
+def save_image(path, image):
+    """Write a PNG/JPEG through PyAV's image encoders (no Pillow needed)."""
+    codec = "png" if path.suffix == ".png" else "mjpeg"
+    with av.open(str(path), "w", format="image2") as out:
+        stream = out.add_stream(codec, rate=1)
+        stream.width, stream.height = image.shape[1], image.shape[0]
+        stream.pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def scene(label_index: int, seed: int) -> np.ndarray:
+    """A picture whose 'framing' is how much of it one big disc fills: learnable from MobileNet features."""
+    rng = np.random.default_rng(seed)
+    size = 160
+    yy, xx = np.mgrid[:size, :size]
+    radius = [75, 55, 35, 18, 7][label_index]
+    cx, cy = rng.integers(70, 90, 2)
+    image = (rng.random((size, size, 3)) * 60 + 40).astype(np.uint8)
+    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < radius ** 2
+    image[disc] = np.array([220, 180, 40]) + rng.integers(-20, 20, 3)
+    return image
+
+
+@pytest.fixture(scope="session")
+def poets_folder(tmp_path_factory):
+    """TF-for-Poets layout: one folder per label, with a resized near-copy of some images."""
+    root = tmp_path_factory.mktemp("poets")
+    for i, label in enumerate(SHOT_FRAMING.labels):
+        folder = root / label.id.rsplit(".", 1)[1]
+        folder.mkdir()
+        for k in range(12):
+            image = scene(i, 100 * i + k)
+            save_image(folder / f"{k}.png", image)
+            if k < 2:  # a resized copy: must land on the same side of the split
+                small = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(width=97, height=97)
+                save_image(folder / f"{k}_small.jpg", small.to_ndarray(format="rgb24"))
+    return root

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_training import poets_folder, scene  # noqa: F401  (the fixture is shared)
+from conftest import scene
 
 from cinemanet_edit import cli, models
 from cinemanet_edit.classify import Classifier, branch_weights, import_keras, litert_available, load_keras_model
@@ -52,7 +52,7 @@ def test_a_copied_branch_reproduces_the_backbone_and_logits_never_move(tmp_path)
         load_keras_model(changed)
 
 
-def test_train_fine_tune_writes_branch_litert_and_heads(poets_folder, tmp_path, capsys):  # noqa: F811
+def test_train_fine_tune_writes_branch_litert_and_heads(poets_folder, tmp_path, capsys):
     folder = tmp_path / "models"
     shutil.copytree(models.bundled_models_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     before = json.loads((folder / "manifest.json").read_text())
@@ -90,7 +90,7 @@ def test_train_fine_tune_writes_branch_litert_and_heads(poets_folder, tmp_path, 
     assert np.array_equal(np.load(folder / "shot.framing.npz")["kernel"], first_head)
 
 
-def test_fine_tune_needs_a_folder_with_a_backbone(poets_folder, tmp_path, capsys):  # noqa: F811
+def test_fine_tune_needs_a_folder_with_a_backbone(poets_folder, tmp_path, capsys):
     argv = ["train", str(poets_folder), "--category", "shot.framing", "--fine-tune", "13", "-o", str(tmp_path)]
     assert cli.main(argv) == 2
     assert "holds a backbone" in capsys.readouterr().err

@@ -16,48 +16,6 @@ RNG = np.random.default_rng(7)
 
 
 
-def _save(path, image):
-    """Write a PNG/JPEG through PyAV's image encoders (no Pillow needed)."""
-    codec = "png" if path.suffix == ".png" else "mjpeg"
-    with av.open(str(path), "w", format="image2") as out:
-        stream = out.add_stream(codec, rate=1)
-        stream.width, stream.height = image.shape[1], image.shape[0]
-        stream.pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
-        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
-def scene(label_index: int, seed: int) -> np.ndarray:
-    """A picture whose 'framing' is how much of it one big disc fills: learnable from MobileNet features."""
-    rng = np.random.default_rng(seed)
-    size = 160
-    yy, xx = np.mgrid[:size, :size]
-    radius = [75, 55, 35, 18, 7][label_index]
-    cx, cy = rng.integers(70, 90, 2)
-    image = (rng.random((size, size, 3)) * 60 + 40).astype(np.uint8)
-    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < radius ** 2
-    image[disc] = np.array([220, 180, 40]) + rng.integers(-20, 20, 3)
-    return image
-
-
-@pytest.fixture(scope="module")
-def poets_folder(tmp_path_factory):
-    """TF-for-Poets layout: one folder per label, with a resized near-copy of some images."""
-    root = tmp_path_factory.mktemp("poets")
-    for i, label in enumerate(SHOT_FRAMING.labels):
-        folder = root / label.id.rsplit(".", 1)[1]
-        folder.mkdir()
-        for k in range(12):
-            image = scene(i, 100 * i + k)
-            _save(folder / f"{k}.png", image)
-            if k < 2:  # a resized copy: must land on the same side of the split
-                small = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(width=97, height=97)
-                _save(folder / f"{k}_small.jpg", small.to_ndarray(format="rgb24"))
-    return root
-
-
 def test_near_duplicates_share_a_group():
     a = RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     b = av.VideoFrame.from_ndarray(a, format="rgb24").reformat(width=40, height=40).to_ndarray(format="rgb24")
