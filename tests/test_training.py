@@ -60,16 +60,43 @@ def test_train_writes_a_reproducible_head_and_card(poets_folder, tmp_path, capsy
     assert "cinemanet-edit train" in card and "Balanced accuracy" in card and "Close Up" in card
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["heads"][0]["category"] == "shot.framing"
+    assert metrics["refit_all_images"] == 0 and "used for this report only" in card
     first = head["kernel"].copy()
     assert cli.main(argv) == 0  # the same command again gives the same head
     assert np.array_equal(np.load(out / "shot.framing.npz")["kernel"], first)
     capsys.readouterr()
+    assert cli.main(argv + ["--refit-all"]) == 0
+    refit = json.loads(capsys.readouterr().out)
+    assert refit["refit_all_images"] == 70 and refit["balanced_accuracy"] == metrics["balanced_accuracy"]
+    assert "refitted on all 70 images" in (out / "shot.framing.md").read_text()
+    assert not np.array_equal(np.load(out / "shot.framing.npz")["kernel"], first)
     # Installed as a user head, classify and tag report the new category under the same contract.
     model_set = models.load_model_set(user_folder=out)
     assert "shot.framing" in model_set.categories()
     assert cli.main(["evaluate", str(poets_folder), "--category", "shot.framing", "--json"]) == 0
     bundled = json.loads(capsys.readouterr().out)  # the shipped head, not the one just written elsewhere
     assert bundled["categories"]["shot.framing"]["n"] == 70
+
+
+def test_refit_all_validates_first_then_fits_every_image():
+    """--refit-all: the reported metrics are the validated fit's; the weights are a fit on every image."""
+    from pathlib import Path
+
+    from cinemanet_edit.training import FeatureSet, fit_linear, train_category
+
+    labels = [label.id for label in SHOT_FRAMING.labels]
+    y = np.arange(100) % 5
+    x = RNG.normal(0, 1, (100, 2, 16)).astype(np.float32)
+    x[np.arange(100), :, y] += 2.0  # separable enough to learn, noisy enough that the data matters
+    fs = FeatureSet([dataset.Example(Path(f"{i}.png"), labels[t]) for i, t in enumerate(y)], x,
+                    [int(h) for h in RNG.integers(0, 2**62, 100)], [f"d{i}" for i in range(100)])
+    plain = train_category(fs, SHOT_FRAMING, epochs=60, l2_grid=(0.1,))
+    refit = train_category(fs, SHOT_FRAMING, epochs=60, l2_grid=(0.1,), refit_all=True)
+    assert plain.refit_size == 0 and refit.refit_size == 100
+    assert np.array_equal(refit.validation.confusion, plain.validation.confusion)
+    assert not np.allclose(refit.kernel, plain.kernel)
+    kernel, _ = fit_linear(x.reshape(200, 16), np.repeat(y, 2), 5, False, 0.1, 60)
+    assert np.array_equal(refit.kernel, kernel)
 
 
 def test_evaluate_installed_head(poets_folder, tmp_path, monkeypatch, capsys):
