@@ -120,11 +120,11 @@ def wanted_frames(timeline_path: Path, policy: SamplingPolicy) -> dict[Path, set
     return wanted
 
 
-def time_decode(wanted) -> tuple[float, list[np.ndarray]]:
+def time_decode(wanted, size: int) -> tuple[float, list[np.ndarray]]:
     started = time.perf_counter()
     images = []
     for path, indices in wanted.items():
-        images += [f.image for f in decode.decode_frames(path, indices, 224)]
+        images += [f.image for f in decode.decode_frames(path, indices, size)]
     return time.perf_counter() - started, images
 
 
@@ -182,7 +182,8 @@ def main() -> int:
     analyzer = Analyzer(cache=False)
     classifier = analyzer.classifier
     runtime = classifier.runtime
-    _, warm = time_decode({p: sorted(v)[:2] for p, v in wanted.items()})
+    size = analyzer.models.input_size
+    _, warm = time_decode({p: sorted(v)[:2] for p, v in wanted.items()}, size)
     time_inference(classifier, warm)
 
     e2e, dec, inf = [], [], []
@@ -193,7 +194,7 @@ def main() -> int:
         report = tag_timeline(timeline, MediaResolver(work), analyzer, policy)
         e2e.append(time.perf_counter() - started)
         assert report.frames_analysed == n_frames, report.to_json()
-        seconds, images = time_decode(wanted)
+        seconds, images = time_decode(wanted, size)
         dec.append(seconds)
         inf.append(time_inference(classifier, images))
         print(f"  run {run + 1}: end to end {e2e[-1]:.2f} s, decode {dec[-1]:.2f} s, inference {inf[-1]:.2f} s",

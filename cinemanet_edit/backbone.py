@@ -35,8 +35,12 @@ def block_of(layer_name: str) -> int | None:
     return int(name.split("_")[1])
 
 
-def build_mobilenet_v1(branch_from: int | None = None):
+def build_mobilenet_v1(branch_from: int | None = None, input_size: int = INPUT_SIZE):
     """Return an uninitialised Keras model: uint8-range float RGB in, ``[features, logits]`` out.
+
+    The network is fully convolutional up to the global pooling, so the same weights run at any
+    ``input_size``: a larger input sees finer detail at (input_size / 224)^2 the cost (the manifest's
+    ``input_size`` chooses it).
 
     Input pixels are 0..255; the (x - 127.5) / 127.5 scaling of TF-slim is part of the model so that every
     runtime (Keras, exported models) sees the same input. With ``branch_from`` (1..13) the blocks from there on
@@ -64,7 +68,7 @@ def build_mobilenet_v1(branch_from: int | None = None):
     if branch_from is not None and not 1 <= branch_from <= len(BLOCKS):
         raise ValueError(f"branch_from must be 1..{len(BLOCKS)}")
     split = branch_from or len(BLOCKS) + 1
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    inputs = keras.Input((input_size, input_size, 3), name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale")(inputs)
     trunk = blocks(conv_bn(x, "Conv2d_0", 32, 2, depthwise=False), 1, split - 1)
     top = blocks(trunk, split, len(BLOCKS))

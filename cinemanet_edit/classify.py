@@ -64,11 +64,11 @@ def load_keras_model(models: ModelSet, branch: bool = True):
 
     import_tensorflow()
     with _stderr_silenced():
-        base = build_mobilenet_v1()
+        base = build_mobilenet_v1(input_size=models.input_size)
         base.load_weights(str(models.backbone_file))
         if not branch or models.branch_file is None:
             return base
-        model = build_mobilenet_v1(models.branch_from)
+        model = build_mobilenet_v1(models.branch_from, models.input_size)
         for layer in base.layers:
             if layer.weights:
                 model.get_layer(layer.name).set_weights(layer.get_weights())
@@ -237,7 +237,7 @@ class Classifier:
         return features @ kernel + bias
 
     def backbone_outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Features (N, 1024) and logits (N, 1001) of uint8 RGB images (N, 224, 224, 3)."""
+        """Features (N, 1024) and logits (N, 1001) of uint8 RGB images (N, S, S, 3), S the input size."""
         n = len(images)
         size = next((b for b in BATCH_SIZES if b >= n), n)
         x = np.zeros((size, *images.shape[1:]), np.float32)

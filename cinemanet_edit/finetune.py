@@ -32,7 +32,7 @@ from .errors import CinemanetError
 from .models import ModelSet
 from .taxonomy import Category
 
-CROP_SIZE = 240  # images are stored at this size and cropped to the input size while training
+CROP_MARGIN = 240 / 224  # images are stored this much larger and cropped to the input size while training
 
 
 @dataclass
@@ -103,11 +103,11 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
     is_stop = np.array([g in stop_groups for g in groups])
     stop_rows, fit_rows = train_rows[is_stop], train_rows[~is_stop]
     log(f"decoding {len(paths)} images")
-    big = _decode(paths, CROP_SIZE)
+    big = _decode(paths, round(models.input_size * CROP_MARGIN))
     small = _decode(paths, models.input_size)
 
     base = load_keras_model(models, branch=False)
-    model = build_mobilenet_v1(branch_from)
+    model = build_mobilenet_v1(branch_from, models.input_size)
     for layer in base.layers:
         if layer.weights:
             model.get_layer(layer.name).set_weights(layer.get_weights())
@@ -146,7 +146,7 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
 
     @tf.function(reduce_retracing=True)
     def train_step(images, labels, step_seed):
-        x = _augment(tf, images, step_seed)
+        x = _augment(tf, images, step_seed, models.input_size)
         with tf.GradientTape() as tape:
             f = dropout(features(x, training=True), training=True)
             loss = 0.0
@@ -205,10 +205,8 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
     return result
 
 
-def _augment(tf, images, seed):
-    """Framing-safe augmentation of uint8 [n, 240, 240, 3] images into float [n, 224, 224, 3]."""
-    from .backbone import INPUT_SIZE
-
+def _augment(tf, images, seed, size: int):
+    """Framing-safe augmentation of uint8 [n, s', s', 3] images into float [n, size, size, 3]."""
     n = tf.shape(images)[0]
     x = tf.cast(images, tf.float32)
 
@@ -221,7 +219,7 @@ def _augment(tf, images, seed):
     w = tf.minimum(side / tf.sqrt(aspect), 1.0)
     y0 = uniform(3, 0.0, 1.0) * (1 - h)
     x0 = uniform(4, 0.0, 1.0) * (1 - w)
-    x = tf.image.crop_and_resize(x, tf.stack([y0, x0, y0 + h, x0 + w], 1), tf.range(n), [INPUT_SIZE, INPUT_SIZE])
+    x = tf.image.crop_and_resize(x, tf.stack([y0, x0, y0 + h, x0 + w], 1), tf.range(n), [size, size])
     x = tf.where(uniform(5, 0.0, 1.0, [n, 1, 1, 1]) < 0.5, x[:, :, ::-1], x)
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
     x = (x - mean) * uniform(6, 0.8, 1.2, [n, 1, 1, 1]) + mean + uniform(7, -20.0, 20.0, [n, 1, 1, 1])

@@ -80,6 +80,8 @@ class ModelSet:
     def features_id(self) -> str:
         """Names the network that computes ``features``: trained heads and cached features depend on it."""
         ident = sha256(self.backbone_file)[:16]
+        if self.input_size != 224:  # the same weights at another input size compute other features
+            ident += f"-s{self.input_size}"
         if self.branch_file is not None:
             ident += f"-b{self.branch_from}-{sha256(self.branch_file)[:16]}"
         return ident
@@ -194,8 +196,8 @@ def _load(folder: Path, user_folder: Path, _stamp: tuple) -> ModelSet:
         for spec in extra.get("heads", []):
             heads[spec["category"]] = _load_head(user_folder, spec)
         specs.append(extra.get("heads", []))
-    identity = json.dumps({"backbone": backbone.get("sha256"), "branch": branch.get("sha256"), "heads": specs},
-                          sort_keys=True)
+    identity = json.dumps({"backbone": backbone.get("sha256"), "branch": branch.get("sha256"), "heads": specs,
+                           "input_size": backbone.get("input_size", 224)}, sort_keys=True)
     fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:12]
     version = f"{backbone['name']}+{'+'.join(heads)}@{fingerprint}"
     litert = backbone.get("litert")

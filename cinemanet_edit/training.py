@@ -317,8 +317,8 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
     cv = ", ".join(f"{k:g}: {v:.3f}" for k, v in result.cv.items())
     branch_note = (f": blocks {models.branch_from}-13 fine-tuned for cinematography, see "
                    f"`{models.branch_file.with_suffix('.md').name}`" if models.branch_file is not None else "")
-    split_note = ("the validation images are those the fine-tuned branch held out (about 20% of all groups, "
-                  "stratified by each image's first label, seed 0), so the branch never trained on them"
+    split_note = ("the validation images are those the fine-tune held out (about 20% of all groups, "
+                  "stratified by each image's first label, seed 0), so the backbone never trained on them"
                   if shared_split else "about 20% of each label's groups held out for validation (seed 0)")
     refit_note = (f"After validation the head was **refitted on all {result.refit_size} images** (training and "
                   "validation) with the chosen L2 (`--refit-all`): the numbers below are those of the validated "
@@ -423,14 +423,21 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         validation_digests = split_images([e.label for e in fs.examples], fs.hashes, fs.digests, validation, seed)
         branch = fine_tune(fs.examples, fs.hashes, fs.digests, categories, models, validation_digests,
                            fine_tune_from, fine_tune_epochs, seed=seed, log=log)
-        stem = Path(manifest["backbone"]["file"]).name.split(".weights")[0]
-        branch_file = output / f"{stem}.branch{fine_tune_from}.npz"
-        tmp = output / f".{branch_file.stem}.tmp.npz"
-        np.savez(tmp, **branch.weights)
-        os.replace(tmp, branch_file)
-        models = dataclasses.replace(models, branch_file=branch_file, branch_from=fine_tune_from, litert_file=None)
-        atomic_write(branch_file.with_suffix(".md"),
-                     branch_card(branch, models, command, sources, len(validation_digests)).encode("utf-8"))
+        if branch.best_epoch == 0:  # a copy of the ImageNet blocks would cost time and change nothing
+            log("fine-tuning never beat the frozen blocks on the inner hold-out: no branch; the heads read the "
+                "plain network (validated on the same held-out images)")
+            branch_file = None
+            models = dataclasses.replace(models, branch_file=None, branch_from=None, litert_file=None)
+        else:
+            stem = Path(manifest["backbone"]["file"]).name.split(".weights")[0]
+            branch_file = output / f"{stem}.branch{fine_tune_from}.npz"
+            tmp = output / f".{branch_file.stem}.tmp.npz"
+            np.savez(tmp, **branch.weights)
+            os.replace(tmp, branch_file)
+            models = dataclasses.replace(models, branch_file=branch_file, branch_from=fine_tune_from,
+                                         litert_file=None)
+            atomic_write(branch_file.with_suffix(".md"),
+                         branch_card(branch, models, command, sources, len(validation_digests)).encode("utf-8"))
 
     results, specs = [], []
     for category in categories:
@@ -446,12 +453,20 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         results.append(result)
     if branch is not None:
         manifest = load_manifest(output)
-        manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
-                                          "from_block": fine_tune_from, "card": branch_file.with_suffix(".md").name}
+        stale = manifest["backbone"].get("branch") if branch_file is None else None
+        if branch_file is None:
+            manifest["backbone"].pop("branch", None)
+        else:
+            manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
+                                              "from_block": fine_tune_from,
+                                              "card": branch_file.with_suffix(".md").name}
         manifest["backbone"].pop("litert", None)  # a derived file, exported into the cache when first needed
         new = {spec["category"]: spec for spec in specs}  # replaced in place: the order names the model version
         manifest["heads"] = [new.pop(h["category"], h) for h in manifest["heads"]] + list(new.values())
         write_manifest(output, manifest)
+        for name in (stale["file"], stale.get("card")) if stale else ():  # the old branch, now unreferenced
+            if name:
+                (output / name).unlink(missing_ok=True)
     return TrainJob(results, specs, branch, failed)
 
 

