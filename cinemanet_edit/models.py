@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backbone import INPUT_SIZE
 from .errors import CinemanetError
 from .taxonomy import VOCABULARY_COLORS, VOCABULARY_TITLES, Category, Label, known_category
 
@@ -80,7 +81,7 @@ class ModelSet:
     def features_id(self) -> str:
         """Names the network that computes ``features``: trained heads and cached features depend on it."""
         ident = sha256(self.backbone_file)[:16]
-        if self.input_size != 224:  # the same weights at another input size compute other features
+        if self.input_size != INPUT_SIZE:  # the same weights at another size compute other features
             ident += f"-s{self.input_size}"
         if self.branch_file is not None:
             ident += f"-b{self.branch_from}-{sha256(self.branch_file)[:16]}"
@@ -197,12 +198,12 @@ def _load(folder: Path, user_folder: Path, _stamp: tuple) -> ModelSet:
             heads[spec["category"]] = _load_head(user_folder, spec)
         specs.append(extra.get("heads", []))
     identity = json.dumps({"backbone": backbone.get("sha256"), "branch": branch.get("sha256"), "heads": specs,
-                           "input_size": backbone.get("input_size", 224)}, sort_keys=True)
+                           "input_size": backbone.get("input_size", INPUT_SIZE)}, sort_keys=True)
     fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:12]
     version = f"{backbone['name']}+{'+'.join(heads)}@{fingerprint}"
     litert = backbone.get("litert")
     litert_file = _verified(folder, litert) if litert else None
-    return ModelSet(backbone["name"], backbone_file, int(backbone.get("input_size", 224)), tuple(heads.values()),
+    return ModelSet(backbone["name"], backbone_file, int(backbone.get("input_size", INPUT_SIZE)), tuple(heads.values()),
                     version, litert_file, branch_file, branch.get("from_block") if branch else None)
 
 

@@ -37,10 +37,66 @@ class FeatureSet:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
+@dataclass
+class HashedImages:
+    """The images that decoded, with their file digests and near-duplicate hashes: what a split needs, and
+    independent of the network (only of the decoded size)."""
+
+    examples: list[Example]
+    hashes: list[int]
+    digests: list[str]
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _hash_folder(size: int) -> Path:
+    folder = cache_dir() / "dhash" / str(size)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _decode_and_hash(path: Path, size: int, hash_file: Path) -> tuple[np.ndarray, int] | None:
+    """The first frame at ``size`` and its dHash (saved to ``hash_file``), or None if it does not decode."""
+    frames = list(decode.decode_frames(path, [0], size))
+    if not frames:
+        return None
+    h = dhash(frames[0].image)
+    hash_file.write_text(str(h))
+    return frames[0].image, h
+
+
+def hash_images(examples: list[Example], size: int, progress=None) -> HashedImages:
+    """Digests and dHashes of every image, cached per file: a split without a backbone pass."""
+    folder = _hash_folder(size)
+    out = HashedImages([], [], [])
+    for example in examples:
+        try:
+            digest = file_digest(example.path)
+        except OSError as exc:
+            out.failed.append((example.path, str(exc)))
+            continue
+        hash_file = folder / f"{digest}.dhash"
+        if hash_file.exists():
+            h = int(hash_file.read_text())
+        else:
+            decoded = _decode_and_hash(example.path, size, hash_file)
+            if decoded is None:
+                out.failed.append((example.path, "cannot decode"))
+                continue
+            h = decoded[1]
+        out.examples.append(example)
+        out.hashes.append(h)
+        out.digests.append(digest)
+        if progress:
+            progress(1)
+    return out
+
+
 def extract_features(examples: list[Example], models: ModelSet, classifier=None, progress=None) -> FeatureSet:
-    """Features of every image and its mirror image, cached under the backbone's sha and the file's sha1."""
+    """Features of every image and its mirror image, cached under the network's features id and the file's
+    digest (the dHash beside it, under the decoded size)."""
     folder = cache_dir() / "features" / models.backbone_file.stem / models.features_id
     folder.mkdir(parents=True, exist_ok=True)
+    hash_folder = _hash_folder(models.input_size)
     kept, feats, hashes, digests, failed = [], [], [], [], []
     pending: list[tuple[int, np.ndarray, Path]] = []
 
@@ -68,7 +124,7 @@ def extract_features(examples: list[Example], models: ModelSet, classifier=None,
             failed.append((example.path, str(exc)))
             continue
         cache_file = folder / f"{digest}.npy"
-        hash_file = folder / f"{digest}.dhash"
+        hash_file = hash_folder / f"{digest}.dhash"
         slot = len(kept)
         kept.append(example)
         digests.append(digest)
@@ -76,15 +132,13 @@ def extract_features(examples: list[Example], models: ModelSet, classifier=None,
             feats.append(np.load(cache_file))
             hashes.append(int(hash_file.read_text()))
         else:
-            frames = list(decode.decode_frames(example.path, [0], models.input_size))
-            if not frames:
+            decoded = _decode_and_hash(example.path, models.input_size, hash_file)
+            if decoded is None:
                 kept.pop()
                 digests.pop()
                 failed.append((example.path, "cannot decode"))
                 continue
-            image = frames[0].image
-            h = dhash(image)
-            hash_file.write_text(str(h))
+            image, h = decoded
             hashes.append(h)
             feats.append(None)
             pending.append((slot, image, cache_file))
@@ -400,15 +454,15 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     categories = [known_category(c) for c in by_category]
     failed: list[tuple[Path, str]] = []
 
-    def features_of(examples, model_set):
+    def with_progress(step, examples, *args):
         bar = progress_factory(len(examples)) if progress_factory else None
         try:
-            fs = extract_features(examples, model_set, progress=bar.update if bar else None)
+            found = step(examples, *args, progress=bar.update if bar else None)
         finally:
             if bar:
                 bar.close()
-        failed.extend(f for f in fs.failed if f not in failed)
-        return fs
+        failed.extend(f for f in found.failed if f not in failed)
+        return found
 
     validation_digests = None
     branch = None
@@ -419,9 +473,10 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
 
         manifest = require_backbone_folder(output)
         everything = [e for c in by_category for e in by_category[c]]
-        fs = features_of(everything, models)
-        validation_digests = split_images([e.label for e in fs.examples], fs.hashes, fs.digests, validation, seed)
-        branch = fine_tune(fs.examples, fs.hashes, fs.digests, categories, models, validation_digests,
+        hashed = with_progress(hash_images, everything, models.input_size)
+        validation_digests = split_images([e.label for e in hashed.examples], hashed.hashes, hashed.digests,
+                                          validation, seed)
+        branch = fine_tune(hashed.examples, hashed.hashes, hashed.digests, categories, models, validation_digests,
                            fine_tune_from, fine_tune_epochs, seed=seed, log=log)
         if branch.best_epoch == 0:  # a copy of the ImageNet blocks would cost time and change nothing
             log("fine-tuning never beat the frozen blocks on the inner hold-out: no branch; the heads read the "
@@ -442,7 +497,7 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     results, specs = [], []
     for category in categories:
         log(f"training {category.id}")
-        fs = features_of(by_category[category.id], models)
+        fs = with_progress(extract_features, by_category[category.id], models)
         result = train_category(fs, category, validation, seed, epochs=epochs,
                                 validation_digests=validation_digests, refit_all=refit_all)
         counts: dict[str, int] = {}
