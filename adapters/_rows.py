@@ -5,13 +5,8 @@ from __future__ import annotations
 import opentimelineio as otio
 
 from cinemanet_edit import timecode
-from cinemanet_edit.annotate import NAMESPACE, media_path, ordered_categories
-
-RT = otio.opentime.RationalTime
-
-
-def _tc(t: RT, rate: float) -> str:
-    return timecode.render(round(timecode.frames_on_grid(t.value, t.rate, rate)), rate)
+from cinemanet_edit.annotate import NAMESPACE, ordered_categories
+from cinemanet_edit.layout import Layout, PlacedClip, layout
 
 
 def categories_of(timeline) -> list[str]:
@@ -24,34 +19,36 @@ def categories_of(timeline) -> list[str]:
     return ordered_categories(seen)
 
 
+def _source_tc(placed: PlacedClip, cut: Layout, frame: int) -> str:
+    """A media frame as timecode at the media's rate; media at a rate timecode cannot count (12.5 fps) are
+    shown on the timeline's rate."""
+    media_rate = placed.media.rate if placed.media is not None else cut.rate
+    if media_rate == cut.rate:
+        return timecode.render(frame, cut.rate, drop_frame=cut.drop_frame)
+    if timecode.is_video_rate(media_rate):
+        return timecode.render(frame, media_rate)
+    return timecode.render(round(timecode.frames_on_grid(frame, media_rate, cut.rate)), cut.rate,
+                           drop_frame=cut.drop_frame)
+
+
 def rows(timeline: otio.schema.Timeline) -> list[dict]:
-    """One dict per video clip, in track then timeline order."""
-    start = timeline.global_start_time
-    rate = start.rate if start is not None else None
+    """One dict per video clip (nested stacks flattened as in ``layout``), in track then timeline order."""
+    cut = layout(timeline)
     out = []
-    for number, track in enumerate(timeline.video_tracks(), start=1):
-        for clip in track.find_clips():
-            source = clip.trimmed_range()
-            record = clip.transformed_time_range(source, timeline.tracks)
-            timeline_rate = rate or source.start_time.rate
-            if start is not None:
-                record = otio.opentime.TimeRange(start + record.start_time.rescaled_to(start.rate),
-                                                 record.duration.rescaled_to(start.rate))
-            available = getattr(clip.media_reference, "available_range", None)
-            media_rate = available.start_time.rate if available is not None else source.start_time.rate
-            data = clip.metadata.get(NAMESPACE)
+    for number, track in enumerate(cut.video, start=1):
+        for placed in track:
+            data = placed.clip.metadata.get(NAMESPACE)
             labels = data.get("labels", {}) if hasattr(data, "get") else {}
-            row = {
+            out.append({
                 "track": f"V{number}",
-                "clip": clip.name,
-                "record_in": _tc(record.start_time, timeline_rate),
-                "record_out": _tc(record.end_time_exclusive(), timeline_rate),
-                "source_file": media_path(clip) or "",
-                "source_in": _tc(source.start_time, media_rate),
-                "source_out": _tc(source.end_time_exclusive(), media_rate),
+                "clip": placed.name,
+                "record_in": timecode.render(placed.record_in, cut.rate, drop_frame=cut.drop_frame),
+                "record_out": timecode.render(placed.record_out, cut.rate, drop_frame=cut.drop_frame),
+                "source_file": (placed.media.path or "") if placed.media is not None else "",
+                "source_in": _source_tc(placed, cut, placed.source_in),
+                "source_out": _source_tc(placed, cut, placed.source_out),
                 "model": data.get("model", "") if hasattr(data, "get") else "",
                 "labels": {c: {"label": e["label"], "title": e["title"], "confidence": e["confidence"]}
                            for c, e in labels.items()},
-            }
-            out.append(row)
+            })
     return out

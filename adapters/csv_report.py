@@ -1,7 +1,8 @@
 """CSV sidecar report for archivists: one row per video clip (write only).
 
 Columns: track, clip, record in/out, source file, source in/out (timecode), model, then per category its
-label title and confidence (``shot.framing``, ``shot.framing.confidence`` ...).
+label title and confidence (``shot.framing``, ``shot.framing.confidence`` ...). Text cells that a spreadsheet
+would run as a formula start with an apostrophe.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import csv
 import io
 
 from cinemanet_edit_adapters._rows import categories_of, rows
+
+from cinemanet_edit.sanitize import csv_cell
 
 
 def write_to_string(input_otio) -> str:
@@ -21,9 +24,10 @@ def write_to_string(input_otio) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows(input_otio):
-        line = [row[k] for k in header[:8]]
+        line = [csv_cell(row[k]) for k in header[:8]]
         for category in categories:
             entry = row["labels"].get(category)
-            line += [entry["title"], entry["label"], f"{entry['confidence']:.4f}"] if entry else ["", "", ""]
+            line += [csv_cell(entry["title"]), csv_cell(entry["label"]), f"{entry['confidence']:.4f}"] \
+                if entry else ["", "", ""]
         writer.writerow(line)
     return buffer.getvalue()

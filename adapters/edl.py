@@ -1,19 +1,22 @@
-"""CMX 3600 EDL writer for one video track, with our labels as locators (write only).
+"""CMX 3600 EDL: one file per video track with our labels as locators, and a reader for what NLEs write.
 
 ``style="avid"``: one event per clip (reel name if the clip's reel is a valid one, else ``AX`` plus
 ``* FROM CLIP NAME``), ``* SOURCE FILE`` for relinking, and per label a Media Composer locator
 ``* LOC: <record timecode> <COLOUR> <text>``. Locators carry RECORD (sequence) timecode, which is what Media
-Composer imports and what DaVinci Resolve reads as timeline markers; they sit on the clip's first frames,
-one frame apart (a frame holds one locator).
+Composer imports and what DaVinci Resolve reads as timeline markers; ours sit on the clip's first frames,
+one frame apart (a frame holds one locator), other markers on their own frame. The first file also holds
+the audio tracks' events (``A``, ``A2`` ...).
 
 ``style="resolve"``: the timeline-marker EDL that Resolve's "Import Timeline Markers from EDL" reads: per
 clip one one-frame event followed by ``|C:ResolveColor<Colour> |M:<labels> |D:<clip length in frames>``.
 
+Clips are placed by ``cinemanet_edit.layout`` (nested stacks flattened, every clip kept). Source timecodes
+count frames of the EDL's rate, whatever the media's rate, so source and record durations are equal. The
+timecode mode is the input's (``FCM:``), else drop-frame at 29.97 and 59.94; ``;`` marks drop-frame.
+
 The reader takes CMX 3600 as NLEs write it: byte-order marks, CR or CRLF line ends, drop-frame from
 ``FCM:`` or ``;``, a dissolve as the first event, ``* FROM CLIP NAME`` / ``* SOURCE FILE`` for relinking,
 Avid ``* LOC`` locators and Resolve ``|C: |M: |D:`` marker lines (both as markers on the clip under them).
-
-29.97 and 59.94 timelines are written drop-frame (``FCM: DROP FRAME``, ``;`` before the frames).
 """
 
 from __future__ import annotations
@@ -23,15 +26,13 @@ import re
 import opentimelineio as otio
 
 from cinemanet_edit import timecode
-from cinemanet_edit.annotate import NAMESPACE, media_path, ordered_categories
+from cinemanet_edit.annotate import ordered_categories
+from cinemanet_edit.layout import PlacedClip, layout, set_drop_frame
+from cinemanet_edit.sanitize import one_line
 from cinemanet_edit.taxonomy import AVID_COLORS, RESOLVE_COLORS
 
 RT = otio.opentime.RationalTime
 REEL = re.compile(r"^[A-Za-z0-9_]{1,8}$")
-
-
-def _frames(t: RT, rate: float) -> int:
-    return round(timecode.frames_on_grid(t.value, t.rate, rate))
 
 
 def _reel(clip: otio.schema.Clip) -> str:
@@ -40,69 +41,86 @@ def _reel(clip: otio.schema.Clip) -> str:
     return reel if isinstance(reel, str) and REEL.match(reel) else "AX"
 
 
-def _our_markers(clip):
-    """(category, marker) of our markers, cinematography first."""
-    ours = {m.metadata[NAMESPACE].get("category"): m for m in clip.markers if NAMESPACE in m.metadata}
-    return [(c, ours[c]) for c in ordered_categories(ours)]
-
-
 def _clean(text: str) -> str:
-    return " ".join(str(text).replace("|", "/").split())
+    return " ".join(one_line(text).split())
 
 
-def write_to_string(input_otio, style: str = "avid", track: int = 1, title: str | None = None) -> str:
-    """The EDL of video track ``track`` (1-based) of a timeline."""
+def _ordered(placed: PlacedClip):
+    """Our markers (cinematography first), then everyone else's in time order."""
+    ours = {m.category: m for m in placed.markers if m.category}
+    others = sorted((m for m in placed.markers if not m.category), key=lambda m: m.offset)
+    return [ours[c] for c in ordered_categories(ours)], others
+
+
+def _channel(kind: str, track: int) -> str:
+    if kind == "video":
+        return "V"
+    return "A" if track == 1 else f"A{track}"
+
+
+def write_to_string(input_otio, style: str = "avid", track: int = 1, title: str | None = None,
+                    drop_frame: bool | None = None) -> str:
+    """The EDL of video track ``track`` (1-based, nested stacks flattened as in ``layout``); the first file also
+    carries the audio tracks' events (channels A, A2, A3 ...). Source timecodes count frames of the EDL's own
+    rate and timecode mode, so source and record durations agree."""
     if style not in ("avid", "resolve"):
         raise ValueError("style must be 'avid' or 'resolve'")
     timeline = input_otio
-    tracks = timeline.video_tracks()
-    if not 1 <= int(track) <= max(1, len(tracks)):
-        raise ValueError(f"the timeline has {len(tracks)} video tracks")
-    video = tracks[int(track) - 1] if tracks else otio.schema.Track()
-    start = timeline.global_start_time
-    rate = start.rate if start is not None else next(
-        (c.trimmed_range().start_time.rate for c in video.find_clips()), 24.0)
-    drop = timecode.is_ntsc(rate) and round(rate) % 30 == 0
-    offset = _frames(start, rate) if start is not None else 0
+    if drop_frame is not None:
+        timeline = timeline.deepcopy()
+        set_drop_frame(timeline, str(drop_frame).lower() in ("1", "true", "yes"))
+    cut = layout(timeline)
+    if not 1 <= int(track) <= max(1, len(cut.video)):
+        raise ValueError(f"the timeline has {len(cut.video)} video tracks")
+    rate, drop = cut.rate, cut.drop_frame
+    video = cut.video[int(track) - 1] if cut.video else ()
     lines = [f"TITLE: {_clean(title or timeline.name or 'cinemanet-edit')}",
              f"FCM: {'DROP FRAME' if drop else 'NON-DROP FRAME'}", ""]
 
-    def tc(frames: int, at: float) -> str:
-        return timecode.render(frames, at)
+    def tc(frames: int) -> str:
+        return timecode.render(frames, rate, drop_frame=drop)
 
     event = 0
-    for clip in video.find_clips(shallow_search=True):
-        source = clip.trimmed_range()
-        record = clip.trimmed_range_in_parent()
-        r_in = offset + _frames(record.start_time, rate)
-        r_out = r_in + _frames(record.duration, rate)
-        available = getattr(clip.media_reference, "available_range", None)
-        media_rate = available.start_time.rate if available is not None else source.start_time.rate
-        s_in = _frames(source.start_time, media_rate)
-        s_out = s_in + _frames(source.duration, media_rate)
-        markers = _our_markers(clip)
-        if style == "resolve":
+    if style == "resolve":
+        for placed in video:
+            ours, _others = _ordered(placed)
+            if not ours:
+                continue
             # Resolve keys timeline markers by frame: one marker per clip, spanning it, naming every label.
-            if markers:
-                event += 1
-                lines.append(f"{event:03d}  001      V     C        {tc(r_in, rate)} {tc(r_in + 1, rate)} "
-                             f"{tc(r_in, rate)} {tc(r_in + 1, rate)}  ")
-                color = RESOLVE_COLORS.get(str(markers[0][1].color).upper(), "Blue")
-                name = ", ".join(_clean(m.name.split(": ", 1)[-1]) for _, m in markers)
-                lines.append(f" |C:ResolveColor{color} |M:{name} |D:{max(1, r_out - r_in)}")
-                lines.append("")
-            continue
+            event += 1
+            r_in = placed.record_in
+            lines.append(f"{event:03d}  001      V     C        {tc(r_in)} {tc(r_in + 1)} {tc(r_in)} {tc(r_in + 1)}  ")
+            color = RESOLVE_COLORS.get(ours[0].color.upper(), "Blue")
+            name = ", ".join(_clean(m.name.split(": ", 1)[-1]).replace("|", "/") for m in ours)
+            lines.append(f" |C:ResolveColor{color} |M:{name} |D:{max(1, placed.duration)}")
+            lines.append("")
+        return "\n".join(lines) + "\n"
+
+    events = list(video)
+    if int(track) == 1:
+        events += [c for t in cut.audio for c in t]
+    events.sort(key=lambda c: (c.record_in, c.kind != "video", c.track))
+    for placed in events:
         event += 1
-        lines.append(f"{event:03d}  {_reel(clip):<8} V     C        {tc(s_in, media_rate)} {tc(s_out, media_rate)} "
-                     f"{tc(r_in, rate)} {tc(r_out, rate)}")
-        lines.append(f"* FROM CLIP NAME: {_clean(clip.name)}")
-        path = media_path(clip)
-        if path:
-            lines.append(f"* SOURCE FILE: {path}")
-        # One locator per category, on successive frames from the clip's first (a frame holds one locator).
-        for i, (_category, marker) in enumerate(markers[: max(1, r_out - r_in)]):
-            color = AVID_COLORS.get(str(marker.color).upper(), "BLUE")
-            lines.append(f"* LOC: {tc(r_in + i, rate)} {color:<7} {_clean(marker.name)}")
+        s_in, s_out = placed.source_on(rate)
+        channel = _channel(placed.kind, placed.track)
+        lines.append(f"{event:03d}  {_reel(placed.clip):<8} {channel:<5} C        {tc(s_in)} {tc(s_out)} "
+                     f"{tc(placed.record_in)} {tc(placed.record_out)}")
+        lines.append(f"* FROM CLIP NAME: {_clean(placed.name)}")
+        if placed.media is not None and placed.media.path:
+            lines.append(f"* SOURCE FILE: {one_line(placed.media.path)}")
+        if placed.kind != "video":
+            lines.append("")
+            continue
+        ours, others = _ordered(placed)
+        # One locator per category on successive frames from the clip's first (a frame holds one locator),
+        # then everyone else's markers on their own frames.
+        for i, marker in enumerate(ours[: max(1, placed.duration)]):
+            color = AVID_COLORS.get(marker.color.upper(), "BLUE")
+            lines.append(f"* LOC: {tc(placed.record_in + i)} {color:<7} {_clean(marker.name)}")
+        for marker in others:
+            color = AVID_COLORS.get(marker.color.upper(), "RED")
+            lines.append(f"* LOC: {tc(placed.record_in + marker.offset)} {color:<7} {_clean(marker.name)}")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -174,6 +192,7 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
                               and timecode.is_ntsc(rate) else False)
 
     timeline = otio.schema.Timeline(name=title)
+    set_drop_frame(timeline, use_drop and timecode.is_ntsc(rate) and round(rate) % 30 == 0)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
     position = None

@@ -1,11 +1,12 @@
 """FCPXML (Final Cut Pro X XML) adapter: write 1.8-1.11 with keywords and markers, read 1.5-1.13.
 
 Written for what Final Cut Pro and DaVinci Resolve import: a ``<format>`` with frameDuration, width and
-height; assets with ``media-rep`` (1.9+) or ``src`` (1.8); the first video track as the spine (gaps kept),
-other video tracks as connected clips (lanes 1, 2 ...); per clip a ``<keyword>`` range with the labels
-("Close Up, Low, Faces", as FCP's own analysis keywords) and a ``<marker>`` per label with its note. All
-times are exact rationals on the frame grid (1001/24000s at 23.976). Our labels also ride along in the
-clip's ``<metadata>`` so that reading our own file back restores ``metadata["cinemanet"]`` exactly.
+height; assets with ``media-rep`` (1.9+) or ``src`` (1.8); clips placed by ``cinemanet_edit.layout`` (nested
+stacks flattened, every clip kept): the first video track as the spine (holes as gaps), other video tracks as
+connected clips (lanes 1, 2 ...), audio tracks as connected audio (lanes -1, -2 ...); per clip a ``<keyword>``
+range with the labels ("Close Up, Low, Faces", as FCP's own analysis keywords) and a ``<marker>`` per label
+with its note. All times are exact rationals on the frame grid (1001/24000s at 23.976). Our labels also ride
+along in the clip's ``<metadata>`` so that reading our own file back restores ``metadata["cinemanet"]`` exactly.
 
 The reader takes what FCP and Resolve export: ``.fcpxmld`` bundles, ``media-rep``, several events and
 projects (``project=NAME``; default the first), connected clips on lanes, compound clips (``ref-clip``),
@@ -25,7 +26,9 @@ import opentimelineio as otio
 from lxml import etree
 
 from cinemanet_edit.annotate import keywords as label_keywords
-from cinemanet_edit.timecode import exact_rate, frames_on_grid, is_video_rate
+from cinemanet_edit.layout import PlacedClip, layout, set_drop_frame
+from cinemanet_edit.sanitize import xml_text
+from cinemanet_edit.timecode import exact_rate, frames_on_grid
 
 NAMESPACE = "cinemanet"
 VERSIONS = ("1.8", "1.9", "1.10", "1.11")
@@ -84,54 +87,25 @@ def _plain(value):
     return value
 
 
-def _media_rate(clip: otio.schema.Clip, fallback: Fraction) -> Fraction:
-    ref = clip.media_reference
-    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-    if hasattr(meta, "get") and meta.get("rate"):
-        return exact_rate(float(meta["rate"]))
-    available = getattr(ref, "available_range", None)
-    if available is not None and is_video_rate(available.start_time.rate):
-        return exact_rate(available.start_time.rate)
-    source = clip.trimmed_range()
-    return exact_rate(source.start_time.rate) if is_video_rate(source.start_time.rate) else fallback
-
-
-def _url(ref) -> str | None:
-    """An absolute file URL: the path cinemanet-edit resolved when it analysed the clip, else the reference's."""
-    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-    if hasattr(meta, "get") and meta.get("path"):
-        return Path(meta["path"]).resolve().as_uri()
-    url = getattr(ref, "target_url", None)
-    if not url:
-        return None
-    if "://" in url or url.startswith("file:"):
-        return url
-    return Path(url).resolve().as_uri()
-
-
 class _Writer:
+    """Builds the document from ``cinemanet_edit.layout``: track 1 is the spine (holes and generators as gaps),
+    the other video tracks connect on lanes 1, 2 ..., audio tracks on lanes -1, -2 ..."""
+
     def __init__(self, timeline: otio.schema.Timeline, version: str, chapter_markers: bool):
         if version not in VERSIONS:
             raise ValueError(f"fcpxml_version must be one of {', '.join(VERSIONS)}")
         self.timeline = timeline
+        self.cut = layout(timeline)
         self.version = version
         self.chapter_markers = chapter_markers
-        self.rate = self._timeline_rate()
+        self.rate = self.cut.rate
         self.resources = etree.Element("resources")
         self.formats: dict[tuple, str] = {}
-        self.assets: dict[str, str] = {}
+        self.assets: dict[str, etree._Element] = {}
         self.next_id = 1
-
-    def _timeline_rate(self) -> Fraction:
-        start = self.timeline.global_start_time
-        if start is not None and is_video_rate(start.rate):
-            return exact_rate(start.rate)
-        for clip in self.timeline.find_clips():
-            try:
-                return _media_rate(clip, Fraction(24))
-            except Exception:  # noqa: BLE001 - clip without any range
-                continue
-        return Fraction(24)
+        first = next((c.media for c in self.cut.all_clips() if c.media is not None and c.media.width), None)
+        self.width = first.width if first is not None else 1920
+        self.height = first.height if first is not None and first.height else 1080
 
     def _id(self) -> str:
         rid = f"r{self.next_id}"
@@ -147,153 +121,142 @@ class _Writer:
                              height=str(height))
         return self.formats[key]
 
-    def asset_id(self, clip: otio.schema.Clip, rate: Fraction) -> str:
-        ref = clip.media_reference
-        url = _url(ref) or f"file:///missing/{quote(clip.name or 'clip')}"
-        if url not in self.assets:
-            meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-            width = int(meta["width"]) if hasattr(meta, "get") and meta.get("width") else self.width
-            height = int(meta["height"]) if hasattr(meta, "get") and meta.get("height") else self.height
-            rid = self._id()
-            attrs = {"id": rid, "name": Path(unquote(urlparse(url).path)).stem or rid}
-            available = getattr(ref, "available_range", None)
-            if available is not None:
-                attrs["start"] = fmt(seconds(available.start_time, rate))
-                attrs["duration"] = fmt(seconds(available.duration, rate))
-            else:  # unknown length: the clip's own range is what we know exists
-                source = clip.trimmed_range()
-                attrs["start"] = fmt(seconds(source.start_time, rate))
-                attrs["duration"] = fmt(seconds(source.duration, rate))
-            attrs.update(hasVideo="1", format=self.format_id(rate, width, height))
-            if self.version == "1.8":
-                attrs["src"] = url
-                etree.SubElement(self.resources, "asset", **attrs)
-            else:
-                asset = etree.SubElement(self.resources, "asset", **attrs)
-                etree.SubElement(asset, "media-rep", kind="original-media", src=url)
-            self.assets[url] = rid
-        return self.assets[url]
+    def asset_id(self, placed: PlacedClip) -> str:
+        media = placed.media
+        url = media.url or f"file:///missing/{quote(media.name or placed.name or 'clip')}"
+        kind = "hasVideo" if placed.kind == "video" else "hasAudio"
+        if url in self.assets:
+            asset = self.assets[url]
+            if asset.get(kind) != "1":  # a file used for picture and sound
+                asset.set(kind, "1")
+                if kind == "hasVideo":
+                    asset.set("format", self.format_id(media.rate, media.width or self.width,
+                                                       media.height or self.height))
+            return asset.get("id")
+        rid = self._id()
+        attrs = {"id": rid, "name": Path(unquote(urlparse(url).path)).stem or rid}
+        if media.duration is not None:
+            attrs["start"] = fmt(Fraction(media.start) / media.rate)
+            attrs["duration"] = fmt(Fraction(media.duration) / media.rate)
+        else:  # unknown length: the clip's own range is what we know exists
+            attrs["start"] = fmt(Fraction(placed.source_in) / media.rate)
+            attrs["duration"] = fmt(Fraction(placed.source_out - placed.source_in) / media.rate)
+        attrs[kind] = "1"
+        if placed.kind == "video":
+            attrs["format"] = self.format_id(media.rate, media.width or self.width, media.height or self.height)
+        if self.version == "1.8":
+            attrs["src"] = url
+            asset = etree.SubElement(self.resources, "asset", **attrs)
+        else:
+            asset = etree.SubElement(self.resources, "asset", **attrs)
+            etree.SubElement(asset, "media-rep", kind="original-media", src=url)
+        self.assets[url] = asset
+        return rid
 
     def tc_format(self, rate: Fraction) -> str:
+        if rate == self.rate:
+            return "DF" if self.cut.drop_frame else "NDF"
         return "DF" if rate.denominator == 1001 and round(rate) % 30 == 0 else "NDF"
 
-    def clip_element(self, clip: otio.schema.Clip, offset: Fraction, lane: int | None = None):
-        rate = _media_rate(clip, self.rate)
-        source = clip.trimmed_range()
-        start = seconds(source.start_time, rate)
-        duration = seconds(source.duration, self.rate)
-        el = etree.Element("asset-clip", ref=self.asset_id(clip, rate))
+    def clip_element(self, placed: PlacedClip, offset: Fraction, lane: int | None = None):
+        rate = placed.media.rate
+        start = Fraction(placed.source_in) / rate
+        duration = Fraction(placed.duration) / self.rate
+        el = etree.Element("asset-clip", ref=self.asset_id(placed))
         if lane is not None:
             el.set("lane", str(lane))
         el.set("offset", fmt(offset))
-        el.set("name", clip.name or "")
+        el.set("name", xml_text(placed.name))
         el.set("start", fmt(start))
         el.set("duration", fmt(duration))
-        el.set("tcFormat", self.tc_format(rate))
+        if placed.kind == "audio":
+            el.set("srcEnable", "audio")
+        else:
+            el.set("tcFormat", self.tc_format(rate))
         return el, start, duration, rate
 
-    def decorate(self, el, clip: otio.schema.Clip, start: Fraction, duration: Fraction, rate: Fraction) -> None:
+    def decorate(self, el, placed: PlacedClip, start: Fraction, duration: Fraction, rate: Fraction) -> None:
         """Markers, keywords and our metadata, after any connected clips (the DTD's order)."""
+        clip = placed.clip
         labels = _labels(clip)
-        if labels:
+        if labels and placed.kind == "video":
             words = label_keywords(labels)
             if words:
-                etree.SubElement(el, "keyword", start=fmt(start), duration=fmt(duration), value=", ".join(words),
-                                 note="cinemanet-edit")
+                etree.SubElement(el, "keyword", start=fmt(start), duration=fmt(duration),
+                                 value=xml_text(", ".join(words)), note="cinemanet-edit")
         frame = 1 / rate
-        for marker in clip.markers:
-            if marker.metadata.get(NAMESPACE, {}).get("chapter"):
-                continue
-            m_start = seconds(marker.marked_range.start_time, rate)
-            if not start <= m_start < start + duration:
-                continue  # FCP drops markers outside the clip; so do we, rather than write an invalid file
-            attrs = {"start": fmt(m_start), "duration": fmt(frame), "value": marker.name or ""}
+        for marker in placed.markers:
+            m_start = Fraction(placed.media_frame(marker.offset, self.rate)) / rate
+            attrs = {"start": fmt(m_start), "duration": fmt(frame), "value": xml_text(marker.name)}
             if marker.comment:
-                attrs["note"] = marker.comment
+                attrs["note"] = xml_text(marker.comment)
             etree.SubElement(el, "marker", **attrs)
-        if labels and self.chapter_markers:
+        if labels and self.chapter_markers and placed.kind == "video":
             etree.SubElement(el, "chapter-marker", start=fmt(start), duration=fmt(frame),
-                             value=", ".join(label_keywords(labels)) or clip.name or "", note="cinemanet-edit",
-                             posterOffset="0s")
+                             value=xml_text(", ".join(label_keywords(labels)) or placed.name or ""),
+                             note="cinemanet-edit", posterOffset="0s")
         if NAMESPACE in clip.metadata:
             metadata = etree.SubElement(el, "metadata")
             etree.SubElement(metadata, "md", key=MD_KEY, value=json.dumps(_plain(clip.metadata[NAMESPACE]),
                                                                           sort_keys=True))
 
+    def _gap(self, spine, placed_items, start: Fraction, end: Fraction) -> None:
+        el = etree.SubElement(spine, "gap", name="Gap", offset=fmt(start), start=fmt(start), duration=fmt(end - start))
+        placed_items.append((start, end, el, start))
+
     def build(self) -> bytes:
-        video = [t for t in self.timeline.video_tracks()]
-        first_clip = next(iter(self.timeline.find_clips()), None)
-        meta = first_clip.media_reference.metadata.get(NAMESPACE) if first_clip is not None and \
-            first_clip.media_reference is not None else None
-        self.width = int(meta["width"]) if hasattr(meta, "get") and meta.get("width") else 1920
-        self.height = int(meta["height"]) if hasattr(meta, "get") and meta.get("height") else 1080
+        cut = self.cut
         sequence_format = self.format_id(self.rate, self.width, self.height)
-        tc_start = seconds(self.timeline.global_start_time, self.rate) if self.timeline.global_start_time \
-            is not None else Fraction(0)
+        tc_start = Fraction(cut.start) / self.rate
         spine = etree.Element("spine")
-        placed = []  # (record start, record end, element, local start) of spine items
+        placed_items = []  # (record start, record end, element, local start) of spine items
+        pending = []
         position = tc_start
-        pending_decorations = []
-        if video:
-            for item in video[0]:
-                if isinstance(item, otio.schema.Transition):
-                    continue  # written as a cut
-                duration = seconds(item.duration(), self.rate)
-                if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference,
-                                                                          otio.schema.GeneratorReference):
-                    el, start, length, rate = self.clip_element(item, position)
-                    pending_decorations.append((el, item, start, length, rate))
-                    placed.append((position, position + length, el, start))
-                    position += length
-                else:
-                    el = etree.Element("gap", name=item.name or "Gap", offset=fmt(position), start=fmt(position),
-                                       duration=fmt(duration))
-                    placed.append((position, position + duration, el, position))
-                    position += duration
+        for placed in cut.video[0] if cut.video else ():
+            record_in, record_out = Fraction(placed.record_in) / self.rate, Fraction(placed.record_out) / self.rate
+            if record_in > position:
+                self._gap(spine, placed_items, position, record_in)
+            if placed.media is None:  # a generator: kept as a gap
+                self._gap(spine, placed_items, record_in, record_out)
+            else:
+                el, start, length, rate = self.clip_element(placed, record_in)
                 spine.append(el)
-        for lane, track in enumerate(video[1:], start=1):
-            record = tc_start
-            for item in track:
-                if isinstance(item, otio.schema.Transition):
-                    continue
-                duration = seconds(item.duration(), self.rate)
-                if isinstance(item, otio.schema.Clip) and not isinstance(item.media_reference,
-                                                                          otio.schema.GeneratorReference):
-                    record = self._connect(item, record, lane, placed, spine, pending_decorations)
-                else:
-                    record += duration
-        for args in pending_decorations:
+                pending.append((el, placed, start, length, rate))
+                placed_items.append((record_in, record_out, el, start))
+            position = record_out
+        connected = [(number, placed) for number, track in enumerate(cut.video[1:], start=1) for placed in track]
+        connected += [(-number, placed) for number, track in enumerate(cut.audio, start=1) for placed in track]
+        for lane, placed in connected:
+            if placed.media is not None:
+                self._connect(placed, lane, placed_items, spine, pending)
+        for args in pending:
             self.decorate(*args)
-        total = position - tc_start
+        total = (placed_items[-1][1] if placed_items else tc_start) - tc_start
         fcpxml = etree.Element("fcpxml", version=self.version)
         fcpxml.append(self.resources)
         library = etree.SubElement(fcpxml, "library")
-        event = etree.SubElement(library, "event", name=self.timeline.name or "cinemanet-edit")
-        project = etree.SubElement(event, "project", name=self.timeline.name or "Timeline")
+        event = etree.SubElement(library, "event", name=xml_text(cut.name or "cinemanet-edit"))
+        project = etree.SubElement(event, "project", name=xml_text(cut.name or "Timeline"))
         sequence = etree.SubElement(project, "sequence", format=sequence_format, duration=fmt(total),
-                                    tcStart=fmt(tc_start), tcFormat=self.tc_format(self.rate))
+                                    tcStart=fmt(tc_start), tcFormat="DF" if cut.drop_frame else "NDF")
         sequence.append(spine)
         return etree.tostring(fcpxml, xml_declaration=True, encoding="UTF-8", pretty_print=True,
                               doctype="<!DOCTYPE fcpxml>")
 
-    def _connect(self, clip, record: Fraction, lane: int, placed, spine, pending) -> Fraction:
-        """Attach a clip of an upper track to the spine item under its start (a gap if need be)."""
-        duration = seconds(clip.trimmed_range().duration, self.rate)
-        parent = next((p for p in placed if p[0] <= record < p[1]), None)
+    def _connect(self, placed: PlacedClip, lane: int, placed_items, spine, pending) -> None:
+        """Attach a clip of another track to the spine item under its start (a gap if need be)."""
+        record = Fraction(placed.record_in) / self.rate
+        end = Fraction(placed.record_out) / self.rate
+        parent = next((p for p in placed_items if p[0] <= record < p[1]), None)
         if parent is None:  # past the end of the spine: extend it with a gap
-            end = placed[-1][1] if placed else record
-            gap_start = end
-            gap = etree.Element("gap", name="Gap", offset=fmt(gap_start), start=fmt(gap_start),
-                                duration=fmt(record + duration - gap_start))
-            spine.append(gap)
-            parent = (gap_start, record + duration, gap, gap_start)
-            placed.append(parent)
+            spine_end = placed_items[-1][1] if placed_items else Fraction(self.cut.start) / self.rate
+            self._gap(spine, placed_items, spine_end, max(end, spine_end + 1 / self.rate))
+            parent = placed_items[-1]
         p_start, _, p_el, p_local = parent
-        el, start, length, rate = self.clip_element(clip, p_local + (record - p_start), lane)
+        el, start, length, rate = self.clip_element(placed, p_local + (record - p_start), lane)
         # anchored items go before the parent's markers and keywords, which are added afterwards
         p_el.append(el)
-        pending.append((el, clip, start, length, rate))
-        return record + length
+        pending.append((el, placed, start, length, rate))
 
 
 def write_to_string(input_otio, fcpxml_version: str = DEFAULT_VERSION, chapter_markers: bool = False) -> str:
@@ -371,6 +334,8 @@ class _Reader:
         tc_start = parse_time(seq.get("tcStart"))
         timeline = otio.schema.Timeline(name=name)
         timeline.global_start_time = to_rt(tc_start, self.rate)
+        if seq.get("tcFormat") in ("DF", "NDF"):
+            set_drop_frame(timeline, seq.get("tcFormat") == "DF")
         spine = seq.find("spine")
         lanes: dict[int, list] = {}
         track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)

@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="EDL: avid (events with * LOC locators) or resolve (timeline-marker EDL)")
     p.add_argument("--rate", type=float, help="frame rate of an EDL input (default 24; 29.97/59.94 drop-frame "
                    "is taken from the EDL)")
+    timecode_mode = p.add_mutually_exclusive_group()
+    timecode_mode.add_argument("--drop-frame", dest="drop_frame", action="store_true", default=None,
+                               help="write 29.97/59.94 timecode drop-frame (default: as the input had it; "
+                                    "drop-frame when it does not say)")
+    timecode_mode.add_argument("--non-drop-frame", dest="drop_frame", action="store_false",
+                               help="write 29.97/59.94 timecode non-drop-frame")
     p.add_argument("--strict", action="store_true", help="exit 1 if any clip could not be analysed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -218,7 +224,7 @@ def cmd_tag(args) -> int:
     analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
     report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
-                      force=args.force, reporter=reporter,
+                      force=args.force, reporter=reporter, drop_frame=args.drop_frame,
                       input_args={k: v for k, v in (("rate", args.rate), ("project", args.project)) if v},
                       writer_args={"fcpxml": {"fcpxml_version": args.fcpxml_version,
                                               "chapter_markers": args.chapter_markers},

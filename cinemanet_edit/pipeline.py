@@ -21,9 +21,10 @@ import opentimelineio as otio
 from . import aggregate, annotate, decode, sampling
 from .cache import ResultCache, fingerprint
 from .errors import CinemanetError
+from .layout import set_drop_frame
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
-from .timeline import MediaResolver, check_formats, clip_refs, read_timeline, write_outputs
+from .timeline import MediaResolver, check_formats, clip_refs, planned_outputs, read_timeline, write_outputs
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
@@ -310,15 +311,20 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
              policy: SamplingPolicy = DEFAULT_POLICY, media_roots: Iterable[Path] = (),
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
              reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None,
-             input_args: dict | None = None) -> TagReport:
+             input_args: dict | None = None, drop_frame: bool | None = None) -> TagReport:
     """Read a timeline, tag it and write it to ``output_path`` (one path or several formats at once; never
-    over the input)."""
+    over the input). ``drop_frame`` overrides the timecode mode the input had (29.97 / 59.94 only)."""
     input_path = Path(input_path)
     outputs = [Path(p) for p in (output_path if isinstance(output_path, (list, tuple)) else [output_path])]
     for output in outputs:
         check_output(input_path, output, force)
     check_formats(outputs, output_format)
     timeline = read_timeline(input_path, input_format, **(input_args or {}))
+    if drop_frame is not None:
+        set_drop_frame(timeline, drop_frame)
+    for target, _name, _args in planned_outputs(timeline, outputs, output_format, writer_args):
+        if target not in outputs:  # an EDL's extra track files: the same rules before any analysis
+            check_output(input_path, target, force)
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
     analyzer = analyzer or Analyzer()
     report = tag_timeline(timeline, resolver, analyzer, policy, reporter)

@@ -47,10 +47,7 @@ def timecode_frames(t: otio.opentime.RationalTime, media_rate: Fraction) -> Frac
 def to_source_time(media_frames: Fraction, like: otio.opentime.RationalTime, media_rate: Fraction
                    ) -> otio.opentime.RationalTime:
     """Inverse of ``timecode_frames`` for an offset: media frames as a RationalTime in ``like``'s units."""
-    if timecode.is_video_rate(like.rate):
-        value = media_frames * timecode.nominal_rate(like.rate) / timecode.nominal_rate(media_rate)
-        return otio.opentime.RationalTime(float(value), like.rate)
-    return otio.opentime.RationalTime(float(media_frames / media_rate * Fraction(like.rate)), like.rate)
+    return otio.opentime.RationalTime(float(timecode.frames_on_grid(media_frames, media_rate, like.rate)), like.rate)
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ def frames_on_grid(value: float, rate: float, target_rate: float | Fraction) -> 
     """A time ``value`` at ``rate`` as frames on ``target_rate``'s timecode grid.
 
     At video rates a value counts timecode frames, so 24 and 23.976 name the same frames (EDLs and many
-    exports write 24 for 23.976 material); other rates (1, 600, 90000) are real seconds."""
-    if is_video_rate(rate):
+    exports write 24 for 23.976 material); other rates (1, 600, 90000, 12.5 fps) are real seconds."""
+    if is_video_rate(rate) and is_video_rate(target_rate):
         return Fraction(value) * nominal_rate(target_rate) / nominal_rate(rate)
-    return Fraction(value) / Fraction(rate) * Fraction(target_rate)
+    return Fraction(value) / exact_rate(rate) * exact_rate(target_rate)
 
 
 def exact_rate(rate: float | Fraction) -> Fraction:

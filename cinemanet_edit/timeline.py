@@ -15,6 +15,7 @@ from urllib.request import url2pathname
 import opentimelineio as otio
 
 from .errors import CinemanetError
+from .layout import layout
 from .types import ClipRef
 
 MEDIA_SUFFIXES = {
@@ -25,7 +26,8 @@ MEDIA_SUFFIXES = {
 
 MAX_TIMELINE_BYTES = 200 * 2**20
 # Input suffixes our own readers own (they handle NTSC rates, drop-frame, bundles and NLE quirks).
-OUR_READERS = {".edl": "cinemanet_edl", ".fcpxml": "fcpxml", ".fcpxmld": "fcpxml"}
+OUR_READERS = {".edl": "cinemanet_edl", ".fcpxml": "fcpxml", ".fcpxmld": "fcpxml", ".xml": "cinemanet_xmeml"}
+READER_TITLES = {"cinemanet_edl": "EDL", "fcpxml": "FCPXML", "cinemanet_xmeml": "FCP7 XML"}
 
 
 def _adapter_for(path: Path, format_name: str | None = None, reading: bool = False) -> str | None:
@@ -80,7 +82,8 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **adapter_args)
     except Exception as exc:  # noqa: BLE001 - adapters raise anything from ValueError to KeyError
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise CinemanetError(f"{path}: cannot read as {adapter}: {message[:300]}") from None
+        title = READER_TITLES.get(adapter, adapter)
+        raise CinemanetError(f"{path}: cannot read as {title}: {message[:300]}") from None
     if isinstance(result, otio.schema.SerializableCollection):
         timelines = list(result.find_children(descended_from_type=otio.schema.Timeline, shallow_search=True))
         if not timelines:
@@ -129,12 +132,12 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, format_name: str 
 
 
 # Output suffixes our own writers own, whatever else is installed.
-OUR_WRITERS = {".fcpxml": "fcpxml", ".fcpxmld": "fcpxml", ".edl": "cinemanet_edl", ".csv": "cinemanet_csv",
-               ".json": "cinemanet_json"}
+OUR_WRITERS = {".fcpxml": "fcpxml", ".fcpxmld": "fcpxml", ".edl": "cinemanet_edl", ".xml": "cinemanet_xmeml",
+               ".csv": "cinemanet_csv", ".json": "cinemanet_json"}
 
 
 # --format names (and any OTIO adapter name) -> the adapter that writes them.
-FORMATS = {"otio": "otio_json", "fcpxml": "fcpxml", "edl": "cinemanet_edl", "xml": "fcp_xml",
+FORMATS = {"otio": "otio_json", "fcpxml": "fcpxml", "edl": "cinemanet_edl", "xml": "cinemanet_xmeml",
            "csv": "cinemanet_csv", "json": "cinemanet_json"}
 
 
@@ -150,47 +153,46 @@ def check_formats(outputs: list[Path], format_name: str | None = None) -> None:
             raise CinemanetError(f"{path}: unknown output format {Path(path).suffix!r} (use --format)")
 
 
-def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
-                  writer_args: dict[str, dict] | None = None) -> list[Path]:
-    """Write every output (the format from ``format_name`` or each suffix); an EDL gets one file per video
-    track (``cut.edl``, ``cut.V2.edl`` ...). Returns the files written."""
-    written, failures = [], []
+def planned_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
+                    writer_args: dict[str, dict] | None = None) -> list[tuple[Path, str, dict]]:
+    """Every file the outputs make, with its adapter and options: an EDL gets one file per video track
+    (``cut.edl``, ``cut.V2.edl`` ...). Two outputs that would make the same file are refused."""
+    planned: list[tuple[Path, str, dict]] = []
     format_name = FORMATS.get(format_name, format_name) if format_name else None
     for path in outputs:
         path = Path(path)
         name = format_name or OUR_WRITERS.get(path.suffix.lower()) or _adapter_for(path)
+        args = dict((writer_args or {}).get(name, {}))
+        if name == "cinemanet_edl":
+            for number in range(1, max(1, len(layout(timeline).video)) + 1):
+                target = path if number == 1 else path.with_name(f"{path.stem}.V{number}{path.suffix}")
+                planned.append((target, name, dict(args, track=number)))
+        else:
+            planned.append((path, name, args))
+    seen: dict[Path, Path] = {}
+    for target, _name, _args in planned:
+        key = target.resolve()
+        if key in seen:
+            raise CinemanetError(f"{target}: written twice by this run (two outputs, or an EDL's extra track files)")
+        seen[key] = target
+    return planned
+
+
+def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
+                  writer_args: dict[str, dict] | None = None) -> list[Path]:
+    """Write every output (the format from ``format_name`` or each suffix, see ``planned_outputs``). One
+    failing writer does not stop the others. Returns the files written."""
+    written, failures = [], []
+    for target, name, args in planned_outputs(timeline, outputs, format_name, writer_args):
         try:
-            if name == "cinemanet_edl":
-                tracks = max(1, len(timeline.video_tracks()))
-                for number in range(1, tracks + 1):
-                    target = path if number == 1 else path.with_name(f"{path.stem}.V{number}{path.suffix}")
-                    args = dict((writer_args or {}).get(name, {}), track=number)
-                    write_timeline(timeline, target, name, {name: args})
-                    written.append(target)
-                continue
-            source = _with_ranges(timeline) if name == "fcp_xml" else timeline
-            write_timeline(source, path, name, writer_args)
-            written.append(path)
+            write_timeline(timeline, target, name, {name: args})
+            written.append(target)
         except CinemanetError as exc:  # keep going: the other outputs still hold the results
-            failures.append(f"{path}: {exc}")
+            failures.append(f"{target}: {exc}")
     if failures:
         done = f" (written: {', '.join(str(p) for p in written)})" if written else ""
         raise CinemanetError("; ".join(failures) + done)
     return written
-
-
-def _with_ranges(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
-    """A copy in which file references without an ``available_range`` (missing media) get their clip's
-    range: OTIO's FCP7 XML writer cannot write a clip whose media length is unknown."""
-    copy = timeline.deepcopy()
-    for clip in copy.find_clips():
-        ref = clip.media_reference
-        if isinstance(ref, otio.schema.ExternalReference) and ref.available_range is None:
-            ref.available_range = clip.trimmed_range()
-        elif isinstance(ref, otio.schema.MissingReference):
-            clip.media_reference = otio.schema.ExternalReference(target_url=ref.name or clip.name,
-                                                                 available_range=clip.trimmed_range())
-    return copy
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -77,7 +77,7 @@ def test_never_overwrites_the_input(cut, capsys):
 @pytest.mark.parametrize("content,suffix,message", [
     ('{"OTIO_SCHEMA": "Timeline.1", "tracks": ', ".otio", "cannot read as otio_json"),
     ("not a timeline at all", ".xyz", "unknown timeline format"),
-    ("<xmeml><sequence>", ".xml", "cannot read as fcp_xml"),
+    ("<xmeml><sequence>", ".xml", "cannot read as FCP7 XML"),
 ])
 def test_bad_timelines_are_one_line_errors(tmp_path, capsys, content, suffix, message):
     bad = tmp_path / f"bad{suffix}"

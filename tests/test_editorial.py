@@ -10,10 +10,11 @@ import opentimelineio as otio
 import pycmx
 import pytest
 from fakes import frame_id_analyzer
+from lxml import etree
 from test_fcpxml import RATES, cut, tc
 
 from cinemanet_edit import cli, timecode
-from cinemanet_edit.timeline import write_outputs
+from cinemanet_edit.timeline import read_timeline, write_outputs
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
@@ -38,7 +39,8 @@ def test_avid_edl_parses_and_reads_back(rate):
     assert ("FCM: DROP FRAME" in text) == drop and (";" in events[0].edits[0].record_in) == drop
     locs = [s.text for s in events[0].statements if type(s).__name__ == "StmtRemark" and s.text.startswith("LOC")]
     assert locs == [f"LOC: {timecode.render(start, rate)} BLUE    Shot Framing: Close Up",
-                    f"LOC: {timecode.render(start + 1, rate)} YELLOW  Shot Angle: Low"]
+                    f"LOC: {timecode.render(start + 1, rate)} YELLOW  Shot Angle: Low",
+                    f"LOC: {timecode.render(start + 5, rate)} RED     editor note"]
     back = otio.adapters.read_from_string(text, "cinemanet_edl", rate=round(rate))
     clips = list(back.find_clips())
     assert [c.name for c in clips] == ["A001", "B002"]
@@ -46,7 +48,7 @@ def test_avid_edl_parses_and_reads_back(rate):
     assert round(a.source_range.start_time.value) == tc("10:00:00:00", rate) + 100
     assert round(a.source_range.duration.value) == 48
     assert [(m.name, round(m.marked_range.start_time.value) - round(a.source_range.start_time.value))
-            for m in a.markers] == [("Shot Framing: Close Up", 0), ("Shot Angle: Low", 1)]
+            for m in a.markers] == [("Shot Framing: Close Up", 0), ("Shot Angle: Low", 1), ("editor note", 5)]
     assert round(back.global_start_time.value) == start
     assert isinstance(back.tracks[0][1], otio.schema.Gap) and round(back.tracks[0][1].duration().value) == 12
 
@@ -92,11 +94,16 @@ def test_fcp7_xml_keeps_markers_with_comments(tmp_path, rate):
     back = otio.adapters.read_from_file(str(out), "fcp_xml")
     a = next(c for c in back.find_clips() if c.name == "A001")
     comments = {m.name: m.metadata.get("fcp_xml", {}).get("comment") for m in a.markers}
-    assert comments["Shot Framing: Close Up"] == "Close Up (80%) - Shot Framing"
+    assert comments["Shot Framing: Close Up"] == "Close Up (80%) - Shot Framing, cinemanet-edit"
     assert "editor note" in comments
     ours = next(m for m in a.markers if m.name == "Shot Framing: Close Up")
-    assert round(ours.marked_range.start_time.value) == round(a.source_range.start_time.value)
+    # xmeml counts clip markers like the clip's <in>: from the media's first frame (OTIO's reader keeps them so)
+    media_start = a.media_reference.available_range.start_time
+    assert round(ours.marked_range.start_time.value) == round((a.source_range.start_time - media_start).value) == 100
     assert round(a.source_range.duration.value) == 48
+    ours_back = read_timeline(out)  # our reader puts them back in source time
+    a = next(c for c in ours_back.find_clips() if c.name == "A001")
+    assert [round((m.marked_range.start_time - a.source_range.start_time).value) for m in a.markers] == [0, 0, 5]
 
 
 XMEML_NTSC = """<?xml version="1.0" encoding="UTF-8"?>
@@ -216,3 +223,120 @@ def test_project_option_picks_an_fcpxml_project(tmp_path, monkeypatch, capsys):
     assert report["clips"] == 4  # A001, compound, multicam, the connected B-roll; media are missing here
     assert cli.main(["tag", str(path), "-o", str(out), "--force", "--project", "Nope", "-q"]) == 2
     assert "no project named 'Nope'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------- issue 11
+
+
+def _frames_seen(timeline_path, tmp_path, name, **kwargs) -> list[list[int]]:
+    """The media frames the pipeline decodes for each clip (decoded frame ids, the cache off)."""
+    from cinemanet_edit.pipeline import tag_file
+    from cinemanet_edit.sampling import SamplingPolicy
+
+    analyzer = frame_id_analyzer()
+    analyzer.use_cache = False
+    out = tmp_path / name
+    tag_file(timeline_path, out, analyzer=analyzer, policy=SamplingPolicy(samples=3), **kwargs)
+    return analyzer._classifier.seen, out
+
+
+@pytest.mark.parametrize("rate_name", ["29.97", "59.94"])
+def test_rereading_our_edl_analyses_the_same_frames(tmp_path, rate_name, clip_2997_df, clip_5994, clip_23976_tc):
+    """A drop-frame cut with media that carry drop-frame start timecodes, and 23.976 media conformed into it:
+    tagging our own EDL of it decodes exactly the frames the original timeline did."""
+    rate = 30000 / 1001 if rate_name == "29.97" else 60000 / 1001
+    native = clip_2997_df if rate_name == "29.97" else clip_5994
+    native_start = timecode.parse("00:59:59;00" if rate_name == "29.97" else "10:00:00;00", rate)
+
+    def clip(name, path, media_rate, media_start, first, frames):
+        ref = otio.schema.ExternalReference(target_url=path.as_uri())
+        return otio.schema.Clip(name=name, media_reference=ref, source_range=TR(
+            RT(media_start + first, media_rate), RT(frames, media_rate)))
+
+    a = clip("native", native, rate, native_start, 40, 60)
+    b = clip("film", clip_23976_tc, 24000 / 1001, 86400, 12, 48)  # 23.976 media with a 01:00:00:00 start
+    tl = otio.schema.Timeline(name="df")
+    tl.global_start_time = RT(timecode.parse("01:00:00;00", rate), rate)
+    tl.tracks.append(otio.schema.Track(children=[a, otio.schema.Gap(duration=RT(7, rate)), b]))
+    src = tmp_path / "df.otio"
+    otio.adapters.write_to_file(tl, str(src))
+    first_seen, edl = _frames_seen(src, tmp_path, "df.edl")
+    assert "FCM: DROP FRAME" in edl.read_text()
+    again_seen, _ = _frames_seen(edl, tmp_path, "again.otio", input_args={"rate": rate})
+    assert len(first_seen) == 6 and again_seen == first_seen
+
+
+def test_ndf_2997_input_stays_ndf_and_the_override_wins(tmp_path, clip_25_mjpeg, monkeypatch):
+    text = ("TITLE: ndf\nFCM: NON-DROP FRAME\n\n"
+            f"001  AX       V     C        00:00:00:10 00:00:01:10 01:00:00:00 01:00:01:00\n"
+            f"* FROM CLIP NAME: b\n* SOURCE FILE: {clip_25_mjpeg}\n")
+    src = tmp_path / "ndf.edl"
+    src.write_text(text)
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    outs = [tmp_path / n for n in ("o.edl", "o.fcpxml", "o.xml", "o.csv")]
+    argv = ["tag", str(src), "--rate", "29.97", "-q"] + [x for o in outs for x in ("-o", str(o))]
+    assert cli.main(argv) == 0
+    edl = (tmp_path / "o.edl").read_text()
+    assert "FCM: NON-DROP FRAME" in edl and "01:00:00:00 01:00:01:00" in edl and ";" not in edl
+    assert 'tcFormat="NDF"' in (tmp_path / "o.fcpxml").read_text()
+    assert "<displayformat>NDF</displayformat>" in (tmp_path / "o.xml").read_text()
+    assert list(csv.DictReader((tmp_path / "o.csv").open()))[0]["record_in"] == "01:00:00:00"
+    assert cli.main(argv + ["--force", "--drop-frame"]) == 0
+    edl = (tmp_path / "o.edl").read_text()
+    assert "FCM: DROP FRAME" in edl and "01:00:03;18" in edl  # the same frame, counted drop-frame
+    assert 'tcFormat="DF"' in (tmp_path / "o.fcpxml").read_text()
+
+
+def test_multi_track_edl_refuses_existing_track_files_and_collisions(tmp_path, capsys):
+    src = tmp_path / "two.otio"
+    otio.adapters.write_to_file(cut(25), str(src))
+    (tmp_path / "cut.V2.edl").write_text("precious")
+    assert cli.main(["tag", str(src), "-o", str(tmp_path / "cut.edl"), "-q"]) == 2
+    assert "cut.V2.edl: already exists" in capsys.readouterr().err
+    assert (tmp_path / "cut.V2.edl").read_text() == "precious" and not (tmp_path / "cut.edl").exists()
+    assert cli.main(["tag", str(src), "-o", str(tmp_path / "x.edl"), "-o", str(tmp_path / "x.V2.edl"), "-q"]) == 2
+    assert "written twice" in capsys.readouterr().err
+
+
+def test_media_at_odd_rates_in_fcp7_xml_and_a_shot_used_three_times(tmp_path):
+    """10, 12.5 and 15 fps media: no "SMPTE timecode does not support this rate"; three uses of one shot stay
+    three clip items over one file."""
+    ref = otio.schema.ExternalReference(target_url="file:///m/timelapse.mov",
+                                        available_range=TR(RT(0, 12.5), RT(500, 12.5)))
+    ref.metadata["cinemanet"] = {"rate": 12.5, "width": 640, "height": 360}
+    uses = [otio.schema.Clip(name=f"use {i}", media_reference=ref, source_range=TR(RT(25 * i, 12.5), RT(25, 12.5)))
+            for i in range(3)]
+    tens = [otio.schema.Clip(name=f"r{r}", media_reference=otio.schema.ExternalReference(
+        target_url=f"file:///m/{r}.mov", available_range=TR(RT(0, r), RT(100, r))),
+        source_range=TR(RT(r, r), RT(r, r))) for r in (10, 15)]
+    tl = otio.schema.Timeline(name="odd")
+    tl.global_start_time = RT(0, 24000 / 1001)
+    tl.tracks.append(otio.schema.Track(children=uses + tens))
+    out = tmp_path / "odd.xml"
+    write_outputs(tl, [out])
+    back = otio.adapters.read_from_file(str(out), "fcp_xml")
+    clips = list(back.find_clips())
+    assert [c.name for c in clips] == ["use 0", "use 1", "use 2", "r10", "r15"]
+    assert [round(c.range_in_parent().start_time.value) for c in clips] == [0, 48, 96, 144, 168]
+    root = etree.parse(str(out)).getroot()
+    files = root.findall(".//clipitem/file")
+    assert len([f for f in files if f.find("pathurl") is not None]) == 3  # one full <file> per media file
+    assert [i.findtext("in") for i in root.findall(".//clipitem")] == ["0", "48", "96", "24", "24"]
+
+
+def test_text_is_sanitised_for_each_format(tmp_path):
+    """A newline in a media path cannot add an EDL event; control characters do not break XML; formulas do not
+    reach a spreadsheet."""
+    ref = otio.schema.ExternalReference(target_url="file:///m/evil%0A002%20%20AX%20V%20C%2000:00:00:00.mov",
+                                        available_range=TR(RT(0, 24), RT(100, 24)))
+    clip = otio.schema.Clip(name="=cmd|' /C calc'!A0\x07", media_reference=ref, source_range=TR(RT(0, 24), RT(24, 24)))
+    tl = otio.schema.Timeline(name="evil")
+    tl.tracks.append(otio.schema.Track(children=[clip]))
+    outs = [tmp_path / n for n in ("e.edl", "e.xml", "e.fcpxml", "e.csv")]
+    write_outputs(tl, outs)
+    events = list(pycmx.parse_cmx3600(io.StringIO(outs[0].read_text())).events)
+    assert len(events) == 1
+    assert otio.adapters.read_from_file(str(outs[1]), "fcp_xml") is not None
+    etree.parse(str(outs[2]))
+    row = next(csv.DictReader(outs[3].open()))
+    assert row["clip"].startswith("'=")
