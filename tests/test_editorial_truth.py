@@ -198,6 +198,26 @@ def test_edl_read_by_pycmx_and_timecode(written):
             assert frames_of(sound.edits[0].source_in, fps, drop) == edl_source_frames(s, rate)
 
 
+def test_edl_read_by_otio_cmx_3600(written):
+    """OTIO's own EDL reader: it places each file's first event at zero (no record start) and drops LOCs at
+    drop-frame rates (upstream), so it checks names, lengths, source timecodes and the spacing of events."""
+    rate, folder = written["rate"], written["folder"]
+    for track, file in {"V1": "cut.edl", "V2": "cut.V2.edl", "V3": "cut.V3.edl"}.items():
+        back = otio.adapters.read_from_file(str(folder / file), "cmx_3600", rate=float(rate))
+        clips = list(back.video_tracks()[0].find_clips())
+        expected = [x for x in written["expected"] if x.track == track]
+        assert [c.name for c in clips] == [x.name for x in expected]
+        first = expected[0].record_in
+        for c, x in zip(clips, expected, strict=True):
+            placed = c.range_in_parent()
+            assert round(placed.start_time.value) == x.record_in - first, x.name
+            assert round(placed.duration.value) == x.record_out - x.record_in, x.name
+            assert round(c.source_range.start_time.value) == edl_source_frames(x, rate), x.name
+        if track == "V1":
+            (sound,) = back.audio_tracks()[0].find_clips()
+            assert round(sound.source_range.start_time.value) == edl_source_frames(written["sound"], rate)
+
+
 def _avid_locators(x: Expect):
     """Our locators sit on successive frames from the clip's first; other markers on their own frame."""
     ours = [(name, x.record_in + i) for i, (name, _) in enumerate(m for m in x.markers if not m[0].startswith("note"))]
