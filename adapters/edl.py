@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 import opentimelineio as otio
+from cinemanet_edit_adapters import EDLError
 
 from cinemanet_edit import timecode
 from cinemanet_edit.annotate import ordered_categories
@@ -64,14 +65,14 @@ def write_to_string(input_otio, style: str = "avid", track: int = 1, title: str 
     carries the audio tracks' events (channels A, A2, A3 ...). Source timecodes count frames of the EDL's own
     rate and timecode mode, so source and record durations agree."""
     if style not in ("avid", "resolve"):
-        raise ValueError("style must be 'avid' or 'resolve'")
+        raise EDLError("style must be 'avid' or 'resolve'")
     timeline = input_otio
     if drop_frame is not None:
         timeline = timeline.deepcopy()
         set_drop_frame(timeline, str(drop_frame).lower() in ("1", "true", "yes"))
     cut = layout(timeline)
     if not 1 <= int(track) <= max(1, len(cut.video)):
-        raise ValueError(f"the timeline has {len(cut.video)} video tracks")
+        raise EDLError(f"the timeline has {len(cut.video)} video tracks")
     rate, drop = cut.rate, cut.drop_frame
     video = cut.video[int(track) - 1] if cut.video else ()
     lines = [f"TITLE: {_clean(title or timeline.name or 'cinemanet-edit')}",

@@ -23,9 +23,11 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 import opentimelineio as otio
+from cinemanet_edit_adapters import FCPXMLError
 from lxml import etree
 
 from cinemanet_edit.annotate import keywords as label_keywords
+from cinemanet_edit.files import atomic_write, write_bundle
 from cinemanet_edit.layout import PlacedClip, layout, set_drop_frame
 from cinemanet_edit.sanitize import xml_text
 from cinemanet_edit.timecode import exact_rate, frames_on_grid
@@ -93,7 +95,7 @@ class _Writer:
 
     def __init__(self, timeline: otio.schema.Timeline, version: str, chapter_markers: bool):
         if version not in VERSIONS:
-            raise ValueError(f"fcpxml_version must be one of {', '.join(VERSIONS)}")
+            raise FCPXMLError(f"fcpxml_version must be one of {', '.join(VERSIONS)}")
         self.timeline = timeline
         self.cut = layout(timeline)
         self.version = version
@@ -264,7 +266,7 @@ def write_to_string(input_otio, fcpxml_version: str = DEFAULT_VERSION, chapter_m
     if isinstance(input_otio, otio.schema.SerializableCollection):
         input_otio = next(iter(input_otio.find_children(descended_from_type=otio.schema.Timeline)), None)
     if not isinstance(input_otio, otio.schema.Timeline):
-        raise ValueError("FCPXML output needs a timeline")
+        raise FCPXMLError("FCPXML output needs a timeline")
     if isinstance(chapter_markers, str):
         chapter_markers = chapter_markers.lower() in ("1", "true", "yes")
     return _Writer(input_otio, str(fcpxml_version), chapter_markers).build().decode("utf-8")
@@ -281,7 +283,7 @@ def _parser() -> etree.XMLParser:
 class _Reader:
     def __init__(self, root, project: str | None):
         if root.tag != "fcpxml":
-            raise ValueError(f"not FCPXML: the root element is <{root.tag}>")
+            raise FCPXMLError(f"not FCPXML: the root element is <{root.tag}>")
         self.root = root
         self.project_name = project
         resources = root.find("resources")
@@ -319,13 +321,13 @@ class _Reader:
             projects = [p for p in projects if p.get("name") == self.project_name]
             if not projects:
                 names = ", ".join(repr(p.get("name")) for p in self.root.iter("project"))
-                raise ValueError(f"no project named {self.project_name!r} (projects: {names or 'none'})")
+                raise FCPXMLError(f"no project named {self.project_name!r} (projects: {names or 'none'})")
         if projects:
             return projects[0].get("name") or "Timeline", projects[0].find("sequence")
         # a bare clip or sequence export: take the first sequence anywhere
         seq = next(self.root.iter("sequence"), None)
         if seq is None:
-            raise ValueError("no project or sequence in this FCPXML")
+            raise FCPXMLError("no project or sequence in this FCPXML")
         return "Timeline", seq
 
     def build(self) -> otio.schema.Timeline:
@@ -525,11 +527,11 @@ def read_from_string(input_str, project: str | None = None) -> otio.schema.Timel
     """Read FCPXML text (any version 1.5-1.13). ``project`` picks a project by name (default: the first)."""
     data = input_str.encode("utf-8") if isinstance(input_str, str) else input_str
     if len(data) > MAX_BYTES:
-        raise ValueError(f"FCPXML larger than {MAX_BYTES // (1024 * 1024)} MB")
+        raise FCPXMLError(f"FCPXML larger than {MAX_BYTES // (1024 * 1024)} MB")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        raise ValueError(f"malformed FCPXML: {exc}") from None
+        raise FCPXMLError(f"malformed FCPXML: {exc}") from None
     return _Reader(root, project).build()
 
 
@@ -539,14 +541,15 @@ def read_from_file(filepath, project: str | None = None) -> otio.schema.Timeline
     if path.is_dir():
         path = path / "Info.fcpxml"
     if os.path.getsize(path) > MAX_BYTES:
-        raise ValueError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MB")
+        raise FCPXMLError(f"{path}: larger than {MAX_BYTES // (1024 * 1024)} MB")
     return read_from_string(path.read_bytes(), project=project)
 
 
 def write_to_file(input_otio, filepath, fcpxml_version: str = DEFAULT_VERSION, chapter_markers: bool = False):
-    text = write_to_string(input_otio, fcpxml_version, chapter_markers)
+    """Write an ``.fcpxml`` file or an ``.fcpxmld`` bundle, whole or not at all."""
+    data = write_to_string(input_otio, fcpxml_version, chapter_markers).encode("utf-8")
     path = Path(filepath)
     if path.suffix.lower() == ".fcpxmld":
-        path.mkdir(parents=True, exist_ok=True)
-        path = path / "Info.fcpxml"
-    path.write_text(text, encoding="utf-8")
+        write_bundle(path, {"Info.fcpxml": data})
+    else:
+        atomic_write(path, data)

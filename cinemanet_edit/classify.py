@@ -207,7 +207,7 @@ def _convert(backbone: KerasBackbone, out: Path) -> None:
     with _stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):  # the converter prints its graph
         converter = tf.lite.TFLiteConverter.from_keras_model(backbone.model)
         data = converter.convert()
-    from .timeline import atomic_write
+    from .files import atomic_write
 
     atomic_write(out, data)
 

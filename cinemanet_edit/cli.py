@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import CinemanetError
+from .formats import FORMATS, writer_options
 from .pipeline import Analyzer, Classification, Reporter, SamplingPolicy, classify_paths, tag_file
 from .taxonomy import CINEMATOGRAPHY
 
@@ -93,21 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, metavar="INPUT",
                    help="timeline (.otio, .edl, .xml, .fcpxml ...) or a media file")
     p.add_argument("-o", "--output", type=Path, required=True, action="append",
-                   help="tagged timeline to write; the format follows the suffix: .otio, .fcpxml, .fcpxmld, "
-                        ".edl, .xml (FCP7), .csv / .json (sidecar reports). Repeat to write several")
+                   help="tagged timeline to write; the format follows the suffix: " + "; ".join(
+                       f"{'/'.join(f.suffixes)} ({f.summary})" for f in FORMATS if f.writes)
+                   + ". Repeat to write several")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
                    help="relink: look for media by file name under DIR (repeatable)")
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read INPUT with")
     p.add_argument("--format", metavar="FORMAT",
-                   help="write OUTPUT as otio, fcpxml, edl, xml, csv or json (or any OTIO adapter name) "
-                        "whatever its suffix")
+                   help=f"write OUTPUT as {', '.join(f.name for f in FORMATS if f.writes)} (or any OTIO adapter "
+                        "name) whatever its suffix")
     p.add_argument("--project", metavar="NAME", help="FCPXML input: the project to tag (default: the first)")
-    p.add_argument("--fcpxml-version", choices=["1.8", "1.9", "1.10", "1.11"], default="1.10",
-                   help="FCPXML version to write (default 1.10: Final Cut Pro 10.6+ and Resolve 18+ import it)")
-    p.add_argument("--chapter-markers", action="store_true", help="FCPXML: also a chapter marker per clip")
-    p.add_argument("--edl-style", choices=["avid", "resolve"], default="avid",
-                   help="EDL: avid (events with * LOC locators) or resolve (timeline-marker EDL)")
+    for _format, option in writer_options():
+        if option.switch:
+            p.add_argument(option.flag, dest=option.keyword, action="store_true", help=option.help)
+        else:
+            p.add_argument(option.flag, dest=option.keyword, choices=option.choices, default=option.default,
+                           help=option.help)
     p.add_argument("--rate", type=float, help="frame rate of an EDL input (default 24; 29.97/59.94 drop-frame "
                    "is taken from the EDL)")
     timecode_mode = p.add_mutually_exclusive_group()
@@ -219,6 +222,14 @@ def cmd_classify(args) -> int:
     return EXIT_INCOMPLETE if failed else EXIT_OK
 
 
+def _writer_args(args) -> dict[str, dict]:
+    """Each format's writer options from the command line, keyed by its adapter."""
+    out: dict[str, dict] = {}
+    for fmt, option in writer_options():
+        out.setdefault(fmt.adapter, {})[option.keyword] = getattr(args, option.keyword)
+    return out
+
+
 def cmd_tag(args) -> int:
     reporter = ConsoleReporter(args.quiet)
     analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
@@ -226,9 +237,7 @@ def cmd_tag(args) -> int:
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=reporter, drop_frame=args.drop_frame,
                       input_args={k: v for k, v in (("rate", args.rate), ("project", args.project)) if v},
-                      writer_args={"fcpxml": {"fcpxml_version": args.fcpxml_version,
-                                              "chapter_markers": args.chapter_markers},
-                                   "cinemanet_edl": {"style": args.edl_style}})
+                      writer_args=_writer_args(args))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     elif not args.quiet:
@@ -404,8 +413,8 @@ def cmd_resolve(args) -> int:
 
 
 def _run_resolve_job(args) -> int:
+    from .files import atomic_write
     from .resolve.bridge import LineReporter, run_job
-    from .timeline import atomic_write
 
     try:
         job = json.loads(args.job.read_text(encoding="utf-8"))

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .decode import IMAGE_SUFFIXES
 from .errors import CinemanetError
 from .taxonomy import Category, known_category
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)

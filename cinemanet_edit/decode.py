@@ -25,6 +25,10 @@ SEEK_GAP_SECONDS = 2.0
 # A damaged file is given up after this many packets in a row fail to decode.
 MAX_BAD_PACKETS = 25
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+MEDIA_SUFFIXES = {
+    ".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m2ts", ".mts", ".ts",
+    ".dv", ".ogv", ".wmv", ".flv", ".3gp", ".r3d", ".braw", ".mj2",
+}
 
 
 def _open(path: Path):

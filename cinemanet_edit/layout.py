@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
 
+from .files import url_to_path
 from .timecode import exact_rate, frames_on_grid, is_ntsc, is_video_rate
 
 NAMESPACE = "cinemanet"
@@ -169,19 +169,6 @@ def _on(t: otio.opentime.RationalTime, rate: Fraction) -> Fraction:
 # ----------------------------------------------------------------------------------------------- media
 
 
-def url_path(url: str | None) -> str | None:
-    """The local path of a file URL or plain path; None for other schemes."""
-    if not url:
-        return None
-    if url.startswith("file:"):
-        parsed = urlparse(url)
-        path = unquote(parsed.path)
-        return f"//{parsed.netloc}{path}" if parsed.netloc not in ("", "localhost") else path
-    if "://" in url:
-        return None
-    return url
-
-
 def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
     """The clip's media as writers need it; None for generators."""
     ref = clip.media_reference
@@ -191,7 +178,8 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
     meta = ref.metadata.get(NAMESPACE) if ref is not None else None
     meta = meta if hasattr(meta, "get") else {}
     url = getattr(ref, "target_url", None) or None
-    path = str(meta["path"]) if meta.get("path") else url_path(url)
+    local = url_to_path(url) if url else None
+    path = str(meta["path"]) if meta.get("path") else (str(local) if local is not None else None)
     if meta.get("path"):
         url = Path(str(meta["path"])).resolve().as_uri()
     elif url and not url.startswith("file:") and "://" not in url:

@@ -158,8 +158,8 @@ def import_legacy(folder: Path, destination: Path) -> list[tuple[str, Path, int]
 
     Returns (category id, head file, number of labels) per head. The graphs' weights are copied unchanged.
     """
+    from .files import atomic_write
     from .models import register_head, sha256
-    from .timeline import atomic_write
 
     folder, destination = Path(folder), Path(destination)
     graphs = sorted(folder.glob("*Classifier.pb"))

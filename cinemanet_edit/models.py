@@ -223,6 +223,6 @@ def register_head(folder: Path, spec: dict, models: ModelSet | None = None) -> N
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    from .timeline import atomic_write
+    from .files import atomic_write
 
     atomic_write(Path(folder) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))

@@ -21,10 +21,11 @@ import opentimelineio as otio
 from . import aggregate, annotate, decode, sampling
 from .cache import ResultCache, fingerprint
 from .errors import CinemanetError
+from .formats import check_formats, planned_outputs, write_outputs
 from .layout import set_drop_frame
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
-from .timeline import MediaResolver, check_formats, clip_refs, planned_outputs, read_timeline, write_outputs
+from .timeline import MediaResolver, clip_refs, read_timeline
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
@@ -369,13 +370,11 @@ class Classification:
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files as given, and the images and videos inside folders (recursively, sorted)."""
-    from .timeline import MEDIA_SUFFIXES
-
     out = []
     for path in map(Path, paths):
         if path.is_dir():
             out += sorted(p for p in path.rglob("*") if p.is_file()
-                          and p.suffix.lower() in decode.IMAGE_SUFFIXES | MEDIA_SUFFIXES)
+                          and p.suffix.lower() in decode.IMAGE_SUFFIXES | decode.MEDIA_SUFFIXES)
         else:
             out.append(path)
     return out

@@ -1,44 +1,22 @@
-"""Timelines in and out: read any format OTIO reads (or a bare media file), list the video clips to
-analyse with their media files, and write the annotated timeline atomically.
+"""Timelines in: read any format OTIO reads (or a bare media file) and list the video clips to analyse with
+their media files. Writing lives in ``formats``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PureWindowsPath
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 import opentimelineio as otio
 
+from .decode import MEDIA_SUFFIXES
 from .errors import CinemanetError
-from .layout import layout
+from .files import url_to_path
+from .formats import reader_for, title_of
 from .types import ClipRef
 
-MEDIA_SUFFIXES = {
-    ".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m2ts", ".mts", ".ts",
-    ".dv", ".ogv", ".wmv", ".flv", ".3gp", ".r3d", ".braw", ".mj2",
-}
-
-
 MAX_TIMELINE_BYTES = 200 * 2**20
-# Input suffixes our own readers own (they handle NTSC rates, drop-frame, bundles and NLE quirks).
-OUR_READERS = {".edl": "cinemanet_edl", ".fcpxml": "fcpxml", ".fcpxmld": "fcpxml", ".xml": "cinemanet_xmeml"}
-READER_TITLES = {"cinemanet_edl": "EDL", "fcpxml": "FCPXML", "cinemanet_xmeml": "FCP7 XML"}
-
-
-def _adapter_for(path: Path, format_name: str | None = None, reading: bool = False) -> str | None:
-    if format_name:
-        return format_name
-    if reading and path.suffix.lower() in OUR_READERS:
-        return OUR_READERS[path.suffix.lower()]
-    try:
-        return otio.adapters.from_filepath(str(path)).name
-    except Exception:  # noqa: BLE001 - OTIO raises NoKnownAdapterForExtensionError and plugin errors
-        return None
 
 
 def media_timeline(path: Path) -> otio.schema.Timeline:
@@ -63,7 +41,7 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
     path = Path(path)
     if not path.exists():
         raise CinemanetError(f"{path}: no such file")
-    adapter = _adapter_for(path, format_name, reading=True)
+    adapter = reader_for(path, format_name)
     if adapter is not None and path.is_file() and path.stat().st_size > MAX_TIMELINE_BYTES:
         raise CinemanetError(f"{path}: {path.stat().st_size // 2**20} MB is too large for a timeline")
     if adapter is None:
@@ -82,7 +60,7 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **adapter_args)
     except Exception as exc:  # noqa: BLE001 - adapters raise anything from ValueError to KeyError
         message = " ".join(str(exc).split()) or type(exc).__name__
-        title = READER_TITLES.get(adapter, adapter)
+        title = title_of(adapter)
         raise CinemanetError(f"{path}: cannot read as {title}: {message[:300]}") from None
     if isinstance(result, otio.schema.SerializableCollection):
         timelines = list(result.find_children(descended_from_type=otio.schema.Timeline, shallow_search=True))
@@ -92,126 +70,6 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
     if not isinstance(result, otio.schema.Timeline):
         raise CinemanetError(f"{path}: holds a {type(result).__name__}, not a timeline")
     return result
-
-
-def write_timeline(timeline: otio.schema.Timeline, path: Path, format_name: str | None = None,
-                   writer_args: dict[str, dict] | None = None) -> None:
-    """Write atomically: the whole document goes to a temporary file beside ``path``, then is renamed.
-
-    ``writer_args`` maps an adapter name to the keyword arguments it takes (e.g. fcpxml_version)."""
-    path = Path(path)
-    adapter_name = _adapter_for(path, format_name)
-    if adapter_name is None:
-        raise CinemanetError(f"{path}: unknown output format {path.suffix!r} (use --format)")
-    adapter = otio.adapters.from_name(adapter_name)
-    options = (writer_args or {}).get(adapter_name, {})
-    if adapter.has_feature("write_to_string"):
-        try:
-            text = otio.adapters.write_to_string(timeline, adapter_name, **options)
-        except Exception as exc:  # noqa: BLE001
-            raise CinemanetError(f"cannot write {adapter_name}: {' '.join(str(exc).split())[:300]}") from None
-        if path.suffix.lower() == ".fcpxmld":  # a bundle: a folder holding Info.fcpxml, swapped in whole
-            folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-            (folder / "Info.fcpxml").write_text(text, encoding="utf-8")
-            if path.is_dir():
-                shutil.rmtree(path)
-            os.replace(folder, path)
-        else:
-            atomic_write(path, text.encode("utf-8"))
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
-    try:
-        otio.adapters.write_to_file(timeline, tmp, adapter_name=adapter_name, **options)
-        os.replace(tmp, path)
-    except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, CinemanetError):
-            raise
-        raise CinemanetError(f"cannot write {adapter_name}: {exc}") from None
-
-
-# Output suffixes our own writers own, whatever else is installed.
-OUR_WRITERS = {".fcpxml": "fcpxml", ".fcpxmld": "fcpxml", ".edl": "cinemanet_edl", ".xml": "cinemanet_xmeml",
-               ".csv": "cinemanet_csv", ".json": "cinemanet_json"}
-
-
-# --format names (and any OTIO adapter name) -> the adapter that writes them.
-FORMATS = {"otio": "otio_json", "fcpxml": "fcpxml", "edl": "cinemanet_edl", "xml": "cinemanet_xmeml",
-           "csv": "cinemanet_csv", "json": "cinemanet_json"}
-
-
-def check_formats(outputs: list[Path], format_name: str | None = None) -> None:
-    """Fail before any analysis when an output's format is unknown."""
-    for path in outputs:
-        if format_name:
-            try:
-                otio.adapters.from_name(FORMATS.get(format_name, format_name))
-            except Exception:  # noqa: BLE001 - OTIO's NotSupportedError
-                raise CinemanetError(f"unknown format {format_name!r} (otio, fcpxml, edl, xml, csv, json)") from None
-        elif OUR_WRITERS.get(Path(path).suffix.lower()) is None and _adapter_for(Path(path)) is None:
-            raise CinemanetError(f"{path}: unknown output format {Path(path).suffix!r} (use --format)")
-
-
-def planned_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
-                    writer_args: dict[str, dict] | None = None) -> list[tuple[Path, str, dict]]:
-    """Every file the outputs make, with its adapter and options: an EDL gets one file per video track
-    (``cut.edl``, ``cut.V2.edl`` ...). Two outputs that would make the same file are refused."""
-    planned: list[tuple[Path, str, dict]] = []
-    format_name = FORMATS.get(format_name, format_name) if format_name else None
-    for path in outputs:
-        path = Path(path)
-        name = format_name or OUR_WRITERS.get(path.suffix.lower()) or _adapter_for(path)
-        args = dict((writer_args or {}).get(name, {}))
-        if name == "cinemanet_edl":
-            for number in range(1, max(1, len(layout(timeline).video)) + 1):
-                target = path if number == 1 else path.with_name(f"{path.stem}.V{number}{path.suffix}")
-                planned.append((target, name, dict(args, track=number)))
-        else:
-            planned.append((path, name, args))
-    seen: dict[Path, Path] = {}
-    for target, _name, _args in planned:
-        key = target.resolve()
-        if key in seen:
-            raise CinemanetError(f"{target}: written twice by this run (two outputs, or an EDL's extra track files)")
-        seen[key] = target
-    return planned
-
-
-def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
-                  writer_args: dict[str, dict] | None = None) -> list[Path]:
-    """Write every output (the format from ``format_name`` or each suffix, see ``planned_outputs``). One
-    failing writer does not stop the others. Returns the files written."""
-    written, failures = [], []
-    for target, name, args in planned_outputs(timeline, outputs, format_name, writer_args):
-        try:
-            write_timeline(timeline, target, name, {name: args})
-            written.append(target)
-        except CinemanetError as exc:  # keep going: the other outputs still hold the results
-            failures.append(f"{target}: {exc}")
-    if failures:
-        done = f" (written: {', '.join(str(p) for p in written)})" if written else ""
-        raise CinemanetError("; ".join(failures) + done)
-    return written
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder and rename it over ``path``: readers never see a
-    half-written file. The file gets the usual permissions (0666 less the umask), not mkstemp's 0600."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class MediaResolver:
@@ -232,24 +90,14 @@ class MediaResolver:
                         self._index.setdefault(name.lower(), []).append(Path(dirpath) / name)
         return self._index
 
-    @staticmethod
-    def url_to_path(url: str) -> Path:
-        if "://" in url or url.startswith("file:"):
-            parsed = urlparse(url)
-            if parsed.scheme not in ("file", ""):
-                return Path(unquote(parsed.path))
-            local = url2pathname(unquote(parsed.path)) if os.name == "nt" else unquote(parsed.path)
-            if parsed.netloc and parsed.netloc not in ("localhost",):
-                local = f"//{parsed.netloc}{local}"
-            return Path(local)
-        return Path(url)
-
     def resolve(self, url: str | None, names: tuple[str, ...] = ()) -> tuple[Path | None, str]:
         """(existing path or None, what was looked for)."""
         candidates: list[Path] = []
         wanted = ""
         if url:
-            path = self.url_to_path(url)
+            path = url_to_path(url)
+            if path is None:
+                return None, f"not a local file: {url}"
             wanted = str(path)
             candidates.append(path)
             if not path.is_absolute() and self.timeline_dir is not None:
@@ -260,7 +108,7 @@ class MediaResolver:
         if self.media_roots:
             file_names = []
             if url:
-                raw = self.url_to_path(url)
+                raw = url_to_path(url)
                 file_names.append(PureWindowsPath(str(raw)).name if "\\" in str(raw) else raw.name)
             file_names.extend(n for n in names if n)
             index = self._by_name()
@@ -347,6 +195,9 @@ def clip_refs(timeline: otio.schema.Timeline, resolver: MediaResolver) -> list[C
             url = ref.target_url if isinstance(ref, otio.schema.ExternalReference) else _source_file(clip)
             path, wanted = resolver.resolve(url, _reference_names(clip) if resolver.media_roots else ())
             if path is None:
-                reason = f"media not found: {wanted}" if wanted else "clip has no media reference"
+                if wanted.startswith("not a local file"):
+                    reason = wanted
+                else:
+                    reason = f"media not found: {wanted}" if wanted else "clip has no media reference"
         refs.append(ClipRef(key, clip.name or key, clip, path, record, reason))
     return refs

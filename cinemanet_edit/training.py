@@ -350,8 +350,8 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
     import datetime
     import json
 
+    from .files import atomic_write
     from .models import register_head, sha256
-    from .timeline import atomic_write
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -446,9 +446,9 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     """
     import dataclasses
 
+    from .files import atomic_write
     from .models import load_manifest, sha256, write_manifest
     from .taxonomy import known_category
-    from .timeline import atomic_write
 
     output = Path(output)
     categories = [known_category(c) for c in by_category]

@@ -75,7 +75,7 @@ def test_never_overwrites_the_input(cut, capsys):
 
 
 @pytest.mark.parametrize("content,suffix,message", [
-    ('{"OTIO_SCHEMA": "Timeline.1", "tracks": ', ".otio", "cannot read as otio_json"),
+    ('{"OTIO_SCHEMA": "Timeline.1", "tracks": ', ".otio", "cannot read as OTIO"),
     ("not a timeline at all", ".xyz", "unknown timeline format"),
     ("<xmeml><sequence>", ".xml", "cannot read as FCP7 XML"),
 ])
@@ -154,16 +154,16 @@ def test_unknown_output_format_fails_before_analysis(cut, tmp_path, capsys):
 
 
 def test_one_failing_writer_does_not_lose_the_others(cut, tmp_path, monkeypatch, capsys):
-    from cinemanet_edit import timeline
+    from cinemanet_edit import formats
 
-    real = timeline.write_timeline
+    real = formats.write_timeline
 
     def failing(tl, path, *args, **kwargs):
         if str(path).endswith(".csv"):
             raise CinemanetError("disk full")
         return real(tl, path, *args, **kwargs)
 
-    monkeypatch.setattr(timeline, "write_timeline", failing)
+    monkeypatch.setattr(formats, "write_timeline", failing)
     good, bad = tmp_path / "good.otio", tmp_path / "bad.csv"
     assert cli.main(["tag", str(cut), "-o", str(bad), "-o", str(good), "-q"]) == 2
     err = capsys.readouterr().err

@@ -14,7 +14,8 @@ from lxml import etree
 from test_fcpxml import RATES, cut, tc
 
 from cinemanet_edit import cli, timecode
-from cinemanet_edit.timeline import read_timeline, write_outputs
+from cinemanet_edit.formats import write_outputs
+from cinemanet_edit.timeline import read_timeline
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 

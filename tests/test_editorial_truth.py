@@ -24,7 +24,8 @@ from lxml import etree
 from test_fcpxml import labelled
 from timecode import Timecode
 
-from cinemanet_edit.timeline import read_timeline, write_outputs
+from cinemanet_edit.formats import write_outputs
+from cinemanet_edit.timeline import read_timeline
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 

@@ -14,11 +14,18 @@ RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
 
 def test_url_forms():
-    to_path = MediaResolver.url_to_path
+    from cinemanet_edit.files import url_to_path as to_path
+
     assert str(to_path("file:///Volumes/Media/A%20Cam/clip%231.mov")) == "/Volumes/Media/A Cam/clip#1.mov"
     assert str(to_path("file://localhost/tmp/x.mov")) == "/tmp/x.mov"
     assert str(to_path("/plain/path.mov")) == "/plain/path.mov"
     assert str(to_path("media/rel.mov")) == "media/rel.mov"
+    assert str(to_path(r"D:\Footage\A001.MOV")) == r"D:\Footage\A001.MOV"
+    # media are local files only: other schemes are not paths (http://host/x.mov is not /x.mov)
+    assert [to_path(u) for u in ("http://host/x.mov", "https://h/y.mp4", "http:/host/x.mov", "ftp://h/z")] \
+        == [None] * 4
+    found, reason = MediaResolver(None).resolve("http://host/x.mov")
+    assert found is None and reason == "not a local file: http://host/x.mov"
 
 
 def test_windows_path_relinks_by_name(tmp_path):
@@ -118,7 +125,7 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     """mkstemp makes 0600 files; a tagged timeline must be readable by the rest of the edit suite."""
     import os
 
-    from cinemanet_edit.timeline import atomic_write
+    from cinemanet_edit.files import atomic_write
 
     old = os.umask(0o022)
     try:

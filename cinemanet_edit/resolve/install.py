@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .. import __version__
 from ..errors import CinemanetError
-from ..timeline import atomic_write
+from ..files import atomic_write
 
 SCRIPT_NAME = "CinemaNet Tag Timeline.py"
 DRY_RUN_NAME = "CinemaNet Tag Timeline (dry run).py"
