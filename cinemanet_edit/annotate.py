@@ -58,7 +58,8 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
         "labels": {cat: label.to_json() for cat, label in result.labels.items()},
         "samples": {
             "rate": rate,
-            "source_frames": [round(t.rescaled_to(rate).value, 3) for t in result.source_times],
+            "source_frames": [round(t if rate == result.rate else t * rate / result.rate, 3)
+                              for t in result.source_times],
             "requested": result.frames_requested,
         },
     }
@@ -126,17 +127,3 @@ def keywords(labels: dict, multi_label: set[str] = frozenset({"shot.subject"})) 
                         titles.append(title)
         out += [t for t in titles if t not in out]
     return out
-
-
-def media_path(clip: otio.schema.Clip) -> str | None:
-    """The clip's media file as a path: the one we resolved when analysing it, else its file URL's path."""
-    ref = clip.media_reference
-    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-    if hasattr(meta, "get") and meta.get("path"):
-        return str(meta["path"])
-    url = getattr(ref, "target_url", None)
-    if url and url.startswith("file:"):
-        from urllib.parse import unquote, urlparse
-
-        return unquote(urlparse(url).path)
-    return url or None

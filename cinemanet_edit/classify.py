@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from .backbone import FEATURE_DIM, LOGIT_DIM
 from .errors import CinemanetError
 from .models import ModelSet
 
-BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+BATCH_SIZE = 32  # frames per backbone call: the default everywhere (tag, classify, training features)
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)  # batches are padded up to one of these, so graphs are built once per size
 
 
 @contextmanager
@@ -96,6 +100,32 @@ def set_branch_weights(model, stored: dict[str, np.ndarray]) -> None:
                 raise CinemanetError(f"branch weights do not fit layer {layer.name}: {exc}") from None
 
 
+class Backbone(Protocol):
+    """A runtime of the network: uint8-valued float images (N, S, S, 3) in, features (N, 1024) and ImageNet
+    logits (N, 1001) out."""
+
+    name: str
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A way to run the backbone: whether it can run here, and how to build it for a model set."""
+
+    name: str
+    available: Callable[[], bool]
+    build: Callable[[ModelSet], Backbone]
+
+
+RUNTIMES: dict[str, Runtime] = {}
+
+
+def register_runtime(runtime: Runtime) -> None:
+    """Add a runtime (a GPU runtime, for one) under its name; ``--runtime NAME`` then chooses it."""
+    RUNTIMES[runtime.name] = runtime
+
+
 class KerasBackbone:
     """The backbone in Keras (TensorFlow)."""
 
@@ -124,8 +154,8 @@ class LiteRTBackbone:
             self.interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
         self.input = self.interpreter.get_input_details()[0]["index"]
         outputs = self.interpreter.get_output_details()
-        self.features = next(o["index"] for o in outputs if o["shape"][-1] == 1024)
-        self.logits = next(o["index"] for o in outputs if o["shape"][-1] == 1001)
+        self.features = next(o["index"] for o in outputs if o["shape"][-1] == FEATURE_DIM)
+        self.logits = next(o["index"] for o in outputs if o["shape"][-1] == LOGIT_DIM)
         self.size = None
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,21 +196,9 @@ def litert_path(models: ModelSet) -> Path:
     return cache_dir() / "litert" / f"{models.backbone_name}-{models.features_id}.tflite"
 
 
-def make_backbone(models: ModelSet, runtime: str | None = None):
-    """The runtime asked for (``CINEMANET_RUNTIME``), or "auto": Keras/TensorFlow when an NVIDIA GPU is
-    visible (TensorFlow then uses it), else LiteRT when installed, else Keras. Where the LiteRT export cannot
-    be written, "auto" runs the Keras model it was made from."""
-    runtime = (runtime or os.environ.get("CINEMANET_RUNTIME") or "auto").lower()
-    if runtime not in ("auto", "litert", "keras"):
-        raise CinemanetError(f"unknown runtime {runtime!r} (auto, litert, keras)")
-    if runtime == "auto" and gpu_present():
-        runtime = "keras"  # TensorFlow runs the backbone on the GPU; LiteRT here is CPU-only
-    if runtime == "keras":
-        return KerasBackbone(models)
-    if not litert_available():
-        if runtime == "litert":
-            raise CinemanetError("the LiteRT runtime is not available (pip install ai-edge-litert)")
-        return KerasBackbone(models)
+def _litert_backbone(models: ModelSet, required: bool = True) -> Backbone:
+    """LiteRT on the cached export, made from the Keras weights on first use. Where the export cannot be
+    written, the Keras model it was made from runs instead (unless LiteRT was asked for by name)."""
     path = litert_path(models)
     if not path.exists():
         keras_backbone = KerasBackbone(models)
@@ -188,10 +206,33 @@ def make_backbone(models: ModelSet, runtime: str | None = None):
             path.parent.mkdir(parents=True, exist_ok=True)
             _convert(keras_backbone, path)
         except OSError as exc:
-            if runtime == "litert":
+            if required:
                 raise CinemanetError(f"cannot write the LiteRT export {path}: {exc}") from None
             return keras_backbone
     return LiteRTBackbone(path)
+
+
+register_runtime(Runtime("litert", litert_available, _litert_backbone))
+register_runtime(Runtime("keras", lambda: True, KerasBackbone))
+
+
+def make_backbone(models: ModelSet, runtime: str | None = None) -> Backbone:
+    """The runtime asked for (``CINEMANET_RUNTIME``), or "auto": Keras/TensorFlow when an NVIDIA GPU is
+    visible (TensorFlow then uses it), else LiteRT when installed, else Keras."""
+    runtime = (runtime or os.environ.get("CINEMANET_RUNTIME") or "auto").lower()
+    if runtime != "auto" and runtime not in RUNTIMES:
+        raise CinemanetError(f"unknown runtime {runtime!r} ({', '.join(['auto', *RUNTIMES])})")
+    if runtime == "auto":
+        if gpu_present():
+            return RUNTIMES["keras"].build(models)  # TensorFlow runs it on the GPU; LiteRT here is CPU-only
+        if RUNTIMES["litert"].available():
+            return _litert_backbone(models, required=False)
+        return RUNTIMES["keras"].build(models)
+    chosen = RUNTIMES[runtime]
+    if not chosen.available():
+        raise CinemanetError(f"the {runtime} runtime is not available here"
+                             + (" (pip install ai-edge-litert)" if runtime == "litert" else ""))
+    return chosen.build(models)
 
 
 def export_litert(models: ModelSet, out: Path) -> None:
@@ -215,10 +256,11 @@ def _convert(backbone: KerasBackbone, out: Path) -> None:
 class Classifier:
     """The backbone (in one runtime) plus the heads of a ``ModelSet``."""
 
-    def __init__(self, models: ModelSet, batch_size: int = 32, runtime: str | None = None):
+    def __init__(self, models: ModelSet, batch_size: int = BATCH_SIZE, runtime: str | None = None,
+                 backbone: Backbone | None = None):
         self.models = models
         self.batch_size = batch_size
-        self.backbone = make_backbone(models, runtime)
+        self.backbone = backbone if backbone is not None else make_backbone(models, runtime)
         self._logits_layer = None
 
     @property

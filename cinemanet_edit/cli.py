@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .classify import BATCH_SIZE, RUNTIMES
 from .errors import CinemanetError
 from .formats import FORMATS, writer_options
 from .pipeline import Analyzer, Classification, Reporter, SamplingPolicy, classify_paths, tag_file
@@ -70,8 +71,8 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
                        help="frames analysed per clip (default: 3, plus one per 10 s beyond 10 s)")
     group.add_argument("--every", type=_positive_float, metavar="SECONDS",
                        help="analyse one frame every SECONDS instead")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help=argparse.SUPPRESS)
-    p.add_argument("--runtime", choices=["auto", "litert", "keras"], default=None,
+    p.add_argument("--batch-size", type=_positive_int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--runtime", choices=["auto", *RUNTIMES], default=None,
                    help="inference runtime (default auto: LiteRT where installed, else Keras)")
     p.add_argument("--no-cache", action="store_true",
                    help="analyse every frame again instead of reusing results for unchanged media")
@@ -205,7 +206,7 @@ def _print_classification(result: Classification, as_json: bool, per_sample: boo
 
 
 def cmd_classify(args) -> int:
-    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
+    analyzer = Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
     failed = 0
 
     def show(result: Classification) -> None:
@@ -232,7 +233,7 @@ def _writer_args(args) -> dict[str, dict]:
 
 def cmd_tag(args) -> int:
     reporter = ConsoleReporter(args.quiet)
-    analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
+    analyzer = Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
     report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=reporter, drop_frame=args.drop_frame,
@@ -258,8 +259,8 @@ def cmd_tag(args) -> int:
 
 def cmd_models(args) -> int:
     if args.models_command == "import-legacy":
-        from .legacy import import_legacy
         from .models import user_models_dir
+        from .training.legacy import import_legacy
 
         for category, path, n in import_legacy(args.folder, args.output or user_models_dir()):
             print(f"imported {category}: {n} labels -> {path}")
@@ -272,7 +273,7 @@ def cmd_models(args) -> int:
         print(f"wrote {args.output} (sha256 {sha256(args.output)})", file=sys.stderr)
         return EXIT_OK
     if args.models_command == "convert-backbone":
-        from .legacy import convert_backbone
+        from .training.legacy import convert_backbone
 
         if args.output.exists():
             raise CinemanetError(f"{args.output}: already exists")
@@ -297,15 +298,6 @@ def cmd_models(args) -> int:
     return EXIT_OK
 
 
-def _load_training_examples(sources, category_id):
-    from .dataset import load_examples
-
-    examples = []
-    for source in sources:
-        examples += load_examples(source, category_id)
-    return examples
-
-
 def _progress_bar(total: int, quiet: bool = False):
     from tqdm import tqdm
 
@@ -315,9 +307,9 @@ def _progress_bar(total: int, quiet: bool = False):
 def cmd_train(args) -> int:
     import shlex
 
-    from .dataset import load_sources
     from .models import load_model_set, user_models_dir
-    from .training import require_backbone_folder, train
+    from .training.data import load_sources
+    from .training.job import require_backbone_folder, train
 
     categories = args.category or [c.id for c in CINEMATOGRAPHY]
     if args.category is None and args.fine_tune is None:
@@ -357,42 +349,17 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import numpy as np
+    from .training.evaluation import evaluate_heads
 
-    from .classify import Classifier
-    from .models import load_model_set
-    from .training import evaluate, extract_features, extract_logits
-
-    models = load_model_set()
-    heads = {h.category.id: h for h in models.heads if h.category.id in {c.id for c in CINEMATOGRAPHY}}
-    wanted = args.category or list(heads)
-    missing = [c for c in wanted if c not in heads]
-    if missing:
-        raise CinemanetError(f"no installed head for {', '.join(missing)}")
-    classifier = Classifier(models)
-    report = {}
-    for category_id in wanted:
-        head = heads[category_id]
-        examples = _load_training_examples(args.data, category_id)
-        features = extract_features(examples, models, classifier)
-        labels = [lab.id for lab in head.category.labels]
-        y = np.array([labels.index(e.label) for e in features.examples])
-        x = features.features[:, 0]
-        if head.input == "features":
-            logits = None
-        elif models.branch_file is None:
-            logits = classifier.logits_from_features(x)
-        else:  # a branch's features are not what the logits read: run the images again
-            logits = extract_logits([e.path for e in features.examples], models, classifier)
-        metrics = evaluate(y, head(x, logits), labels).to_json()
-        report[category_id] = metrics
-        if not args.json:
-            print(f"{category_id}: balanced accuracy {metrics['balanced_accuracy']:.3f}, accuracy "
-                  f"{metrics['accuracy']:.3f} (n={metrics['n']})")
-            for label, m in metrics["per_class"].items():
-                print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
+    version, report = evaluate_heads(args.data, args.category)
     if args.json:
-        print(json.dumps({"model": models.version, "categories": report}))
+        print(json.dumps({"model": version, "categories": report}))
+        return EXIT_OK
+    for category_id, metrics in report.items():
+        print(f"{category_id}: balanced accuracy {metrics['balanced_accuracy']:.3f}, accuracy "
+              f"{metrics['accuracy']:.3f} (n={metrics['n']})")
+        for label, m in metrics["per_class"].items():
+            print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
     return EXIT_OK
 
 
@@ -423,7 +390,7 @@ def _run_resolve_job(args) -> int:
     if args.samples or args.every:
         job["samples"], job["every"] = args.samples, args.every
     try:
-        analyzer = Analyzer(batch_size=args.batch_size, runtime=args.runtime, cache=not args.no_cache)
+        analyzer = Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
         answer = run_job(job, analyzer, LineReporter(sys.stderr))
     except (KeyError, ValueError, TypeError) as exc:
         raise CinemanetError(f"{args.job}: malformed job: {exc}") from None

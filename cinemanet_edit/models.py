@@ -53,12 +53,16 @@ class Head:
             x = x[:, 1:]
         if self.kernel is not None:
             x = x @ self.kernel + self.bias
-        x = x.astype(np.float64)
-        if self.activation == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-x))
-        x = x - x.max(axis=1, keepdims=True)
-        e = np.exp(x)
-        return e / e.sum(axis=1, keepdims=True)
+        return activate(x.astype(np.float64), self.activation == "sigmoid")
+
+
+def activate(logits: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Probabilities from a linear layer's outputs: one-vs-rest sigmoid (multi-label) or softmax."""
+    if multi_label:
+        return 1.0 / (1.0 + np.exp(-logits))
+    logits = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,6 @@ class ModelSet:
     litert_file: Path | None = None  # an explicit LiteRT export; else classify.litert_path's cached one
     branch_file: Path | None = None  # fine-tuned upper blocks (see backbone.py), or None
     branch_from: int | None = None
-
-    def categories(self) -> list[str]:
-        return [h.category.id for h in self.heads]
 
     @property
     def features_id(self) -> str:

@@ -8,10 +8,9 @@ classify: image or video files -> frames -> labels per file (and per sample).
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,32 +18,20 @@ import numpy as np
 import opentimelineio as otio
 
 from . import aggregate, annotate, decode, sampling
-from .cache import ResultCache, fingerprint
+from .classify import BATCH_SIZE, Classifier
 from .errors import CinemanetError
 from .formats import check_formats, planned_outputs, write_outputs
 from .layout import set_drop_frame
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
-from .timeline import MediaResolver, clip_refs, read_timeline
+from .scoring import FrameScorer, Progress, Scored
+from .timeline import MediaResolver, clip_refs, read_timeline, video_clips
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
 
 
-class Reporter:
-    """Progress and warnings; the CLI shows a bar, tests and the Resolve bridge pass their own."""
-
-    def start(self, total: int, unit: str) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def warn(self, message: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+Reporter = Progress  # the name the CLI and the Resolve bridge know
 
 
 @dataclass
@@ -73,6 +60,7 @@ class TagReport:
     frames_cached: int = 0  # of frames_analysed, served by the result cache
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    labels: dict[str, ClipLabels] = field(default_factory=dict)  # what was written, by clip key
 
     @property
     def frames_per_second(self) -> float:
@@ -94,131 +82,34 @@ def _describe(ref: ClipRef) -> str:
 
 
 class Analyzer:
-    """Decodes and classifies frames; the classifier is built on first use (TensorFlow is slow to load)."""
+    """What to run: the model set, batch size, runtime and cache setting, and the frame scorer built from them.
 
-    def __init__(self, models: ModelSet | None = None, batch_size: int = 32, runtime: str | None = None,
-                 cache: bool = True):
+    ``classifier_factory`` replaces the classifier (tests pass one around a fake backbone)."""
+
+    def __init__(self, models: ModelSet | None = None, batch_size: int = BATCH_SIZE, runtime: str | None = None,
+                 cache: bool = True, classifier_factory: Callable[[], Classifier] | None = None):
         self.models = models or load_model_set()
         self.batch_size = batch_size
         self.runtime = runtime
-        self.use_cache = cache and not os.environ.get("CINEMANET_NO_CACHE")
-        self.cached_frames = 0  # frames the last run took from the result cache
-        self._classifier = None
         self.categories = {h.category.id: h.category for h in self.models.heads}
+        factory = classifier_factory or (lambda: Classifier(self.models, self.batch_size, self.runtime))
+        self.scorer = FrameScorer(self.models, factory, batch_size,
+                                  use_cache=cache and not os.environ.get("CINEMANET_NO_CACHE"))
+        self.cached_frames = 0  # frames the last run took from the result cache
 
     @property
-    def classifier(self):
-        if self._classifier is None:
-            from .classify import Classifier
+    def classifier(self) -> Classifier:
+        return self.scorer.classifier
 
-            self._classifier = Classifier(self.models, self.batch_size, self.runtime)
-        return self._classifier
+    def score(self, plans: list[SamplePlan], reporter: Reporter) -> Scored:
+        scored = self.scorer.score(plans, reporter)
+        self.cached_frames = scored.cached
+        return scored
 
-    def scores(self, wanted: dict[Path, set[int]], reporter: Reporter
-               ) -> tuple[dict[tuple[Path, int], dict[str, np.ndarray]], dict[Path, decode.DecodeReport]]:
-        """Probabilities for every wanted (file, frame index); each file decoded once, in frame order."""
-        reports = {path: decode.DecodeReport(path) for path in wanted}
-        size = self.models.input_size
-        self.cached_frames = 0
-        results: dict[tuple[Path, int], dict[str, np.ndarray]] = {}
-        missing: dict[Path, list[int]] = {}
-        cache = self._cache()
-        sizes = {cid: len(cat.labels) for cid, cat in self.categories.items()}
-        fingerprints: dict[Path, str] = {}
-        for path, indices in wanted.items():
-            todo = sorted(indices)
-            if cache is not None:
-                try:
-                    fingerprints[path] = fingerprint(path)
-                except OSError:
-                    pass
-                if path in fingerprints:
-                    hits = cache.get(fingerprints[path], todo, self.models.version, sizes)
-                    for frame, scores in hits.items():
-                        results[(path, frame)] = scores
-                    reports[path].delivered += len(hits)
-                    self.cached_frames += len(hits)
-                    reporter.advance(len(hits))
-                    todo = [i for i in todo if i not in hits]
-            if todo:
-                missing[path] = todo
-
-        def frames() -> Iterator[tuple[tuple[Path, int], np.ndarray]]:
-            for path, indices in missing.items():
-                for frame in decode.decode_frames(path, indices, size, reports[path]):
-                    yield (path, frame.index), frame.image
-
-        fresh: dict[Path, dict[int, dict]] = defaultdict(dict)
-
-        def save() -> None:  # as we go, so that an interrupted run resumes where it stopped
-            if cache is not None:
-                for path, frames_done in fresh.items():
-                    if path in fingerprints:
-                        cache.put(fingerprints[path], self.models.version, frames_done, sizes)
-            fresh.clear()
-
-        try:
-            if missing:  # only now is the model loaded
-                stream = self.classifier.predict_stream(_prefetched(frames(), 2 * self.batch_size))
-                for n, (key, probabilities) in enumerate(stream, start=1):
-                    results[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
-                    fresh[key[0]][key[1]] = results[key]
-                    reporter.advance()
-                    if n % 256 == 0:
-                        save()
-        finally:
-            save()
-            if cache is not None:
-                cache.close()
-        return results, reports
-
-    def _cache(self) -> ResultCache | None:
-        if not self.use_cache:
-            return None
-        try:
-            return ResultCache()
-        except (OSError, sqlite3.Error):
-            return None  # a read-only home or a broken cache file: analyse without it
-
-
-def _prefetched(items: Iterator, depth: int) -> Iterator:
-    """Run a generator in a background thread, ``depth`` items ahead: decoding (FFmpeg, GIL released)
-    overlaps inference. Exceptions are re-raised in the consumer."""
-    import queue
-    import threading
-
-    buffer: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    done = object()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            buffer.put(exc)
-
-    thread = threading.Thread(target=produce, name="cinemanet-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    def labels(self, samples: list[tuple[float, dict[str, np.ndarray]]]) -> dict[str, CategoryLabel]:
+        """Each category's label from the probabilities of a clip's (or a file's) samples."""
+        return {cid: aggregate.aggregate(cat, [per[cid] for _, per in samples])
+                for cid, cat in self.categories.items()}
 
 
 def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,
@@ -256,15 +147,14 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
         message = f"skipping clip '{skipped.name}' ({skipped.key}): {skipped.reason}"
         reporter.warn(message)
 
+    scored = analyzer.score([plan for _, plan in plans], reporter)
     wanted: dict[Path, set[int]] = defaultdict(set)
     for _, plan in plans:
         wanted[plan.media_path].update(plan.frames)
-    report.frames_planned = sum(len(v) for v in wanted.values())
-    reporter.start(report.frames_planned, "frame")
-    scores, decode_reports = analyzer.scores(dict(wanted), reporter)
-    report.frames_analysed = len(scores)
-    report.frames_cached = analyzer.cached_frames
-    for path, dr in decode_reports.items():
+    report.frames_planned = sum(len(frames) for frames in wanted.values())
+    report.frames_analysed = len(scored.scores)
+    report.frames_cached = scored.cached
+    for path, dr in scored.reports.items():
         if dr.error or dr.missing:
             message = f"{path}: {len(dr.missing)} of {dr.delivered + len(dr.missing)} frames not decoded"
             message += f" ({dr.error})" if dr.error else " (past the end of the file)"
@@ -273,37 +163,37 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
 
     results: dict[str, ClipLabels] = {}
     for ref, plan in plans:
-        got = [(t, scores[(plan.media_path, m)]) for m, t in zip(plan.frames, plan.source_times, strict=True)
-               if (plan.media_path, m) in scores]
+        got = scored.samples(plan)
         if not got:
-            reason = decode_reports[plan.media_path].error or "no frame could be decoded"
+            reason = scored.reports[plan.media_path].error or "no frame could be decoded"
             report.skipped.append(Skipped(ref.key, ref.name, reason, str(plan.media_path)))
             reporter.warn(f"skipping {_describe(ref)}: {reason}")
             continue
-        labels = {cid: aggregate.aggregate(cat, [s[cid] for _, s in got])
-                  for cid, cat in analyzer.categories.items()}
-        results[ref.key] = ClipLabels(ref.key, labels, tuple(t for t, _ in got), len(plan.frames))
+        results[ref.key] = ClipLabels(ref.key, analyzer.labels(got), tuple(t for t, _ in got), plan.rate,
+                                      len(plan.frames))
     report.analysed = len(results)
     return results
 
 
 def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyzer: Analyzer,
                  policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None) -> TagReport:
-    """Analyse every video clip of ``timeline`` and annotate it in place."""
+    """Analyse every video clip of ``timeline`` and annotate it in place; the report holds the labels written
+    (``report.labels``, by clip key)."""
     reporter = reporter or Reporter()
     started = time.perf_counter()
     report = TagReport(model=analyzer.models.version)
     refs = clip_refs(timeline, resolver)
+    clips = dict(video_clips(timeline))
     report.clips = len(refs)
     media: dict[Path, MediaInfo | CinemanetError] = {}
     try:
-        results = analyse(refs, analyzer, policy, reporter, report, media)
+        report.labels = analyse(refs, analyzer, policy, reporter, report, media)
     finally:
         reporter.close()
     for ref in refs:
-        if ref.key in results:
-            annotate.annotate(ref.clip, results[ref.key], analyzer.categories, analyzer.models.version)
-            annotate.describe_media(ref.clip, media.get(ref.media_path))
+        if ref.key in report.labels:
+            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories, analyzer.models.version)
+            annotate.describe_media(clips[ref.key], media.get(ref.media_path))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -403,12 +293,8 @@ def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
                 continue
             is_image = path.suffix.lower() in decode.IMAGE_SUFFIXES or info.frame_count == 1
             plans[path] = sampling.whole_media_plan(info, SamplingPolicy(samples=1) if is_image else policy)
-        wanted: dict[Path, set[int]] = defaultdict(set)
-        for path, plan in plans.items():
-            wanted[path].update(plan.frames)
-        reporter.start(sum(len(v) for v in wanted.values()), "frame")
         try:
-            scores, reports = analyzer.scores(dict(wanted), reporter) if wanted else ({}, {})
+            scored = analyzer.score(list(plans.values()), reporter) if plans else Scored()
         finally:
             reporter.close()  # before the results are printed
         for result in results:
@@ -416,17 +302,16 @@ def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
             if result.error:
                 pass
             elif path in plans:
-                _fill(result, plans[path], scores, reports[path], analyzer)
+                _fill(result, plans[path], scored, analyzer)
             if on_result:
                 on_result(result)
             out.append(result)
     return out
 
 
-def _fill(result: Classification, plan: SamplePlan, scores, report: decode.DecodeReport, analyzer: Analyzer
-          ) -> None:
-    got = [(t, scores[(plan.media_path, m)]) for m, t in zip(plan.frames, plan.source_times, strict=True)
-           if (plan.media_path, m) in scores]
+def _fill(result: Classification, plan: SamplePlan, scored: Scored, analyzer: Analyzer) -> None:
+    got = scored.samples(plan)
+    report = scored.reports[plan.media_path]
     if not got:
         result.error = f"{result.path}: no frame could be decoded" + (f" ({report.error})" if report.error else "")
         return
@@ -434,7 +319,6 @@ def _fill(result: Classification, plan: SamplePlan, scores, report: decode.Decod
         result.warning = f"{len(plan.frames) - len(got)} of {len(plan.frames)} samples not decoded" + \
             (f" ({report.error})" if report.error else "")
     for t, per in got:
-        result.samples.append((t.to_seconds(), {cid: aggregate.label_for(cat, per[cid])
-                                                for cid, cat in analyzer.categories.items()}))
-    result.labels = {cid: aggregate.aggregate(cat, [per[cid] for _, per in got])
-                     for cid, cat in analyzer.categories.items()}
+        result.samples.append((t / plan.rate, {cid: aggregate.label_for(cat, per[cid])
+                                               for cid, cat in analyzer.categories.items()}))
+    result.labels = analyzer.labels(got)

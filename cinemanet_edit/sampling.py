@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-import opentimelineio as otio
-
 from . import timecode
 from .types import ClipRef, MediaInfo, SamplePlan
 
@@ -39,43 +37,29 @@ class SkipClip(Exception):
     """The clip cannot be analysed; the message says why (shown to the user)."""
 
 
-def timecode_frames(t: otio.opentime.RationalTime, media_rate: Fraction) -> Fraction:
-    """``t`` as a count of frames on the media's timecode grid."""
-    return timecode.frames_on_grid(t.value, t.rate, media_rate)
-
-
-def to_source_time(media_frames: Fraction, like: otio.opentime.RationalTime, media_rate: Fraction
-                   ) -> otio.opentime.RationalTime:
-    """Inverse of ``timecode_frames`` for an offset: media frames as a RationalTime in ``like``'s units."""
-    return otio.opentime.RationalTime(float(timecode.frames_on_grid(media_frames, media_rate, like.rate)), like.rate)
-
-
 @dataclass(frozen=True)
 class MediaRange:
     """A clip's source range as media frames [first, end), and where that range starts in source time."""
 
     first: int
     end: int
-    source_start: otio.opentime.RationalTime
+    source_start: float  # the clip's first frame in its source time (units of the clip's rate)
     source_first: Fraction  # timecode frame of source_start
     origin: Fraction  # timecode frame of the media's first frame
     note: str | None = None
 
 
-def media_range(clip: otio.schema.Clip, media: MediaInfo) -> MediaRange:
+def media_range(ref: ClipRef, media: MediaInfo) -> MediaRange:
     """Where the clip's trimmed source range lies in the media file, in frames."""
-    try:
-        source = clip.trimmed_range()
-    except Exception:  # noqa: BLE001 - OTIO raises its own types for clips without any range
-        raise SkipClip("clip has no source range") from None
+    source = ref.source
+    if source is None:
+        raise SkipClip("clip has no source range")
     rate = media.rate
-    ref = clip.media_reference
-    available = getattr(ref, "available_range", None)
-    start = timecode_frames(source.start_time, rate)
-    length = timecode_frames(source.duration, rate)
+    start = timecode.frames_on_grid(source.start, source.rate, rate)
+    length = timecode.frames_on_grid(source.duration, source.rate, rate)
     note = None
-    if available is not None:
-        origin = timecode_frames(available.start_time, rate)
+    if ref.available is not None:
+        origin = timecode.frames_on_grid(ref.available.start, ref.available.rate, rate)
     else:
         origin = Fraction(media.start_frame)
         if start < origin and start + length <= media.frame_count:
@@ -91,7 +75,7 @@ def media_range(clip: otio.schema.Clip, media: MediaInfo) -> MediaRange:
         raise SkipClip(f"source range {span} lies outside the media ({media.frame_count} frames from {media_tc})")
     if (lo, hi) != (first, end) and note is None:
         note = "source range extends past the media; sampled the part that exists"
-    return MediaRange(int(lo), max(int(lo) + 1, int(hi)), source.start_time, start, origin, note)
+    return MediaRange(int(lo), max(int(lo) + 1, int(hi)), source.start, start, origin, note)
 
 
 def sample_frames(first: int, end: int, rate: Fraction, policy: SamplingPolicy) -> tuple[int, ...]:
@@ -113,17 +97,15 @@ def sample_frames(first: int, end: int, rate: Fraction, policy: SamplingPolicy) 
 
 def plan(ref: ClipRef, media: MediaInfo, policy: SamplingPolicy) -> tuple[SamplePlan, str | None]:
     """The frames to analyse for one clip, with their times in the clip's source space."""
-    r = media_range(ref.clip, media)
+    r = media_range(ref, media)
     frames = sample_frames(r.first, r.end, media.rate, policy)
-    times = tuple(
-        r.source_start + to_source_time(r.origin + m - r.source_first, r.source_start, media.rate)
-        for m in frames
-    )
-    return SamplePlan(ref.key, media.path, frames, times), r.note
+    times = tuple(r.source_start + float(timecode.frames_on_grid(r.origin + m - r.source_first, media.rate,
+                                                                 ref.source.rate)) for m in frames)
+    return SamplePlan(ref.key, media.path, frames, times, ref.source.rate), r.note
 
 
 def whole_media_plan(media: MediaInfo, policy: SamplingPolicy, key: str = "") -> SamplePlan:
     """Samples over a whole file (``classify`` on a video); times are media seconds."""
     frames = sample_frames(0, media.frame_count, media.rate, policy)
-    times = tuple(otio.opentime.RationalTime(float(m / media.rate), 1) for m in frames)
-    return SamplePlan(key or str(media.path), media.path, frames, times)
+    times = tuple(float(m / media.rate) for m in frames)
+    return SamplePlan(key or str(media.path), media.path, frames, times, 1.0)

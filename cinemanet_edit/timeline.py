@@ -14,7 +14,7 @@ from .decode import MEDIA_SUFFIXES
 from .errors import CinemanetError
 from .files import url_to_path
 from .formats import reader_for, title_of
-from .types import ClipRef
+from .types import ClipRef, TimeSpan
 
 MAX_TIMELINE_BYTES = 200 * 2**20
 
@@ -174,17 +174,25 @@ def _walk(composition, key: str = "") -> Iterator[tuple[str, otio.schema.Clip]]:
             yield from _walk(item, f"{key}.{index}/")
 
 
+def video_clips(timeline: otio.schema.Timeline) -> list[tuple[str, otio.schema.Clip]]:
+    """(key, clip) of every video clip in timeline order, nested stacks included (see ``_walk``)."""
+    return list(_walk(timeline.tracks))
+
+
+def _span(time_range) -> TimeSpan | None:
+    if time_range is None:
+        return None
+    return TimeSpan(time_range.start_time.value, time_range.duration.value, time_range.start_time.rate)
+
+
 def clip_refs(timeline: otio.schema.Timeline, resolver: MediaResolver) -> list[ClipRef]:
     """Every video clip in timeline order (nested stacks included), with its media file or a skip reason."""
     refs = []
-    global_start = timeline.global_start_time
-    for key, clip in _walk(timeline.tracks):
+    for key, clip in video_clips(timeline):
         try:
-            record = clip.transformed_time(clip.trimmed_range().start_time, timeline.tracks)
-            if global_start is not None:
-                record = global_start + record.rescaled_to(global_start.rate)
-        except Exception:  # noqa: BLE001 - a clip without range has no record time
-            record = None
+            source = _span(clip.trimmed_range())
+        except Exception:  # noqa: BLE001 - OTIO raises its own types for clips without any range
+            source = None
         ref = clip.media_reference
         path = reason = None
         if isinstance(ref, otio.schema.GeneratorReference):
@@ -199,5 +207,6 @@ def clip_refs(timeline: otio.schema.Timeline, resolver: MediaResolver) -> list[C
                     reason = wanted
                 else:
                     reason = f"media not found: {wanted}" if wanted else "clip has no media reference"
-        refs.append(ClipRef(key, clip.name or key, clip, path, record, reason))
+        refs.append(ClipRef(key, clip.name or key, path, source, _span(getattr(ref, "available_range", None)),
+                            reason))
     return refs

@@ -25,20 +25,27 @@ class MediaInfo:
     start_frame: int = 0  # start_timecode as a frame count at the nominal rate
     codec: str = ""
 
-    @property
-    def duration(self) -> Fraction:
-        return self.frame_count / self.rate
+
+@dataclass(frozen=True)
+class TimeSpan:
+    """A range of time as a timeline counts it: ``start`` and ``duration`` in units of ``rate`` (frames at a
+    video rate, see ``timecode.frames_on_grid``)."""
+
+    start: float
+    duration: float
+    rate: float
 
 
 @dataclass(frozen=True)
 class ClipRef:
-    """One video clip of the timeline to analyse, or to skip with a reason."""
+    """One video clip of the timeline to analyse, or to skip with a reason: everything the later stages need,
+    without the timeline object itself."""
 
     key: str  # stable position, e.g. "V1.3" or "V1.2/V2.1" inside a nested stack
     name: str
-    clip: Any = field(compare=False, repr=False)  # the opentimelineio Clip, annotated in place later
     media_path: Path | None
-    record_start: Any = field(compare=False, default=None)  # RationalTime on the timeline, for reports
+    source: TimeSpan | None  # the clip's trimmed source range (None: the clip has no range)
+    available: TimeSpan | None = None  # the media's range as the timeline knows it (its start timecode)
     skip_reason: str | None = None
 
 
@@ -49,7 +56,8 @@ class SamplePlan:
     clip_key: str
     media_path: Path
     frames: tuple[int, ...]  # 0-based frame indices in the media file
-    source_times: tuple[Any, ...]  # the same samples as opentimelineio RationalTime in the clip's source space
+    source_times: tuple[float, ...]  # the same samples in the clip's source time, in units of ``rate``
+    rate: float  # the units of ``source_times`` (1 for seconds)
 
 
 @dataclass(frozen=True)
@@ -82,9 +90,6 @@ class ClipLabels:
 
     clip_key: str
     labels: dict[str, CategoryLabel]
-    source_times: tuple[Any, ...]  # RationalTime of the samples that decoded
+    source_times: tuple[float, ...]  # the samples that decoded, in the clip's source time (units of ``rate``)
+    rate: float
     frames_requested: int = 0
-
-    @property
-    def frames_used(self) -> int:
-        return len(self.source_times)

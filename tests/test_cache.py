@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 from conftest import make_video
-from fakes import frame_id_analyzer
+from fakes import FrameIdBackbone, frame_id_analyzer, seen
 
 from cinemanet_edit.pipeline import SamplingPolicy, tag_file
 
@@ -38,13 +38,13 @@ def test_rerun_uses_the_cache_and_never_serves_changed_media(tmp_path):
     cut = timeline_over(tmp_path, media)
     first = frame_id_analyzer()
     tag_file(cut, tmp_path / "a.otio", analyzer=first, policy=SamplingPolicy(samples=1))
-    assert first.cached_frames == 0 and first._classifier.seen == [10, 30, 50]
+    assert first.cached_frames == 0 and seen(first) == [10, 30, 50]
     assert labels(tmp_path / "a.otio") == [10, 30, 50]
 
     again = frame_id_analyzer()
-    again._classifier = None  # an unchanged re-run must not need the model at all
     report = tag_file(cut, tmp_path / "b.otio", analyzer=again, policy=SamplingPolicy(samples=1))
-    assert again.cached_frames == 3 and again._classifier is None and report.analysed == 3
+    # an unchanged re-run must not need the model at all
+    assert again.cached_frames == 3 and not again.scorer.classifier_loaded and report.analysed == 3
     assert labels(tmp_path / "b.otio") == [10, 30, 50]
 
     # Rewritten in place under the same name, its modification time put back: only the content differs
@@ -70,18 +70,18 @@ def test_trimmed_clip_only_analyses_new_frames(tmp_path):
     otio.adapters.write_to_file(tl, str(edited))
     analyzer = frame_id_analyzer()
     tag_file(edited, tmp_path / "b.otio", analyzer=analyzer, policy=SamplingPolicy(samples=1))
-    assert analyzer.cached_frames == 2 and analyzer._classifier.seen == [55]
+    assert analyzer.cached_frames == 2 and seen(analyzer) == [55]
 
 
 def test_an_interrupted_run_keeps_what_it_analysed(tmp_path, monkeypatch):
     import pytest
 
-    from cinemanet_edit import pipeline
+    from cinemanet_edit import scoring
 
     media = make_video(tmp_path / "shot.mov", Fraction(25), 80, codec="mjpeg")
     cut = timeline_over(tmp_path, media)
-    analyzer = frame_id_analyzer()
-    real = type(analyzer._classifier).backbone_outputs
+    analyzer = frame_id_analyzer(batch_size=1)
+    real = FrameIdBackbone.__call__
     calls = []
 
     def interrupted(self, images):
@@ -90,12 +90,11 @@ def test_an_interrupted_run_keeps_what_it_analysed(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, images)
 
-    analyzer.batch_size = analyzer._classifier.batch_size = 1
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(type(analyzer._classifier), "backbone_outputs", interrupted)
-        patch.setattr(pipeline, "_prefetched", lambda items, depth: items)
+        patch.setattr(FrameIdBackbone, "__call__", interrupted)
+        patch.setattr(scoring, "prefetched", lambda items, depth: items)
         tag_file(cut, tmp_path / "a.otio", analyzer=analyzer, policy=SamplingPolicy(samples=1))
     assert not (tmp_path / "a.otio").exists()
     resumed = frame_id_analyzer()
     tag_file(cut, tmp_path / "b.otio", analyzer=resumed, policy=SamplingPolicy(samples=1))
-    assert resumed.cached_frames == 1 and resumed._classifier.seen == [30, 50]
+    assert resumed.cached_frames == 1 and seen(resumed) == [30, 50]

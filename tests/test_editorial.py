@@ -9,7 +9,7 @@ import json
 import opentimelineio as otio
 import pycmx
 import pytest
-from fakes import frame_id_analyzer
+from fakes import frame_id_analyzer, seen
 from lxml import etree
 from test_fcpxml import RATES, cut, tc
 
@@ -141,12 +141,13 @@ XMEML_NTSC = """<?xml version="1.0" encoding="UTF-8"?>
 def test_premiere_ntsc_xmeml_input(tmp_path):
     path = tmp_path / "premiere.xml"
     path.write_text(XMEML_NTSC)
-    from cinemanet_edit.timeline import MediaResolver, clip_refs, read_timeline
+    from cinemanet_edit.timeline import MediaResolver, clip_refs, video_clips
 
     tl = read_timeline(path)
     (ref,) = clip_refs(tl, MediaResolver(tmp_path, (tmp_path,)))
-    assert ref.clip.media_reference.target_url.endswith("/Volumes/RAID/Day%201/A001_C002.mov")
-    assert ref.clip.source_range.start_time.rate == pytest.approx(24000 / 1001, abs=0.01)
+    ((_key, clip),) = video_clips(tl)
+    assert clip.media_reference.target_url.endswith("/Volumes/RAID/Day%201/A001_C002.mov")
+    assert ref.source.rate == pytest.approx(24000 / 1001, abs=0.01)
     assert ref.skip_reason.startswith("media not found: /Volumes/RAID/Day 1/A001_C002.mov")
 
 
@@ -235,10 +236,10 @@ def _frames_seen(timeline_path, tmp_path, name, **kwargs) -> list[list[int]]:
     from cinemanet_edit.sampling import SamplingPolicy
 
     analyzer = frame_id_analyzer()
-    analyzer.use_cache = False
+    analyzer.scorer.use_cache = False
     out = tmp_path / name
     tag_file(timeline_path, out, analyzer=analyzer, policy=SamplingPolicy(samples=3), **kwargs)
-    return analyzer._classifier.seen, out
+    return seen(analyzer), out
 
 
 @pytest.mark.parametrize("rate_name", ["29.97", "59.94"])

@@ -31,7 +31,7 @@ def labelled(clip: otio.schema.Clip, framing: str, angle: str) -> None:
     source = clip.trimmed_range()
     annotate.annotate(clip, ClipLabels("k", {"shot.framing": lab(SHOT_FRAMING, framing),
                                              "shot.angle": lab(SHOT_ANGLE, angle)},
-                                       (source.start_time,)), CATEGORIES, "test@1")
+                                       (source.start_time.value,), source.start_time.rate), CATEGORIES, "test@1")
 
 
 def tc(text: str, rate: float) -> int:

@@ -53,7 +53,7 @@ def test_a_copied_branch_reproduces_the_backbone_and_logits_never_move(tmp_path)
 
 
 def test_train_fine_tune_writes_branch_litert_and_heads(poets_folder, tmp_path, monkeypatch, capsys):
-    from cinemanet_edit import finetune
+    from cinemanet_edit.training import finetune
 
     real = finetune.fine_tune
 
@@ -123,7 +123,7 @@ def test_a_fine_tune_that_never_beats_the_frozen_blocks_ships_no_branch(poets_fo
                                                                           capsys):
     """Best epoch 0 means the branch would be a copy of the ImageNet blocks: extra time for the same features.
     Then no branch is written, an old one is removed, and the heads read the plain network."""
-    from cinemanet_edit import finetune
+    from cinemanet_edit.training import finetune
 
     folder = tmp_path / "models"
     shutil.copytree(models.bundled_models_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))

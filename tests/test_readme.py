@@ -25,3 +25,15 @@ def test_readme_commands_match_ci():
     assert tests in ci.splitlines()
     assert "cinemanet-edit tag examples/example.otio" in setup and "pip install -e '.[test]'" in setup
     assert "pip install --quiet -e '.[test]'" in ci
+
+
+def test_layout_section_matches_the_tree():
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):text.index("## Licence")]
+    modules = [p for p in (ROOT / "cinemanet_edit").glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    modules += [p for p in (ROOT / "adapters").glob("*.py") if not p.name.startswith("_")]
+    modules += [p for p in (ROOT / "cinemanet_edit" / "training").glob("*.py") if p.name != "__init__.py"]
+    missing = [str(p.relative_to(ROOT)) for p in modules if p.name not in layout]
+    assert not missing, f"README's Layout section does not name: {missing}"
+    for folder in ("resolve/", "training/"):
+        assert folder in layout and (ROOT / "cinemanet_edit" / folder).is_dir()

@@ -3,13 +3,12 @@
 from fractions import Fraction
 from pathlib import Path
 
-import opentimelineio as otio
 import pytest
 
-from cinemanet_edit.sampling import SamplingPolicy, SkipClip, media_range, sample_frames, timecode_frames
-from cinemanet_edit.types import MediaInfo
+from cinemanet_edit.sampling import SamplingPolicy, SkipClip, media_range, sample_frames
+from cinemanet_edit.timecode import frames_on_grid
+from cinemanet_edit.types import ClipRef, MediaInfo, TimeSpan
 
-RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 R23, R2997 = Fraction(24000, 1001), Fraction(30000, 1001)
 
 
@@ -18,17 +17,17 @@ def media(rate=R23, frames=1000, tc=None, start=0):
 
 
 def clip(start, duration, rate, available=None):
-    ref = otio.schema.ExternalReference(target_url="m.mov", available_range=available)
-    return otio.schema.Clip(media_reference=ref, source_range=TR(RT(start, rate), RT(duration, rate)))
+    return ClipRef("V1.1", "c", Path("m.mov"), TimeSpan(start, duration, rate), available)
 
 
 def test_24_and_23976_are_the_same_timecode_grid():
-    assert timecode_frames(RT(86400, 24), R23) == timecode_frames(RT(86400, float(R23)), R23) == 86400
+    assert frames_on_grid(86400, 24, R23) == frames_on_grid(86400, float(R23), R23) == 86400
 
 
 def test_real_time_rates_are_seconds():
-    assert timecode_frames(RT(600 * 10, 600), Fraction(25)) == 250
-    assert timecode_frames(RT(5, 1), R23) == 5 * R23
+    assert frames_on_grid(600 * 10, 600, Fraction(25)) == 250
+    assert frames_on_grid(5, 1, R23) == 5 * R23
+    assert frames_on_grid(25, 12.5, Fraction(25)) == 50  # 12.5 fps is no timecode rate: real seconds
 
 
 def test_file_timecode_origin():
@@ -37,7 +36,7 @@ def test_file_timecode_origin():
 
 
 def test_available_range_origin_wins_over_file():
-    available = TR(RT(90000, 25), RT(1000, 25))
+    available = TimeSpan(90000, 1000, 25)
     r = media_range(clip(90010, 25, 25, available), media(Fraction(25), tc="00:00:00:00"))
     assert (r.first, r.end) == (10, 35)
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from conftest import SHARED
 
-from cinemanet_edit import cli, dataset, models
+from cinemanet_edit import cli, models
 from cinemanet_edit.taxonomy import SHOT_FRAMING
+from cinemanet_edit.training import data as dataset
 
 RNG = np.random.default_rng(7)
 
@@ -72,7 +73,7 @@ def test_train_writes_a_reproducible_head_and_card(poets_folder, tmp_path, capsy
     assert not np.array_equal(np.load(out / "shot.framing.npz")["kernel"], first)
     # Installed as a user head, classify and tag report the new category under the same contract.
     model_set = models.load_model_set(user_folder=out)
-    assert "shot.framing" in model_set.categories()
+    assert "shot.framing" in [h.category.id for h in model_set.heads]
     assert cli.main(["evaluate", str(poets_folder), "--category", "shot.framing", "--json"]) == 0
     bundled = json.loads(capsys.readouterr().out)  # the shipped head, not the one just written elsewhere
     assert bundled["categories"]["shot.framing"]["n"] == 70
@@ -82,7 +83,9 @@ def test_refit_all_validates_first_then_fits_every_image():
     """--refit-all: the reported metrics are the validated fit's; the weights are a fit on every image."""
     from pathlib import Path
 
-    from cinemanet_edit.training import FeatureSet, fit_linear, train_category
+    from cinemanet_edit.training.features import FeatureSet
+    from cinemanet_edit.training.job import train_category
+    from cinemanet_edit.training.linear import fit_linear
 
     labels = [label.id for label in SHOT_FRAMING.labels]
     y = np.arange(100) % 5
@@ -116,7 +119,7 @@ def test_imported_legacy_heads_match_the_graphs(tmp_path):
     legacy = SHARED / "legacy-cinemanet"
     if not legacy.is_dir():
         pytest.skip("../shared/legacy-cinemanet is absent")
-    from cinemanet_edit.legacy import import_legacy, legacy_head_output
+    from cinemanet_edit.training.legacy import import_legacy, legacy_head_output
 
     installed = {c: n for c, _, n in import_legacy(legacy, tmp_path)}
     assert installed["places365"] == 365 and installed["legacy.shot.framing"] == 5

@@ -8,25 +8,19 @@ All decisions live here so that the script Resolve runs stays a thin, testable a
 
 from __future__ import annotations
 
-import json
+import time
 from fractions import Fraction
 from pathlib import Path
 
-import opentimelineio as otio
-
 from .. import annotate, timecode
 from ..annotate import ordered_categories
-from ..pipeline import Analyzer, Reporter, SamplingPolicy, tag_timeline
+from ..pipeline import Analyzer, Reporter, SamplingPolicy, TagReport, analyse
 from ..taxonomy import RESOLVE_COLORS
 from ..timeline import MediaResolver
+from ..types import ClipRef, TimeSpan
 
 JOB_VERSION = 1
 TOOL = "cinemanet-edit"
-
-def custom_data(keywords: list[str]) -> str:
-    """The customData of our markers: identifies them and remembers the keywords we added."""
-    return json.dumps({"tool": TOOL, "v": JOB_VERSION, "keywords": keywords}, sort_keys=True)
-
 
 def _rate(value) -> Fraction:
     return timecode.exact_rate(Fraction(str(value).split()[0]))
@@ -38,8 +32,8 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
         raise ValueError(f"unsupported job version {job.get('version')!r}")
     policy = SamplingPolicy(samples=job.get("samples"), every=job.get("every"))
     timeline_rate = _rate(job["timeline_fps"])
-    track = otio.schema.Track(name="items")
-    items = {}
+    resolver = MediaResolver(None)
+    refs, items = [], {}
     for item in job["items"]:
         media_rate = _rate(item.get("media_fps") or job["timeline_fps"])
         r = float(media_rate)
@@ -47,28 +41,29 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
         end = int(item.get("source_end") or 0)
         if end <= start:  # no GetSourceEndFrame (Resolve < 19.0.2): the item's length at the media's rate
             end = start + max(1, round(int(item["duration"]) * media_rate / timeline_rate))
-        ref = otio.schema.ExternalReference(
-            target_url=Path(item["path"]).as_uri() if item.get("path") else None,
-            available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, r),
-                                                    otio.opentime.RationalTime(end, r)))
-        clip = otio.schema.Clip(name=item["id"], media_reference=ref, source_range=otio.opentime.TimeRange(
-            otio.opentime.RationalTime(start, r), otio.opentime.RationalTime(end - start, r)))
-        track.append(clip)
-        items[item["id"]] = (item, clip, media_rate)
-    timeline = otio.schema.Timeline(name="resolve job")
-    timeline.tracks.append(track)
-    report = tag_timeline(timeline, MediaResolver(None), analyzer, policy, reporter)
+        path, wanted = resolver.resolve(Path(item["path"]).as_uri() if item.get("path") else None)
+        reason = None
+        if path is None:
+            reason = f"media not found: {wanted}" if wanted else "clip has no media reference"
+        refs.append(ClipRef(item["id"], item["id"], path, TimeSpan(start, end - start, r), TimeSpan(0, end, r),
+                            reason))
+        items[item["id"]] = (item, media_rate)
+    started = time.perf_counter()
+    report = TagReport(model=analyzer.models.version)
+    reporter = reporter or Reporter()
+    try:
+        results = analyse(refs, analyzer, policy, reporter, report, {})
+    finally:
+        reporter.close()
     skipped = {s.name: s.reason for s in report.skipped}
     answers = []
-    for item_id, (item, clip, media_rate) in items.items():
-        data = clip.metadata.get("cinemanet")
-        if data is None:
+    for item_id, (item, media_rate) in items.items():
+        result = results.get(item_id)
+        if result is None:
             answers.append({"id": item_id, "status": "skipped", "reason": skipped.get(item_id, "not analysed")})
             continue
-        labels = {c: dict(v) for c, v in data["labels"].items()}
-        for entry in labels.values():
-            entry["scores"] = dict(entry["scores"])
-        frames = [int(round(f)) for f in data["samples"]["source_frames"]]
+        labels = {c: label.to_json() for c, label in result.labels.items()}
+        frames = [int(round(t)) for t in result.source_times]
         scale = timeline_rate / media_rate
         first = round((frames[0] - int(item["source_start"])) * scale)
         last = round((frames[-1] - int(item["source_start"])) * scale)
@@ -94,7 +89,7 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
         })
     return {"version": JOB_VERSION, "model": analyzer.models.version, "items": answers,
             "warnings": report.warnings, "frames_analysed": report.frames_analysed,
-            "seconds": round(report.seconds, 3)}
+            "seconds": round(time.perf_counter() - started, 3)}
 
 
 class LineReporter(Reporter):

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import decode
-from .dataset import Example, group_near_duplicates
-from .errors import CinemanetError
-from .models import ModelSet
-from .taxonomy import Category
+from .. import decode
+from ..errors import CinemanetError
+from ..models import ModelSet
+from ..taxonomy import Category
+from .data import Example, group_near_duplicates
 
 CROP_MARGIN = 240 / 224  # images are stored this much larger and cropped to the input size while training
 
@@ -80,9 +80,9 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
               learning_rate: float = 3e-4, patience: int = 3, seed: int = 0,
               log: Callable[[str], None] = lambda _: None) -> FineTuneResult:
     """Train a branch from block ``branch_from`` on every category in ``examples`` at once."""
-    from .backbone import BRANCH_PREFIX, block_of, build_mobilenet_v1
-    from .classify import branch_weights, import_tensorflow, load_keras_model
-    from .training import evaluate, fit_linear
+    from ..backbone import BRANCH_PREFIX, block_of, build_mobilenet_v1
+    from ..classify import branch_weights, import_tensorflow, load_keras_model
+    from .linear import evaluate, fit_linear
 
     started = time.perf_counter()
     tf = import_tensorflow()

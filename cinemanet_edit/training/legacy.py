@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .backbone import BLOCKS, BN_EPSILON
-from .errors import CinemanetError
+from ..backbone import BLOCKS, BN_EPSILON
+from ..errors import CinemanetError
 
 SLIM_SCOPE = "MobilenetV1"
 LOGITS_NODE = "MobilenetV1/Predictions/Reshape:0"
@@ -23,7 +23,7 @@ def read_graph_constants(graph_path: Path) -> dict[str, np.ndarray]:
     """All ``Const`` nodes of a frozen graph, by node name."""
     from tensorflow.python.framework import tensor_util
 
-    from .classify import import_tensorflow
+    from ..classify import import_tensorflow
 
     tf = import_tensorflow()
 
@@ -50,7 +50,7 @@ def _bn_weights(consts: dict[str, np.ndarray], scope: str) -> list[np.ndarray]:
 
 def convert_backbone(graph_path: Path, out_path: Path) -> None:
     """Write the Keras weights file of MobileNet v1 1.0/224 taken from a frozen TF-slim graph."""
-    from .backbone import build_mobilenet_v1
+    from ..backbone import build_mobilenet_v1
 
     consts = read_graph_constants(graph_path)
     if f"{SLIM_SCOPE}/Conv2d_0/weights" not in consts:
@@ -73,7 +73,7 @@ def convert_backbone(graph_path: Path, out_path: Path) -> None:
 
 def _load_graph(graph_path: Path):
     """(tensorflow, the frozen graph imported into a fresh tf.Graph) to run a seed graph as a reference."""
-    from .classify import import_tensorflow
+    from ..classify import import_tensorflow
 
     tf = import_tensorflow()
     graph_def = tf.compat.v1.GraphDef()
@@ -135,7 +135,7 @@ def read_legacy_head(graph_path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def legacy_labels(label_file: Path, category_id: str) -> list[tuple[str, str]]:
     """(label id, title) per line of a seed label file, mapped onto our ids and titles where they match."""
-    from .taxonomy import known_category
+    from ..taxonomy import known_category
 
     ours = known_category(category_id.removeprefix("legacy."))
     out = []
@@ -158,8 +158,8 @@ def import_legacy(folder: Path, destination: Path) -> list[tuple[str, Path, int]
 
     Returns (category id, head file, number of labels) per head. The graphs' weights are copied unchanged.
     """
-    from .files import atomic_write
-    from .models import register_head, sha256
+    from ..files import atomic_write
+    from ..models import register_head, sha256
 
     folder, destination = Path(folder), Path(destination)
     graphs = sorted(folder.glob("*Classifier.pb"))

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import IMAGE_SUFFIXES
-from .errors import CinemanetError
-from .taxonomy import Category, known_category
+from ..decode import IMAGE_SUFFIXES
+from ..errors import CinemanetError
+from ..taxonomy import Category, known_category
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Train and evaluate the cinematography heads on cached backbone features.
+"""The ``train`` job: split, fit and validate every head, refit, write heads, cards and the manifest.
 
 The seed retrained one graph per category with TF-for-Poets. Here every head is a linear layer on the
 backbone's 1024-d pooled features (so all heads share one backbone pass), trained with class-balanced
@@ -16,258 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import decode
-from .cache import cache_dir
-from .dataset import Example, dhash, file_digest, group_near_duplicates, split_by_group
-from .errors import CinemanetError
-from .models import ModelSet
-from .taxonomy import Category
-
-FEATURES = 1024
-
-
-@dataclass
-class FeatureSet:
-    """Backbone features of the images that decoded: [n, 2 (image, mirror), 1024], plus hashes."""
-
-    examples: list[Example]
-    features: np.ndarray
-    hashes: list[int]
-    digests: list[str]
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-@dataclass
-class HashedImages:
-    """The images that decoded, with their file digests and near-duplicate hashes: what a split needs, and
-    independent of the network (only of the decoded size)."""
-
-    examples: list[Example]
-    hashes: list[int]
-    digests: list[str]
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def _hash_folder(size: int) -> Path:
-    folder = cache_dir() / "dhash" / str(size)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _decode_and_hash(path: Path, size: int, hash_file: Path) -> tuple[np.ndarray, int] | None:
-    """The first frame at ``size`` and its dHash (saved to ``hash_file``), or None if it does not decode."""
-    frames = list(decode.decode_frames(path, [0], size))
-    if not frames:
-        return None
-    h = dhash(frames[0].image)
-    hash_file.write_text(str(h))
-    return frames[0].image, h
-
-
-def hash_images(examples: list[Example], size: int, progress=None) -> HashedImages:
-    """Digests and dHashes of every image, cached per file: a split without a backbone pass."""
-    folder = _hash_folder(size)
-    out = HashedImages([], [], [])
-    for example in examples:
-        try:
-            digest = file_digest(example.path)
-        except OSError as exc:
-            out.failed.append((example.path, str(exc)))
-            continue
-        hash_file = folder / f"{digest}.dhash"
-        if hash_file.exists():
-            h = int(hash_file.read_text())
-        else:
-            decoded = _decode_and_hash(example.path, size, hash_file)
-            if decoded is None:
-                out.failed.append((example.path, "cannot decode"))
-                continue
-            h = decoded[1]
-        out.examples.append(example)
-        out.hashes.append(h)
-        out.digests.append(digest)
-        if progress:
-            progress(1)
-    return out
-
-
-def extract_features(examples: list[Example], models: ModelSet, classifier=None, progress=None) -> FeatureSet:
-    """Features of every image and its mirror image, cached under the network's features id and the file's
-    digest (the dHash beside it, under the decoded size)."""
-    folder = cache_dir() / "features" / models.backbone_file.stem / models.features_id
-    folder.mkdir(parents=True, exist_ok=True)
-    hash_folder = _hash_folder(models.input_size)
-    kept, feats, hashes, digests, failed = [], [], [], [], []
-    pending: list[tuple[int, np.ndarray, Path]] = []
-
-    def flush():
-        nonlocal classifier
-        if not pending:
-            return
-        if classifier is None:
-            from .classify import Classifier
-
-            classifier = Classifier(models)
-        images = np.stack([im for _, im, _ in pending] + [im[:, ::-1] for _, im, _ in pending])
-        f, _ = classifier.backbone_outputs(images) if len(images) <= 64 else _batched(classifier, images)
-        half = len(pending)
-        for k, (slot, _, cache_file) in enumerate(pending):
-            pair = np.stack([f[k], f[half + k]]).astype(np.float32)
-            np.save(cache_file, pair)
-            feats[slot] = pair
-        pending.clear()
-
-    for example in examples:
-        try:
-            digest = file_digest(example.path)
-        except OSError as exc:
-            failed.append((example.path, str(exc)))
-            continue
-        cache_file = folder / f"{digest}.npy"
-        hash_file = hash_folder / f"{digest}.dhash"
-        slot = len(kept)
-        kept.append(example)
-        digests.append(digest)
-        if cache_file.exists() and hash_file.exists():
-            feats.append(np.load(cache_file))
-            hashes.append(int(hash_file.read_text()))
-        else:
-            decoded = _decode_and_hash(example.path, models.input_size, hash_file)
-            if decoded is None:
-                kept.pop()
-                digests.pop()
-                failed.append((example.path, "cannot decode"))
-                continue
-            image, h = decoded
-            hashes.append(h)
-            feats.append(None)
-            pending.append((slot, image, cache_file))
-            if len(pending) == 32:
-                flush()
-        if progress:
-            progress(1)
-    flush()
-    return FeatureSet(kept, np.stack(feats) if feats else np.zeros((0, 2, FEATURES), np.float32), hashes, digests,
-                      failed)
-
-
-def extract_logits(paths: list[Path], models: ModelSet, classifier) -> np.ndarray:
-    """The ImageNet logits of images that ``extract_features`` decoded (not cached: few heads read them)."""
-    out = []
-    for start in range(0, len(paths), 32):
-        images = np.stack([next(iter(decode.decode_frames(p, [0], models.input_size))).image
-                           for p in paths[start:start + 32]])
-        out.append(classifier.backbone_outputs(images)[1])
-    return np.concatenate(out) if out else np.zeros((0, 1001), np.float32)
-
-
-def _batched(classifier, images: np.ndarray):
-    outs = [classifier.backbone_outputs(images[i:i + 32]) for i in range(0, len(images), 32)]
-    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
-
-
-# ---------------------------------------------------------------- linear heads
-
-
-def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = x.mean(axis=0)
-    std = x.std(axis=0) + 1e-6
-    return mean, std
-
-
-def fit_linear(x: np.ndarray, y: np.ndarray, n_classes: int, multi_label: bool, l2: float,
-               epochs: int = 300, lr: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Class-balanced linear classifier by full-batch Adam; returns (kernel, bias) on raw features."""
-    mean, std = _standardise(x)
-    z = (x - mean) / std
-    rng = np.random.default_rng(seed)
-    w = rng.normal(0, 0.01, (z.shape[1], n_classes))
-    b = np.zeros(n_classes)
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    weights = (len(y) / (n_classes * np.maximum(counts, 1)))[y]
-    weights /= weights.sum()
-    onehot = np.eye(n_classes)[y]
-    m = [np.zeros_like(w), np.zeros_like(b)]
-    v = [np.zeros_like(w), np.zeros_like(b)]
-    for t in range(1, epochs + 1):
-        logits = z @ w + b
-        if multi_label:
-            p = 1 / (1 + np.exp(-logits))
-        else:
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(axis=1, keepdims=True)
-        g = (p - onehot) * weights[:, None]
-        grads = [z.T @ g + l2 * w, g.sum(axis=0)]
-        for k, (param, grad) in enumerate(zip((w, b), grads, strict=True)):
-            m[k] = 0.9 * m[k] + 0.1 * grad
-            v[k] = 0.999 * v[k] + 0.001 * grad ** 2
-            param -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
-    kernel = (w / std[:, None]).astype(np.float32)
-    bias = (b - (mean / std) @ w).astype(np.float32)
-    return kernel, bias
-
-
-def predict_linear(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, multi_label: bool) -> np.ndarray:
-    logits = x @ kernel + bias
-    if multi_label:
-        return 1 / (1 + np.exp(-logits))
-    logits = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    return p / p.sum(axis=1, keepdims=True)
-
-
-# ---------------------------------------------------------------- metrics
-
-
-@dataclass
-class Metrics:
-    labels: list[str]
-    confusion: np.ndarray  # rows: true, columns: predicted
-    n: int
-
-    @property
-    def recall(self) -> np.ndarray:
-        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=1), 1)
-
-    @property
-    def precision(self) -> np.ndarray:
-        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=0), 1)
-
-    @property
-    def balanced_accuracy(self) -> float:
-        present = self.confusion.sum(axis=1) > 0
-        return float(self.recall[present].mean())
-
-    @property
-    def accuracy(self) -> float:
-        return float(np.trace(self.confusion) / max(1, self.n))
-
-    def to_json(self) -> dict:
-        return {"n": self.n, "balanced_accuracy": round(self.balanced_accuracy, 4),
-                "accuracy": round(self.accuracy, 4),
-                "per_class": {lab: {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                                    "support": int(s)}
-                              for lab, p, r, s in zip(self.labels, self.precision, self.recall,
-                                                      self.confusion.sum(axis=1), strict=True)},
-                "confusion": self.confusion.tolist()}
-
-
-def evaluate(y: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> Metrics:
-    k = len(labels)
-    predicted = probabilities.argmax(axis=1)
-    confusion = np.zeros((k, k), dtype=int)
-    for t, p in zip(y, predicted, strict=True):
-        confusion[t, p] += 1
-    return Metrics(labels, confusion, len(y))
-
-
-def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
-    unique = np.unique(groups)
-    rng = np.random.default_rng(seed)
-    rng.shuffle(unique)
-    fold_of = {g: i % k for i, g in enumerate(unique)}
-    return [np.array([fold_of[g] == f for g in groups]) for f in range(k)]
+from ..errors import CinemanetError
+from ..models import ModelSet
+from ..taxonomy import Category
+from .data import Example, group_near_duplicates, split_by_group
+from .features import FeatureSet, extract_features, hash_images
+from .linear import Metrics, evaluate, fit_linear, group_folds, predict_linear
 
 
 @dataclass
@@ -350,8 +104,8 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
     import datetime
     import json
 
-    from .files import atomic_write
-    from .models import register_head, sha256
+    from ..files import atomic_write
+    from ..models import register_head, sha256
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -446,9 +200,9 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     """
     import dataclasses
 
-    from .files import atomic_write
-    from .models import load_manifest, sha256, write_manifest
-    from .taxonomy import known_category
+    from ..files import atomic_write
+    from ..models import load_manifest, sha256, write_manifest
+    from ..taxonomy import known_category
 
     output = Path(output)
     categories = [known_category(c) for c in by_category]
@@ -468,7 +222,7 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     branch = None
     manifest = None
     if fine_tune_from is not None:
-        from .dataset import split_images
+        from .data import split_images
         from .finetune import fine_tune
 
         manifest = require_backbone_folder(output)
@@ -527,7 +281,7 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
 
 def require_backbone_folder(folder: Path) -> dict:
     """The manifest of a model folder that holds a backbone (where a fine-tuned branch can go)."""
-    from .models import load_manifest
+    from ..models import load_manifest
 
     manifest = load_manifest(folder) if (Path(folder) / "manifest.json").exists() else {}
     if "backbone" not in manifest:

@@ -1,0 +1,103 @@
+"""Linear heads on backbone features and the metrics they are judged by.
+
+Every head is a linear layer on the 1024-d pooled features (so all heads share one backbone pass), trained
+with class-balanced softmax (single-label) or one-vs-rest sigmoid (multi-label) cross-entropy and L2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..models import activate
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    std = x.std(axis=0) + 1e-6
+    return mean, std
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray, n_classes: int, multi_label: bool, l2: float,
+               epochs: int = 300, lr: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced linear classifier by full-batch Adam; returns (kernel, bias) on raw features."""
+    mean, std = _standardise(x)
+    z = (x - mean) / std
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.01, (z.shape[1], n_classes))
+    b = np.zeros(n_classes)
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    weights = (len(y) / (n_classes * np.maximum(counts, 1)))[y]
+    weights /= weights.sum()
+    onehot = np.eye(n_classes)[y]
+    m = [np.zeros_like(w), np.zeros_like(b)]
+    v = [np.zeros_like(w), np.zeros_like(b)]
+    for t in range(1, epochs + 1):
+        p = activate(z @ w + b, multi_label)
+        g = (p - onehot) * weights[:, None]
+        grads = [z.T @ g + l2 * w, g.sum(axis=0)]
+        for k, (param, grad) in enumerate(zip((w, b), grads, strict=True)):
+            m[k] = 0.9 * m[k] + 0.1 * grad
+            v[k] = 0.999 * v[k] + 0.001 * grad ** 2
+            param -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+    kernel = (w / std[:, None]).astype(np.float32)
+    bias = (b - (mean / std) @ w).astype(np.float32)
+    return kernel, bias
+
+
+def predict_linear(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, multi_label: bool) -> np.ndarray:
+    return activate(x @ kernel + bias, multi_label)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@dataclass
+class Metrics:
+    labels: list[str]
+    confusion: np.ndarray  # rows: true, columns: predicted
+    n: int
+
+    @property
+    def recall(self) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=1), 1)
+
+    @property
+    def precision(self) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(self.confusion.sum(axis=0), 1)
+
+    @property
+    def balanced_accuracy(self) -> float:
+        present = self.confusion.sum(axis=1) > 0
+        return float(self.recall[present].mean())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / max(1, self.n))
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "balanced_accuracy": round(self.balanced_accuracy, 4),
+                "accuracy": round(self.accuracy, 4),
+                "per_class": {lab: {"precision": round(float(p), 4), "recall": round(float(r), 4),
+                                    "support": int(s)}
+                              for lab, p, r, s in zip(self.labels, self.precision, self.recall,
+                                                      self.confusion.sum(axis=1), strict=True)},
+                "confusion": self.confusion.tolist()}
+
+
+def evaluate(y: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> Metrics:
+    k = len(labels)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((k, k), dtype=int)
+    for t, p in zip(y, predicted, strict=True):
+        confusion[t, p] += 1
+    return Metrics(labels, confusion, len(y))
+
+
+def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    unique = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(unique)
+    fold_of = {g: i % k for i, g in enumerate(unique)}
+    return [np.array([fold_of[g] == f for g in groups]) for f in range(k)]
