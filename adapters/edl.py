@@ -139,9 +139,25 @@ FILE_NAME = re.compile(r"^[^/\\:*?\"<>|]+\.(mov|mp4|m4v|mxf|mkv|avi|mpg|mpeg|mts
 COLORS_BACK = {v.upper(): k for k, v in RESOLVE_COLORS.items()}
 
 
+def decode_text(data: bytes) -> str:
+    """EDLs come as UTF-8 or in an old single-byte code page (Avid on Windows writes cp1252)."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def read_from_file(filepath, rate: float = 24.0) -> otio.schema.Timeline:
+    """Read an EDL file whatever its text encoding."""
+    with open(filepath, "rb") as f:
+        return read_from_string(f.read(), rate=rate)
+
+
 def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
     """Parse a CMX 3600 EDL: video events become clips on one track, gaps where the record jumps."""
-    text = input_str.decode("utf-8", "replace") if isinstance(input_str, bytes) else input_str
+    text = decode_text(input_str) if isinstance(input_str, bytes) else input_str
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     rate = float(rate)
     drop = None
@@ -196,11 +212,17 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
     set_drop_frame(timeline, use_drop and timecode.is_ntsc(rate) and round(rate) % 30 == 0)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
+    if not events:
+        raise EDLError("no events: not a CMX 3600 EDL (or an empty one)")
     position = None
+    warnings = []
     for event in events:
         if "V" not in event["channels"] and event["channels"] != "B":
             continue  # audio-only events
         s_in, s_out, r_in, r_out = (frames(t) for t in event["tc"])
+        if r_out < r_in or s_out < s_in:
+            warnings.append(f"EDL event {event['number']:03d} skipped: its out point is before its in point")
+            continue
         if position is None:
             position = r_in
             timeline.global_start_time = RT(r_in, rate)
@@ -234,4 +256,6 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
                         marked_range=otio.opentime.TimeRange(RT(s_in + offset, rate), RT(duration, rate))))
             track.append(clip)
         position = r_out
+    if warnings:
+        timeline.metadata["cinemanet"]["reader_warnings"] = warnings
     return timeline

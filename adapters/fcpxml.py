@@ -61,11 +61,19 @@ def fmt(value: Fraction) -> str:
 def parse_time(text: str | None, default: Fraction = Fraction(0)) -> Fraction:
     if not text:
         return default
+    raw = text
     text = text.strip().rstrip("s")
-    if "/" in text:
-        num, den = text.split("/", 1)
-        return Fraction(int(num), int(den))
-    return Fraction(text)
+    try:
+        if "/" in text:
+            num, den = text.split("/", 1)
+            value = Fraction(int(num), int(den))
+        else:
+            value = Fraction(text)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise FCPXMLError(f"not an FCPXML time: {raw!r}") from None
+    if abs(value) > 10**9:  # 30 years: no cut is that long
+        raise FCPXMLError(f"time out of range: {raw!r}")
+    return value
 
 
 def to_rt(value: Fraction, rate: Fraction) -> otio.opentime.RationalTime:
@@ -405,7 +413,12 @@ class _Reader:
         name = el.get("name") or ""
         if tag == "asset-clip":
             asset = self.assets.get(el.get("ref"))
-            if asset is None or asset.get("hasVideo") == "0" or el.get("srcEnable") == "audio":
+            if asset is None:  # kept as a clip without media, so that it is reported rather than lost
+                rate = self.rate_of(el.get("format"), self.rate)
+                missing = otio.schema.MissingReference(name=f"unknown asset {el.get('ref')!r}")
+                return otio.schema.Clip(name=name, media_reference=missing,
+                                        source_range=TR(to_rt(start, rate), to_rt(duration, rate)))
+            if asset.get("hasVideo") == "0" or el.get("srcEnable") == "audio":
                 return None
             return self._clip(name, asset, start, duration, el.get("format") or asset.get("format"), el)
         if tag == "clip":
@@ -532,7 +545,12 @@ def read_from_string(input_str, project: str | None = None) -> otio.schema.Timel
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise FCPXMLError(f"malformed FCPXML: {exc}") from None
-    return _Reader(root, project).build()
+    try:
+        return _Reader(root, project).build()
+    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError) as exc:
+        if isinstance(exc, FCPXMLError):
+            raise
+        raise FCPXMLError(f"malformed FCPXML: {type(exc).__name__}: {exc}") from None
 
 
 def read_from_file(filepath, project: str | None = None) -> otio.schema.Timeline:

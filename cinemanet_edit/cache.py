@@ -52,9 +52,17 @@ class ResultCache:
         self.path = Path(path) if path else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS frames (media TEXT, frame INTEGER, model TEXT, scores BLOB, "
-                        "PRIMARY KEY (media, frame, model))")
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("CREATE TABLE IF NOT EXISTS frames (media TEXT, frame INTEGER, model TEXT, scores BLOB, "
+                            "PRIMARY KEY (media, frame, model))")
+            columns = [row[1] for row in self.db.execute("PRAGMA table_info(frames)")]
+        except sqlite3.Error:
+            self.db.close()
+            raise
+        if columns != ["media", "frame", "model", "scores"]:  # another program's file: leave it alone
+            self.db.close()
+            raise sqlite3.DatabaseError(f"{self.path}: not a cinemanet-edit result cache")
 
     def get(self, media: str, frames: list[int], model: str, sizes: dict[str, int]) -> dict[int, dict]:
         """Cached probabilities of the given frames, split per category (``sizes``: labels per category)."""
@@ -65,8 +73,10 @@ class ResultCache:
             query = f"SELECT frame, scores FROM frames WHERE media=? AND model=? AND frame IN ({marks})"
             rows = self.db.execute(query, (media, model, *chunk))
             for frame, blob in rows:
+                if not isinstance(blob, bytes) or len(blob) != 4 * sum(sizes.values()):
+                    continue
                 values = np.frombuffer(blob, dtype=np.float32)
-                if len(values) != sum(sizes.values()):
+                if not np.isfinite(values).all():  # a damaged row: analyse the frame again
                     continue
                 out, offset = {}, 0
                 for category, n in sizes.items():

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -60,8 +63,15 @@ def _positive_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError("must be a number greater than 0")
+    return value
+
+
+def _frame_rate(text: str) -> float:
+    value = float(text)
+    if not (1 <= value <= 1000):  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("must be a frame rate between 1 and 1000")
     return value
 
 
@@ -112,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(option.flag, dest=option.keyword, choices=option.choices, default=option.default,
                            help=option.help)
-    p.add_argument("--rate", type=float, help="frame rate of an EDL input (default 24; 29.97/59.94 drop-frame "
+    p.add_argument("--rate", type=_frame_rate, help="frame rate of an EDL input (default 24; 29.97/59.94 drop-frame "
                    "is taken from the EDL)")
     timecode_mode = p.add_mutually_exclusive_group()
     timecode_mode.add_argument("--drop-frame", dest="drop_frame", action="store_true", default=None,
@@ -404,17 +414,48 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     handler = {"classify": cmd_classify, "tag": cmd_tag, "models": cmd_models, "resolve": cmd_resolve,
                "train": cmd_train, "evaluate": cmd_evaluate}[args.command]
+    previous = _stop_on_sigterm()
     try:
         return handler(args)
     except CinemanetError as exc:
         print(f"cinemanet-edit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Terminated:
+        print("cinemanet-edit: terminated (results analysed so far are kept in the cache)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("cinemanet-edit: interrupted", file=sys.stderr)
+        print("cinemanet-edit: interrupted (results analysed so far are kept in the cache)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
+    except (OSError, MemoryError, RecursionError) as exc:
+        print(f"cinemanet-edit: error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback on request
+        if os.environ.get("CINEMANET_DEBUG"):
+            raise
+        print(f"cinemanet-edit: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+              "(CINEMANET_DEBUG=1 shows the traceback; please report it)", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: work in flight stops, what was analysed stays in the cache."""
+
+
+def _stop_on_sigterm():
+    """Make SIGTERM raise ``Terminated`` in the main thread; returns the handler it replaced (None elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(_signum, _frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ the frames it decoded and reports the error.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import av
 import av.error
+import numpy as np
 
 from . import timecode
 from .errors import CinemanetError
@@ -24,6 +27,7 @@ from .types import Frame, MediaInfo
 SEEK_GAP_SECONDS = 2.0
 # A damaged file is given up after this many packets in a row fail to decode.
 MAX_BAD_PACKETS = 25
+LOCAL_ONLY = {"protocol_whitelist": "file"}  # FFmpeg opens nothing but local files, nested references included
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 MEDIA_SUFFIXES = {
     ".mov", ".mp4", ".m4v", ".mxf", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m2ts", ".mts", ".ts",
@@ -31,14 +35,35 @@ MEDIA_SUFFIXES = {
 }
 
 
-def _open(path: Path):
+def check_regular_file(path: Path, what: str = "file") -> None:
+    """Refuse anything that is not a regular file before reading it: a FIFO would block forever, a device
+    (``/dev/zero``, also through a symlink) never ends."""
     try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CinemanetError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise CinemanetError(f"{path}: cannot read ({_reason(exc)})") from None
+    if stat.S_ISDIR(mode):
+        raise CinemanetError(f"{path}: is a folder, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise CinemanetError(f"{path}: not a regular {what} (a pipe or a device)")
+
+
+def _open(path: Path):
+    """Open a local media file. FFmpeg gets it as a ``file:`` URL with only the file protocol allowed, so a
+    name like ``http:/host/x.mp4`` is a file name and a playlist or reference movie cannot reach the network."""
+    check_regular_file(Path(path), "media file")
+    try:
+        container = av.open("file:" + os.path.abspath(path), options=LOCAL_ONLY)
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise CinemanetError(f"{path}: cannot open media ({_reason(exc)})") from None
     if not container.streams.video:
         container.close()
         raise CinemanetError(f"{path}: no video stream")
+    if container.streams.video[0].codec_context is None:
+        container.close()
+        raise CinemanetError(f"{path}: no decoder for its video")
     return container
 
 
@@ -174,6 +199,16 @@ class _Reader:
         return frame
 
 
+def _upright(frame, image: np.ndarray) -> np.ndarray:
+    """The image as it is meant to be seen: rotation metadata (phone video) and EXIF orientation (photos), both
+    of which FFmpeg reports as the frame's display rotation (degrees counter-clockwise)."""
+    try:
+        quarter_turns = round((frame.rotation or 0) / 90) % 4
+    except (AttributeError, ValueError, TypeError):
+        return image
+    return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
+
+
 def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeReport | None = None
                   ) -> Iterator[Frame]:
     """Yield ``Frame``s for the given 0-based frame indices of ``path``, scaled to size x size RGB.
@@ -203,6 +238,6 @@ def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeR
             if frame is None:
                 report.missing.extend(targets[n:])
                 return
-            image = frame.to_ndarray(width=size, height=size, format="rgb24")
+            image = _upright(frame, frame.to_ndarray(width=size, height=size, format="rgb24"))
             report.delivered += 1
             yield Frame(Path(path), target, image)

@@ -167,10 +167,13 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, adapter_name: str
         except Exception as exc:  # noqa: BLE001 - an adapter can raise anything
             raise CinemanetError(f"cannot write {title_of(adapter_name)}: {' '.join(str(exc).split())[:300]}") \
                 from None
-        if path.suffix.lower() == ".fcpxmld":  # a bundle: a folder holding Info.fcpxml
-            write_bundle(path, {"Info.fcpxml": text.encode("utf-8")})
-        else:
-            atomic_write(path, text.encode("utf-8"))
+        try:
+            if path.suffix.lower() == ".fcpxmld":  # a bundle: a folder holding Info.fcpxml
+                write_bundle(path, {"Info.fcpxml": text.encode("utf-8")})
+            else:
+                atomic_write(path, text.encode("utf-8"))
+        except OSError as exc:
+            raise CinemanetError(f"cannot write {path}: {exc.strerror or exc}") from None
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
     os.close(fd)

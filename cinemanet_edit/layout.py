@@ -20,6 +20,7 @@ Only OTIO and the standard library here: OTIO imports the adapters, which import
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -161,8 +162,14 @@ def _media_rate(clip: otio.schema.Clip, fallback: Fraction | None) -> Fraction |
     return exact_rate(source.start_time.rate) if is_video_rate(source.start_time.rate) else fallback
 
 
+class Unplaceable(ValueError):
+    """A time no frame count can hold (NaN, infinite, a rate of 0): the item is left out of the layout."""
+
+
 def _on(t: otio.opentime.RationalTime, rate: Fraction) -> Fraction:
     """A time as an exact (unrounded) frame count of ``rate``."""
+    if not (math.isfinite(t.value) and math.isfinite(t.rate) and t.rate > 0):
+        raise Unplaceable(f"{t.value} at rate {t.rate}")
     return frames_on_grid(t.value, t.rate, rate)
 
 
@@ -185,8 +192,11 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
     elif url and not url.startswith("file:") and "://" not in url:
         url = Path(url).resolve().as_uri()  # a plain path
     available = getattr(ref, "available_range", None)
-    start = round(_on(available.start_time, rate)) if available is not None else 0
-    duration = round(_on(available.duration, rate)) if available is not None else None
+    try:
+        start = round(_on(available.start_time, rate)) if available is not None else 0
+        duration = round(_on(available.duration, rate)) if available is not None else None
+    except Unplaceable:
+        start, duration = 0, None
     name = Path(path).name if path else (getattr(ref, "name", "") or clip.name or "")
     return Media(url=url, path=path, name=name, rate=rate, start=start, duration=duration,
                  width=int(meta["width"]) if meta.get("width") else None,
@@ -208,7 +218,14 @@ class _Builder:
         return len(tracks)
 
     def item(self, item, kind: str, track: int, base: Fraction, window: tuple[Fraction, Fraction]) -> None:
-        """Place ``item`` whose own first visible frame lands on record frame ``base``, seen inside ``window``."""
+        """Place ``item`` whose own first visible frame lands on record frame ``base``, seen inside ``window``.
+        An item whose times cannot be counted (NaN, infinite) is left out; the rest of the cut is not."""
+        try:
+            self._item(item, kind, track, base, window)
+        except Unplaceable:
+            pass
+
+    def _item(self, item, kind: str, track: int, base: Fraction, window: tuple[Fraction, Fraction]) -> None:
         if isinstance(item, otio.schema.Clip):
             self.clip(item, kind, track, base, window)
         elif isinstance(item, otio.schema.Track):
@@ -219,15 +236,26 @@ class _Builder:
     def _child_window(self, base: Fraction, length: Fraction, window) -> tuple[Fraction, Fraction]:
         return max(base, window[0]), min(base + length, window[1])
 
+    def _own(self, composition, base: Fraction, window):
+        """(record frame of the composition's internal time zero, the window it shows). A composition whose
+        length cannot be counted (one child with a NaN range) shows what its children place."""
+        try:
+            own = composition.trimmed_range()
+            return base - _on(own.start_time, self.rate), self._child_window(base, _on(own.duration, self.rate),
+                                                                             window)
+        except Unplaceable:
+            return base, window
+
     def track(self, track: otio.schema.Track, kind: str, number: int, base: Fraction, window) -> None:
-        own = track.trimmed_range()
-        origin = base - _on(own.start_time, self.rate)  # record frame of the track's internal time zero
-        window = self._child_window(base, _on(own.duration, self.rate), window)
+        origin, window = self._own(track, base, window)
         position = origin  # transitions take no time: OTIO places their neighbours back to back
         for child in track:
             if isinstance(child, otio.schema.Transition):
                 continue
-            length = _on(child.trimmed_range().duration, self.rate)
+            try:
+                length = max(Fraction(0), _on(child.trimmed_range().duration, self.rate))
+            except Unplaceable:
+                continue  # no length: nothing of it can be placed, and it moves nothing after it
             if not isinstance(child, otio.schema.Gap):
                 child_window = self._child_window(position, length, window)
                 if child_window[0] < child_window[1]:
@@ -235,9 +263,7 @@ class _Builder:
             position += length
 
     def stack(self, stack: otio.schema.Stack, kind: str, number: int, base: Fraction, window) -> None:
-        own = stack.trimmed_range()
-        origin = base - _on(own.start_time, self.rate)
-        window = self._child_window(base, _on(own.duration, self.rate), window)
+        origin, window = self._own(stack, base, window)
         first = True
         for child in stack:
             if isinstance(child, otio.schema.Track) and child.kind != (
@@ -265,8 +291,11 @@ class _Builder:
         head = _on(source.start_time, self.rate) + trim  # the first visible frame, in source time on our grid
         for marker in clip.markers:
             marked = marker.marked_range
-            offset = round(_on(marked.start_time, self.rate) - head)
-            length = max(0, round(_on(marked.duration, self.rate)))
+            try:
+                offset = round(_on(marked.start_time, self.rate) - head)
+                length = max(0, round(_on(marked.duration, self.rate)))
+            except Unplaceable:
+                continue
             if length and offset < 0 < offset + length:  # a range marker whose head a parent hides
                 offset, length = 0, offset + length
             if not 0 <= offset < record_out - record_in:
@@ -287,7 +316,10 @@ class _Builder:
 def layout(timeline: otio.schema.Timeline) -> Layout:
     """Lay the timeline flat: every clip of every video and audio track, nested stacks included."""
     rate = timeline_rate(timeline)
-    start = round(_on(timeline.global_start_time, rate)) if timeline.global_start_time is not None else 0
+    try:
+        start = round(_on(timeline.global_start_time, rate)) if timeline.global_start_time is not None else 0
+    except Unplaceable:
+        start = 0
     builder = _Builder(timeline, rate)
     everything = (Fraction(-10**12), Fraction(10**12))
     for kind, tracks in (("video", timeline.video_tracks()), ("audio", timeline.audio_tracks())):

@@ -8,6 +8,8 @@ classify: image or video files -> frames -> labels per file (and per sample).
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -29,6 +31,7 @@ from .timeline import MediaResolver, clip_refs, read_timeline, video_clips
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
+URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # http://host/x as a Path reads http:/host/x
 
 
 Reporter = Progress  # the name the CLI and the Resolve bridge know
@@ -182,6 +185,10 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     reporter = reporter or Reporter()
     started = time.perf_counter()
     report = TagReport(model=analyzer.models.version)
+    ours = timeline.metadata.get("cinemanet")
+    for warning in (ours.get("reader_warnings") or []) if hasattr(ours, "get") else []:
+        report.warnings.append(str(warning))
+        reporter.warn(str(warning))
     refs = clip_refs(timeline, resolver)
     clips = dict(video_clips(timeline))
     report.clips = len(refs)
@@ -232,8 +239,16 @@ def check_output(input_path: Path, output_path: Path, force: bool) -> None:
         raise CinemanetError(f"{output_path}: already exists (use --force to replace it)")
     if output_path.is_dir():
         raise CinemanetError(f"{output_path}: is a folder")
-    if not output_path.parent.resolve().is_dir():
+    folder = output_path.parent.resolve()
+    if not folder.is_dir():
         raise CinemanetError(f"{output_path.parent}: no such folder")
+    try:  # a read-only or full disk shows now, not after the analysis
+        with tempfile.NamedTemporaryFile(prefix=".cinemanet-check.", dir=folder) as probe:
+            probe.write(b"x" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise CinemanetError(f"{output_path.parent}: cannot write here ({exc.strerror or exc})") from None
 
 
 @dataclass
@@ -286,6 +301,9 @@ def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
         for path in files[start:start + chunk]:
             result = Classification(str(path))
             results.append(result)
+            if URL_LIKE.match(str(path)) and not path.exists():
+                result.error = f"{path}: not a local file (media are read from local files only)"
+                continue
             try:
                 info = decode.probe(path)
             except CinemanetError as exc:

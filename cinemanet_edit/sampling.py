@@ -82,7 +82,7 @@ def sample_frames(first: int, end: int, rate: Fraction, policy: SamplingPolicy) 
     """Evenly spaced frame indices inside [first, end), centred in equal segments (away from the cuts)."""
     length = end - first
     if policy.every:
-        step = Fraction(policy.every) * rate
+        step = max(Fraction(1), Fraction(policy.every) * rate)  # at most every frame, however small --every is
         positions = []
         p = step / 2
         while p < length:
@@ -90,7 +90,7 @@ def sample_frames(first: int, end: int, rate: Fraction, policy: SamplingPolicy) 
             p += step
         positions = positions or [Fraction(length, 2)]
     else:
-        n = max(1, min(policy.count(Fraction(length) / rate), length))
+        n = max(1, min(policy.count(Fraction(length) / rate), length))  # --samples beyond the frames: each frame
         positions = [Fraction(length) * (2 * i + 1) / (2 * n) for i in range(n)]
     return tuple(sorted({first + min(length - 1, int(p)) for p in positions}))
 

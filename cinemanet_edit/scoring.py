@@ -93,7 +93,10 @@ class FrameScorer:
                 except OSError:
                     pass
                 if path in fingerprints:
-                    hits = cache.get(fingerprints[path], todo, self.models.version, categories)
+                    try:
+                        hits = cache.get(fingerprints[path], todo, self.models.version, categories)
+                    except sqlite3.Error:
+                        hits = {}
                     for frame, scores in hits.items():
                         out.scores[(path, frame)] = scores
                     out.reports[path].delivered += len(hits)
@@ -114,7 +117,10 @@ class FrameScorer:
             if cache is not None:
                 for path, frames_done in fresh.items():
                     if path in fingerprints:
-                        cache.put(fingerprints[path], self.models.version, frames_done, categories)
+                        try:
+                            cache.put(fingerprints[path], self.models.version, frames_done, categories)
+                        except sqlite3.Error:
+                            pass  # a full disk or a locked file: the results are still in this run
             fresh.clear()
 
         try:

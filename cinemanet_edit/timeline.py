@@ -4,19 +4,72 @@ their media files. Writing lives in ``formats``.
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PureWindowsPath
 
 import opentimelineio as otio
 
-from .decode import MEDIA_SUFFIXES
+from .decode import MEDIA_SUFFIXES, check_regular_file
 from .errors import CinemanetError
 from .files import url_to_path
 from .formats import reader_for, title_of
 from .types import ClipRef, TimeSpan
 
 MAX_TIMELINE_BYTES = 200 * 2**20
+
+
+MAX_JSON_DEPTH = 400  # OTIO's JSON reader recurses per level; real timelines stay far below this
+
+
+def check_timeline_size(path: Path) -> None:
+    """Bound what a timeline may make us read: the file, a bundle folder's files, or a zip's contents once
+    decompressed (a 1.6 MB .otioz can hold gigabytes)."""
+    if path.is_dir():
+        total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and p.suffix.lower() in
+                    (".otio", ".fcpxml", ".json", ".xml"))
+    elif zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                total = sum(info.file_size for info in archive.infolist() if not info.filename.startswith("media/"))
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CinemanetError(f"{path}: damaged archive ({exc})") from None
+    else:
+        total = path.stat().st_size
+    if total > MAX_TIMELINE_BYTES:
+        raise CinemanetError(f"{path}: {total // 2**20} MB is too large for a timeline")
+
+
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def check_json_depth(path: Path) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH before a recursive parser sees it (it would crash), and
+    bytes that are not UTF-8 (OTIO would hand out names Python cannot hold): the file itself, or the
+    ``content.otio`` of an .otioz archive or .otiod folder."""
+    if path.is_dir():
+        data = (path / "content.otio").read_bytes() if (path / "content.otio").is_file() else b""
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            data = archive.read("content.otio") if "content.otio" in archive.namelist() else b""
+    else:
+        data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CinemanetError(f"{path}: not UTF-8 text (byte {exc.start}); OTIO files are UTF-8 JSON") from None
+    depth = 0
+    for token in _JSON_TOKENS.finditer(data):
+        char = token.group()[:1]
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise CinemanetError(f"{path}: nested more than {MAX_JSON_DEPTH} levels deep")
+        elif char in (b"]", b"}"):
+            depth -= 1
 
 
 def media_timeline(path: Path) -> otio.schema.Timeline:
@@ -39,11 +92,13 @@ def media_timeline(path: Path) -> otio.schema.Timeline:
 def read_timeline(path: Path, format_name: str | None = None, **adapter_args) -> otio.schema.Timeline:
     """Read a timeline (OTIO, EDL, FCP7 XML, FCPXML ...) or wrap a bare media file; one-line errors."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise CinemanetError(f"{path}: no such file")
+    if not path.is_dir():  # .otiod and .fcpxmld bundles are folders
+        check_regular_file(path, "file")
     adapter = reader_for(path, format_name)
-    if adapter is not None and path.is_file() and path.stat().st_size > MAX_TIMELINE_BYTES:
-        raise CinemanetError(f"{path}: {path.stat().st_size // 2**20} MB is too large for a timeline")
+    if adapter is not None:
+        check_timeline_size(path)
     if adapter is None:
         if path.suffix.lower() in MEDIA_SUFFIXES:
             return media_timeline(path)
@@ -56,8 +111,12 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
             adapter_args["rate"] = float(exact_rate(rate))
     if "project" in adapter_args and adapter != "fcpxml":
         raise CinemanetError("--project applies to FCPXML input only")
+    if adapter in ("otio_json", "otioz", "otiod"):
+        check_json_depth(path)
     try:
         result = otio.adapters.read_from_file(str(path), adapter_name=adapter, **adapter_args)
+    except RecursionError:
+        raise CinemanetError(f"{path}: nested too deeply to read") from None
     except Exception as exc:  # noqa: BLE001 - adapters raise anything from ValueError to KeyError
         message = " ".join(str(exc).split()) or type(exc).__name__
         title = title_of(adapter)
@@ -180,9 +239,14 @@ def video_clips(timeline: otio.schema.Timeline) -> list[tuple[str, otio.schema.C
 
 
 def _span(time_range) -> TimeSpan | None:
+    """A TimeSpan of an OTIO range; None when it is missing or not a usable range (NaN, infinite, rate 0)."""
     if time_range is None:
         return None
-    return TimeSpan(time_range.start_time.value, time_range.duration.value, time_range.start_time.rate)
+    span = TimeSpan(time_range.start_time.value, time_range.duration.value, time_range.start_time.rate)
+    if not all(math.isfinite(v) for v in (span.start, span.duration, span.rate)) or span.rate <= 0 \
+            or span.duration < 0:
+        return None
+    return span
 
 
 def clip_refs(timeline: otio.schema.Timeline, resolver: MediaResolver) -> list[ClipRef]:
@@ -194,6 +258,9 @@ def clip_refs(timeline: otio.schema.Timeline, resolver: MediaResolver) -> list[C
         except Exception:  # noqa: BLE001 - OTIO raises its own types for clips without any range
             source = None
         ref = clip.media_reference
+        if source is None:
+            refs.append(ClipRef(key, clip.name or key, None, None, None, "clip has no usable source range"))
+            continue
         path = reason = None
         if isinstance(ref, otio.schema.GeneratorReference):
             reason = "generator (no media)"
@@ -205,8 +272,15 @@ def clip_refs(timeline: otio.schema.Timeline, resolver: MediaResolver) -> list[C
             if path is None:
                 if wanted.startswith("not a local file"):
                     reason = wanted
+                elif wanted:
+                    reason = f"media not found: {wanted}"
+                elif isinstance(ref, otio.schema.MissingReference) and ref.name:
+                    reason = f"clip has no media reference ({ref.name})"
                 else:
-                    reason = f"media not found: {wanted}" if wanted else "clip has no media reference"
-        refs.append(ClipRef(key, clip.name or key, path, source, _span(getattr(ref, "available_range", None)),
-                            reason))
+                    reason = "clip has no media reference"
+        try:
+            available = _span(getattr(ref, "available_range", None))
+        except Exception:  # noqa: BLE001
+            available = None
+        refs.append(ClipRef(key, clip.name or key, path, source, available, reason))
     return refs

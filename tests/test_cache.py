@@ -98,3 +98,37 @@ def test_an_interrupted_run_keeps_what_it_analysed(tmp_path, monkeypatch):
     resumed = frame_id_analyzer()
     tag_file(cut, tmp_path / "b.otio", analyzer=resumed, policy=SamplingPolicy(samples=1))
     assert resumed.cached_frames == 1 and seen(resumed) == [30, 50]
+
+
+def test_a_foreign_or_damaged_cache_is_never_trusted(tmp_path, monkeypatch):
+    """A cache file of another schema is left alone (the run analyses without it); NaN rows are analysed again."""
+    import sqlite3
+
+    import numpy as np
+
+    from cinemanet_edit.cache import ResultCache, fingerprint
+
+    media = make_video(tmp_path / "shot.mov", Fraction(25), 80, codec="mjpeg")
+    cut = timeline_over(tmp_path, media)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    with sqlite3.connect(foreign / "results.sqlite") as db:
+        db.execute("CREATE TABLE frames (id INTEGER, payload TEXT)")
+        db.execute("INSERT INTO frames VALUES (1, 'theirs')")
+    monkeypatch.setenv("CINEMANET_CACHE", str(foreign))
+    report = tag_file(cut, tmp_path / "a.otio", analyzer=frame_id_analyzer(), policy=SamplingPolicy(samples=1))
+    assert report.analysed == 3 and labels(tmp_path / "a.otio") == [10, 30, 50]
+    with sqlite3.connect(foreign / "results.sqlite") as db:
+        assert db.execute("SELECT * FROM frames").fetchall() == [(1, "theirs")]
+
+    monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "ours"))
+    first = frame_id_analyzer()
+    tag_file(cut, tmp_path / "b.otio", analyzer=first, policy=SamplingPolicy(samples=1))
+    cache = ResultCache()
+    sizes = {"test.frame": 1024}
+    cache.put(fingerprint(media), first.models.version, {30: {"test.frame": np.full(1024, np.nan)}}, sizes)
+    cache.close()
+    again = frame_id_analyzer()
+    tag_file(cut, tmp_path / "c.otio", analyzer=again, policy=SamplingPolicy(samples=1))
+    assert again.cached_frames == 2 and seen(again) == [30]  # the NaN row was analysed again
+    assert labels(tmp_path / "c.otio") == [10, 30, 50]

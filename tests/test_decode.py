@@ -2,8 +2,9 @@
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
-from conftest import frame_id, make_video, shared_media
+from conftest import frame_id, make_video, save_image, shared_media
 
 from cinemanet_edit import decode
 from cinemanet_edit.errors import CinemanetError
@@ -94,3 +95,39 @@ def test_close_samples_share_one_pass_and_far_ones_seek(clip_24, monkeypatch):
     far = [10, 200, 400, 590]
     assert [frame_id(f.image) for f in decode.decode_frames(clip_24, far, 224)] == far
     assert seeks == [200, 400, 590]
+
+
+def test_rotation_metadata_and_exif_orientation_are_respected(tmp_path):
+    """A phone clip stored on its side (display rotation) and a photo with EXIF orientation 6 decode upright."""
+    import struct
+
+    import av
+
+    from cinemanet_edit import decode
+
+    image = np.zeros((180, 320, 3), np.uint8)
+    image[:, :40] = 255  # a white band on the stored picture's left
+    movie = tmp_path / "phone.mp4"
+    with av.open(str(movie), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.set_display_rotation(90)  # shown turned 90 degrees counter-clockwise
+        for _ in range(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    (frame,) = decode.decode_frames(movie, [2], 64)
+    rows = frame.image[:, :, 0].mean(axis=1)
+    assert rows[-1] > 200 and rows[0] < 50  # the left band is now at the bottom
+
+    jpeg = tmp_path / "plain.jpg"
+    save_image(jpeg, image)
+    data = jpeg.read_bytes()
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack(">I", 0)
+    app1 = b"Exif\x00\x00" + tiff
+    rotated = tmp_path / "exif6.jpg"
+    rotated.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    (frame,) = decode.decode_frames(rotated, [0], 64)
+    rows = frame.image[:, :, 0].mean(axis=1)
+    assert rows[0] > 200 and rows[-1] < 50  # orientation 6: turned clockwise, the left band on top

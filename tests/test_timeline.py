@@ -91,8 +91,8 @@ def test_reading_errors(tmp_path):
         read_timeline(tmp_path / "x.otio")
     empty = tmp_path / "empty.edl"
     empty.write_text("")
-    tl = read_timeline(empty)  # an empty EDL is an empty timeline, not an error
-    assert list(tl.find_clips()) == []
+    with pytest.raises(CinemanetError, match="no events"):  # not "tagged 0 of 0 clips" and exit 0
+        read_timeline(empty)
     junk = tmp_path / "junk.mov"
     junk.write_bytes(b"junk")
     with pytest.raises(CinemanetError, match="cannot open media"):

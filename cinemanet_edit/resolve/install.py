@@ -51,7 +51,10 @@ def scripts_folder(scope: str = "user", platform: str | None = None, env: dict |
 def rendered_script(python: str, dry_run: bool = False) -> str:
     """The script with the engine's Python (and the dry-run setting) recorded in CONFIG."""
     source = (Path(__file__).with_name("script.py")).read_text(encoding="utf-8")
-    config = repr({"python": python, "version": __version__, "dry_run": dry_run})  # a Python literal
+    import cinemanet_edit
+
+    site = str(Path(cinemanet_edit.__file__).resolve().parent.parent)  # where the engine imports us from
+    config = repr({"python": python, "version": __version__, "dry_run": dry_run, "site": site})  # a literal
     placeholder = 'CONFIG = {"python": None, "version": None, "dry_run": False}'
     if placeholder not in source:
         raise CinemanetError("the Resolve script template has no CONFIG line")
@@ -68,6 +71,11 @@ def install(scope: str = "user", dry_run: bool = False, platform: str | None = N
     if platform_name(platform) != platform_name():
         raise CinemanetError("--platform other than this machine's only works with --dry-run")
     path = Path(str(target))
+    for name in (SCRIPT_NAME, DRY_RUN_NAME):
+        existing = path.parent / name
+        if existing.exists() and not existing.read_text(encoding="utf-8", errors="replace").startswith(MARK):
+            raise CinemanetError(f"{existing}: a script of that name exists and was not installed by cinemanet-edit; "
+                                 "left alone (rename or remove it first)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for name, dry in ((SCRIPT_NAME, False), (DRY_RUN_NAME, True)):

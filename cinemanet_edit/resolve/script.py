@@ -20,6 +20,11 @@ import time
 
 # Filled in by `cinemanet-edit resolve install`:
 CONFIG = {"python": None, "version": None, "dry_run": False}
+# The engine starts in isolated mode (-I: no current folder, no PYTHON* variables, no user site) and imports
+# cinemanet_edit from the folder recorded at install, so a "cinemanet_edit" folder wherever Resolve runs
+# cannot take its place.
+BOOT = ("import runpy, sys; site = sys.argv.pop(1); site and sys.path.insert(0, site); "
+        "sys.argv[0] = 'cinemanet-edit'; runpy.run_module('cinemanet_edit', run_name='__main__', alter_sys=True)")
 
 TOOL = "cinemanet-edit"
 JOB_VERSION = 1
@@ -142,12 +147,13 @@ def run_engine(job, log, python=None, extra_args=()):
     job_file, answer_file = os.path.join(folder, "job.json"), os.path.join(folder, "answer.json")
     with open(job_file, "w", encoding="utf-8") as f:
         json.dump(job, f)
-    command = [python, "-m", "cinemanet_edit", "resolve", "run-job", job_file, "-o", answer_file]
+    command = [python, "-I", "-c", BOOT, CONFIG.get("site") or "", "resolve", "run-job", job_file, "-o",
+               answer_file]
     command.extend(extra_args)
-    log("running %s" % " ".join(command))
+    log("running the engine: %s -I (cinemanet_edit from %s)" % (python, CONFIG.get("site") or "its site-packages"))
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   universal_newlines=True)
+                                   universal_newlines=True, cwd=folder)
     except OSError as exc:
         raise ScriptError("cannot start %s: %s" % (python, exc)) from None
     last = 0.0
