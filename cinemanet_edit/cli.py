@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "drop-frame when it does not say)")
     timecode_mode.add_argument("--non-drop-frame", dest="drop_frame", action="store_false",
                                help="write 29.97/59.94 timecode non-drop-frame")
+    p.add_argument("--no-shots", action="store_true",
+                   help="a media file as INPUT stays one clip (default: one clip per shot, found by TransNetV2)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any clip could not be analysed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -246,7 +248,7 @@ def cmd_tag(args) -> int:
     analyzer = Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
     report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
-                      force=args.force, reporter=reporter, drop_frame=args.drop_frame,
+                      force=args.force, reporter=reporter, drop_frame=args.drop_frame, shots=not args.no_shots,
                       input_args={k: v for k, v in (("rate", args.rate), ("project", args.project)) if v},
                       writer_args=_writer_args(args))
     if args.json:

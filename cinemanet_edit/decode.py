@@ -241,3 +241,23 @@ def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeR
             image = _upright(frame, frame.to_ndarray(width=size, height=size, format="rgb24"))
             report.delivered += 1
             yield Frame(Path(path), target, image)
+
+
+def every_frame(path: Path, width: int, height: int, report: DecodeReport | None = None) -> Iterator[np.ndarray]:
+    """Every frame of the first video stream in decode order, scaled to width x height RGB inside FFmpeg (the
+    shot detector's input). A damaged file yields the frames that decode and reports the error."""
+    report = report if report is not None else DecodeReport(Path(path))
+    try:
+        container = _open(path)
+    except CinemanetError as exc:
+        report.error = str(exc)
+        return
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in _decoded(container, stream, report):
+                report.delivered += 1
+                yield frame.to_ndarray(width=width, height=height, format="rgb24")
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            report.error = f"decoding stopped after frame {report.delivered}: {_reason(exc)}"

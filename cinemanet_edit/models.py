@@ -161,6 +161,15 @@ def load_manifest(folder: Path) -> dict:
         raise CinemanetError(f"cannot read model manifest {folder / MANIFEST}: {exc}") from None
 
 
+def shot_detector_file(folder: Path | None = None) -> Path:
+    """The shot detector's weights (TransNetV2, ``shots`` in the manifest), verified by sha256."""
+    folder = Path(folder) if folder else bundled_models_dir()
+    spec = load_manifest(folder).get("shots")
+    if not spec:
+        raise CinemanetError(f"{folder / MANIFEST}: no shot detector listed")
+    return _verified(folder, spec)
+
+
 def user_models_dir() -> Path:
     """Where ``train`` and ``models import-legacy`` install heads for this user (``CINEMANET_MODELS`` overrides)."""
     if os.environ.get("CINEMANET_MODELS"):

