@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(option.flag, dest=option.keyword, choices=option.choices, default=option.default,
                            help=option.help)
 
+    p = sub.add_parser("report", help="one HTML page of a tagged timeline: frames, labels, filters, chart")
+    p.add_argument("input", type=Path, metavar="TAGGED", help="a tagged timeline (.otio or .fcpxml keep the labels)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the page to write (.html)")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read TAGGED with")
+
     p = sub.add_parser("train", help="train a cinematography head on labelled images")
     p.add_argument("data", nargs="+", type=Path, metavar="DATA",
                    help="CSV manifest (image,category,label) or folder with one sub-folder per label")
@@ -328,6 +334,18 @@ def cmd_select(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from .pipeline import check_output
+    from .report import write_report
+    from .timeline import read_timeline
+
+    check_output(args.input, args.output, args.force)
+    timeline = read_timeline(args.input, args.input_format)
+    write_report(timeline, args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_models(args) -> int:
     if args.models_command == "import-legacy":
         from .models import user_models_dir
@@ -480,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
-    handler = {"classify": cmd_classify, "tag": cmd_tag, "select": cmd_select, "models": cmd_models,
+    handler = {"classify": cmd_classify, "tag": cmd_tag, "select": cmd_select, "report": cmd_report,
+               "models": cmd_models,
                "resolve": cmd_resolve,
                "train": cmd_train, "evaluate": cmd_evaluate}[args.command]
     previous = _stop_on_sigterm()

@@ -209,9 +209,10 @@ def _upright(frame, image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
-def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeReport | None = None
-                  ) -> Iterator[Frame]:
-    """Yield ``Frame``s for the given 0-based frame indices of ``path``, scaled to size x size RGB.
+def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeReport | None = None,
+                  height: int | None = None) -> Iterator[Frame]:
+    """Yield ``Frame``s for the given 0-based frame indices of ``path``, scaled to size x size RGB (size x
+    height for thumbnails).
 
     Indices are visited in increasing order. A frame index counts frames from the first frame's timestamp
     at the stream's rate, so containers that start at a non-zero timestamp index like any other.
@@ -238,7 +239,7 @@ def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeR
             if frame is None:
                 report.missing.extend(targets[n:])
                 return
-            image = _upright(frame, frame.to_ndarray(width=size, height=size, format="rgb24"))
+            image = _upright(frame, frame.to_ndarray(width=size, height=height or size, format="rgb24"))
             report.delivered += 1
             yield Frame(Path(path), target, image)
 

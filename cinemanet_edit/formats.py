@@ -50,6 +50,8 @@ class Format:
     per_track: bool = False  # one file per video track: cut.edl, cut.V2.edl ...
     options: tuple[Option, ...] = ()
     summary: str = ""  # one phrase for the -o help
+    writer: str | None = None  # "module:function" writing (timeline, path) itself, for formats that need more
+    #                            than OTIO and lxml (the HTML report decodes thumbnails), so no OTIO adapter
 
 
 
@@ -67,6 +69,9 @@ FORMATS: tuple[Format, ...] = (
     Format("xml", "FCP7 XML", "cinemanet_xmeml", (".xml",), summary="FCP7 XML for Premiere and Resolve"),
     Format("ale", "ALE", "cinemanet_ale", (".ale",), reads=False, summary="Avid Log Exchange, labels as bin "
            "columns"),
+    Format("html", "HTML report", "cinemanet_html", (".html",), reads=False,
+           writer="cinemanet_edit.report:write_report",
+           summary="a page of cards with the analysed frames, filters and the shot-size chart"),
     Format("csv", "CSV report", "cinemanet_csv", (".csv",), reads=False, summary="sidecar report"),
     Format("json", "JSON report", "cinemanet_json", (".json",), reads=False, summary="sidecar report"),
 )
@@ -102,7 +107,9 @@ def writer_for(path: Path, format_name: str | None = None) -> str:
     """The adapter that writes ``path`` (the format named, else by suffix); a one-line error when none does."""
     if format_name:
         known = by_name(format_name)
-        name = known.adapter if known else format_name
+        if known is not None and known.writes:
+            return known.adapter
+        name = format_name
         try:
             otio.adapters.from_name(name)
         except Exception:  # noqa: BLE001 - OTIO's NotSupportedError
@@ -159,8 +166,18 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, adapter_name: str
     """Write one file atomically: the whole document goes to a temporary file beside ``path``, then is renamed
     (a ``.fcpxmld`` bundle folder is swapped in whole)."""
     path = Path(path)
-    adapter = otio.adapters.from_name(adapter_name)
     options = options or {}
+    known = by_name(adapter_name)
+    if known is not None and known.writer:
+        import importlib
+
+        module, function = known.writer.split(":")
+        try:
+            getattr(importlib.import_module(module), function)(timeline, path, **options)
+        except OSError as exc:
+            raise CinemanetError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
+    adapter = otio.adapters.from_name(adapter_name)
     if adapter.has_feature("write_to_string"):
         try:
             text = otio.adapters.write_to_string(timeline, adapter_name, **options)

@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"__init__", "errors", "types", "timecode", "taxonomy", "sanitize", "files", "backbone"},  # foundations
     {"layout", "cache", "decode", "annotate", "aggregate", "sampling", "models"},  # one stage each
     {"classify", "formats", "shots"},  # the networks and their runtimes; the format registry (over the adapters)
-    {"timeline", "scoring", "select"},  # timelines in; plans to probabilities; selects
+    {"timeline", "scoring", "select", "report"},  # timelines in; plans to probabilities; selects; the page
     {"pipeline"},  # the stages composed
     {"resolve", "training"},  # applications of the library
     {"cli", "__main__"},

@@ -1,0 +1,103 @@
+"""The HTML report: one self-contained page with a card per clip, the analysed frames inside it, working filters
+(checked in headless Chromium when it is installed) and a page that stays light at 1,000 shots."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+
+import opentimelineio as otio
+import pytest
+from fakes import frame_id_analyzer
+from lxml import html as lxml_html
+from test_select import tagged
+
+from cinemanet_edit import cli
+from cinemanet_edit.layout import layout
+from cinemanet_edit.report import build_html
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _chromium(url: str, *args: str) -> str:
+    if not CHROMIUM:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", *args, url],
+                          capture_output=True, text=True, timeout=120)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory, clip_25_mjpeg, clip_23976_tc):
+    folder = tmp_path_factory.mktemp("report")
+    RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+    clips = [otio.schema.Clip(name=n, media_reference=otio.schema.ExternalReference(target_url=p.as_uri()),
+                              source_range=TR(RT(s, r), RT(40, r)))
+             for n, p, s, r in (("one", clip_25_mjpeg, 10, 25), ("two", clip_23976_tc, 86400 + 20, 24000 / 1001),
+                                ("three", clip_25_mjpeg, 50, 25))]
+    tl = otio.schema.Timeline(name="report test")
+    tl.tracks.append(otio.schema.Track(children=clips))
+    src = folder / "cut.otio"
+    otio.adapters.write_to_file(tl, str(src))
+    import pytest as _pytest
+
+    patch = _pytest.MonkeyPatch()
+    patch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    try:
+        assert cli.main(["tag", str(src), "-q", "-o", str(folder / "tagged.otio"), "-o", str(folder / "cut.html")]) == 0
+        assert cli.main(["report", str(folder / "tagged.otio"), "-o", str(folder / "again.html")]) == 0
+    finally:
+        patch.undo()
+    return folder
+
+
+def test_one_card_per_clip_with_its_frames_and_nothing_remote(page):
+    text = (page / "cut.html").read_text()
+    doc = lxml_html.fromstring(text)
+    cards = doc.xpath('//article[contains(@class, "card")]')
+    assert [c.xpath("string(h3)") for c in cards] == ["one", "two", "three"]
+    assert all(len(c.xpath(".//img")) == 3 for c in cards)  # the three analysed frames, as JPEG data URIs
+    assert all(img.get("src").startswith("data:image/jpeg;base64,") for img in doc.xpath("//img"))
+    assert not re.search(r'(src|href)="(https?:)?//', text)  # nothing fetched
+    assert "01:00:00:20" in cards[1].xpath('string(.//p[@class="tc"])')  # source timecode of the 23.976 clip
+    assert doc.xpath('//svg[@id="chart"]') or "No shot framing" in text
+    assert (page / "again.html").read_text().count('<article class="card"') == 3  # report TAGGED: the same cards
+
+
+def test_filters_work_in_headless_chromium(page):
+    cards = page / "cut.html"
+    first = lxml_html.fromstring(cards.read_text()).xpath('//article[contains(@class, "card")]')[0]
+    label = first.get("data-test-frame")  # the first clip's label in the stand-in category
+    dom = _chromium(cards.as_uri() + f"#test-frame={label}", "--dump-dom")
+    assert dom.count('class="card"') + dom.count('class="card hidden"') == 3
+    shown = re.search(r'id="shown">(\d+)', dom).group(1)
+    assert shown == str(dom.count('class="card"')) and dom.count('class="card hidden"') >= 1
+    shot = page / "shot.png"
+    _chromium(cards.as_uri(), f"--screenshot={shot}", "--window-size=1200,900")
+    assert shot.exists() and shot.stat().st_size > 10000
+
+
+def test_a_thousand_shots_stay_light(tmp_path):
+    tl = tagged(tmp_path)
+    track = tl.tracks[0]
+    base = list(track)[0]
+    for i in range(997):
+        clip = base.deepcopy()
+        clip.name = f"shot {i:04d}"
+        track.append(clip)
+    cut = layout(tl)
+    thumbs = {}
+    started = time.perf_counter()
+    text = build_html(cut, thumbs, "big")
+    built = time.perf_counter() - started
+    path = tmp_path / "big.html"
+    path.write_text(text)
+    assert text.count('<article class="card"') == 1001 and built < 10
+    if CHROMIUM:
+        started = time.perf_counter()
+        dom = _chromium(path.as_uri() + "#shot-framing=shot.framing.close-up", "--dump-dom")
+        load = time.perf_counter() - started
+        assert dom.count('class="card"') == 999 and load < 60  # a, d and the 997 copies of a; the start included
+    print(f"1,001 cards: {len(text) / 1e6:.2f} MB of HTML without thumbnails, built in {built:.2f} s")
