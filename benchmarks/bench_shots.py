@@ -6,9 +6,10 @@ sequences built from ../shared/media, and what detection costs per hour of 1080p
 Sequences: segments of 2-6 s from different source files (all resampled to 640x360 at 25 fps) joined by hard
 cuts, dissolves (12-25 frames) and fades through black (one boundary each); inside segments, hard negatives
 that must NOT be detected: camera flashes (2 white-ish frames), fast zooms (a 2x crop-in over 15 frames) and
-brightness ramps (x0.4 to x1.6 over 25 frames). Scoring: a detection (the first frame of a new shot) matches
+brightness ramps (down to x0.4 over 25 frames). Scoring: a detection (the first frame of a new shot) matches
 a hard cut within +-2 frames, a gradual transition anywhere inside it (+-2); one detection per transition;
-F1 = 2PR / (P + R) over all sequences.
+F1 = 2PR / (P + R) over all sequences. The post-processing constants in ``shots.py`` (SAME_SCENE, SURE, DARK)
+were chosen looking at seed 0's sequences: quote seed 1 (``--seed 1``) as the held-out result.
 
 Speed: a 1080p H.264 file of SPEED-FRAMES frames (upscaled from the same sources): decode only (every frame,
 no conversion), TransNetV2's detection pass (decode to 48x27 + network), and PySceneDetect's ContentDetector.
@@ -98,7 +99,7 @@ def build_sequence(sources: dict[str, list[np.ndarray]], rng: random.Random, seg
                 span = (at, at + 15)
             else:
                 for k in range(at, length):
-                    gain = 0.4 + 1.2 * min(1.0, (k - at) / 25)
+                    gain = 1.0 - 0.6 * min(1.0, (k - at) / 25)  # the light drops to 40% over a second
                     segment[k] = np.clip(segment[k].astype(np.float32) * gain, 0, 255).astype(np.uint8)
                 span = (at, at + 25)
             negatives.append((len(out) + span[0], len(out) + span[1], kind))
@@ -198,7 +199,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path)
-    parser.add_argument("--speed-frames", type=int, default=480)
+    parser.add_argument("--speed-frames", type=int, default=480, help="0: skip the speed part")
     args = parser.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} is absent: the sequences are built from ../shared/media")
@@ -234,6 +235,9 @@ def main() -> None:
         print(f"  {name:32s} F1 {f1(tp, fp, fn):.3f}  (tp {tp}, fp {fp}, fn {fn}; hard negatives split: "
               f"{negatives_hit[name]} of {n_negatives})")
 
+    if not args.speed_frames:
+        print(json.dumps({"accuracy": results}))
+        return
     # speed on 1080p H.264
     frames = []
     for clip in sources.values():

@@ -104,8 +104,8 @@ class Analyzer:
     def classifier(self) -> Classifier:
         return self.scorer.classifier
 
-    def score(self, plans: list[SamplePlan], reporter: Reporter) -> Scored:
-        scored = self.scorer.score(plans, reporter)
+    def score(self, plans: list[SamplePlan], reporter: Reporter, on_frame=None) -> Scored:
+        scored = self.scorer.score(plans, reporter, on_frame)
         self.cached_frames = scored.cached
         return scored
 
@@ -116,7 +116,7 @@ class Analyzer:
 
 
 def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,
-            report: TagReport, media: dict[Path, MediaInfo | CinemanetError]) -> dict[str, ClipLabels]:
+            report: TagReport, media: dict[Path, MediaInfo | CinemanetError], on_frame=None) -> dict[str, ClipLabels]:
     """Labels for every analysable clip; skipped clips and warnings are recorded in ``report``.
 
     ``media`` caches what each file is (or why it cannot be opened); it is filled here.
@@ -150,7 +150,7 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
         message = f"skipping clip '{skipped.name}' ({skipped.key}): {skipped.reason}"
         reporter.warn(message)
 
-    scored = analyzer.score([plan for _, plan in plans], reporter)
+    scored = analyzer.score([plan for _, plan in plans], reporter, on_frame)
     wanted: dict[Path, set[int]] = defaultdict(set)
     for _, plan in plans:
         wanted[plan.media_path].update(plan.frames)
@@ -179,7 +179,8 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
 
 
 def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyzer: Analyzer,
-                 policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None) -> TagReport:
+                 policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None,
+                 on_frame=None) -> TagReport:
     """Analyse every video clip of ``timeline`` and annotate it in place; the report holds the labels written
     (``report.labels``, by clip key)."""
     reporter = reporter or Reporter()
@@ -194,7 +195,7 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     report.clips = len(refs)
     media: dict[Path, MediaInfo | CinemanetError] = {}
     try:
-        report.labels = analyse(refs, analyzer, policy, reporter, report, media)
+        report.labels = analyse(refs, analyzer, policy, reporter, report, media, on_frame)
     finally:
         reporter.close()
     for ref in refs:
@@ -228,8 +229,16 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
             check_output(input_path, target, force)
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
     analyzer = analyzer or Analyzer()
-    report = tag_timeline(timeline, resolver, analyzer, policy, reporter)
-    written = write_outputs(timeline, outputs, output_format, writer_args or {})
+    writer_args = dict(writer_args or {})
+    on_frame = None
+    if any(name == "cinemanet_html" for _t, name, _a in planned_outputs(timeline, outputs, output_format)):
+        from .report import ThumbnailCollector
+
+        collector = ThumbnailCollector()  # the report's pictures come from the frames the analysis decodes
+        on_frame = collector
+        writer_args["cinemanet_html"] = {**writer_args.get("cinemanet_html", {}), "thumbnails": collector.thumbs}
+    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, on_frame)
+    written = write_outputs(timeline, outputs, output_format, writer_args)
     report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
     return report
 

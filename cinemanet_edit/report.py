@@ -47,6 +47,28 @@ def _jpeg_encoder(width: int, height: int):
     return encode
 
 
+class ThumbnailCollector:
+    """Keeps a JPEG of each frame the analysis decodes (model-size squares, put back to the picture's shape)."""
+
+    def __init__(self):
+        self.thumbs: dict[tuple[str, int], bytes] = {}
+        self._encoders: dict[tuple[int, int], object] = {}
+        self._sizes: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, path: Path, index: int, image: np.ndarray) -> None:
+        key = str(Path(path).resolve())
+        if key not in self._sizes:
+            from . import decode
+
+            info = decode.probe(Path(path))
+            height = max(2, round(THUMB_WIDTH * info.height / max(1, info.width) / 2) * 2)
+            self._sizes[key] = (THUMB_WIDTH, height)
+        size = self._sizes[key]
+        if size not in self._encoders:
+            self._encoders[size] = _jpeg_encoder(*size)
+        self.thumbs[(key, index)] = self._encoders[size](image)  # the encoder scales it to size
+
+
 def sample_frames(placed: PlacedClip) -> list[int]:
     """The media frames (0-based in the file) the analysis used for a clip."""
     data = placed.clip.metadata.get(NAMESPACE)

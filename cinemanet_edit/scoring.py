@@ -75,7 +75,10 @@ class FrameScorer:
     def classifier_loaded(self) -> bool:
         return self._classifier is not None
 
-    def score(self, plans: Iterable[SamplePlan], progress: Progress) -> Scored:
+    def score(self, plans: Iterable[SamplePlan], progress: Progress,
+              on_frame: Callable[[Path, int, np.ndarray], None] | None = None) -> Scored:
+        """Probabilities of every planned frame; ``on_frame`` sees each frame this run decodes (the report
+        makes its thumbnails from them)."""
         wanted: dict[Path, set[int]] = defaultdict(set)
         for plan in plans:
             wanted[plan.media_path].update(plan.frames)
@@ -109,6 +112,8 @@ class FrameScorer:
         def frames() -> Iterator[tuple[tuple[Path, int], np.ndarray]]:
             for path, indices in missing.items():
                 for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
+                    if on_frame is not None:
+                        on_frame(path, frame.index, frame.image)
                     yield (path, frame.index), frame.image
 
         fresh: dict[Path, dict[int, dict]] = defaultdict(dict)

@@ -25,6 +25,10 @@ FRAME_HEIGHT, FRAME_WIDTH = 27, 48
 WINDOW, STEP, CONTEXT = 100, 50, 25  # frames per window, new frames per window, context on each side
 LOOKUP = 101  # frames each similarity head compares
 THRESHOLD = 0.5  # the authors' default
+SAME_SCENE = 0.8  # normalised luma correlation above which the frames around a transition are one scene
+SURE = 0.9  # transitions scored at least this high are kept whatever the frames around them look like
+DARK = 16  # mean luma (0-255) of a black frame in a fade
+FADE_GAP = 20  # frames between the two halves of a fade through black
 FILTERS, LEVELS, BLOCKS_PER_LEVEL = 16, 3, 2
 
 
@@ -284,25 +288,75 @@ def set_trunk_weights(model, stored: dict[str, np.ndarray]) -> None:
                                stored[f"{name}.running_var"]])
 
 
-def boundaries(probabilities: np.ndarray, threshold: float = THRESHOLD) -> list[int]:
-    """Frames where a new shot starts: the middle of each run of frames above ``threshold`` (after it for a
-    one-frame cut), so a dissolve or fade is one boundary. Runs touching the file's first or last frame (a
-    fade-in at the head, a fade-out at the tail) start no shot."""
-    above = np.asarray(probabilities) > threshold
-    starts = []
-    i, n = 0, len(above)
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of each run of True."""
+    runs, i, n = [], 0, len(flags)
     while i < n:
-        if above[i]:
+        if flags[i]:
             j = i
-            while j + 1 < n and above[j + 1]:
+            while j + 1 < n and flags[j + 1]:
                 j += 1
-            cut = (i + j) // 2 + 1
-            if i > 0 and j < n - 1:  # a fade from or to the file's edge separates no two shots
-                starts.append(cut)
+            runs.append((i, j))
             i = j + 1
         else:
             i += 1
-    return starts
+    return runs
+
+
+def same_scene(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two small luma pictures show the same scene, whatever the exposure: their normalised correlation is
+    high (a flash or a brightness change leaves the picture's structure in place; a new shot does not)."""
+    a, b = a.astype(np.float32).ravel(), b.astype(np.float32).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return norm > 1e-3 and float(a @ b) / norm > SAME_SCENE
+
+
+def boundaries(probabilities: np.ndarray, threshold: float = THRESHOLD, luma: np.ndarray | None = None) -> list[int]:
+    """Frames where a new shot starts. Each run of frames above ``threshold`` is one transition, cut in its
+    middle (after it for a one-frame cut). With ``luma`` (small grey pictures of every frame):
+
+    - a run scored below SURE whose frames just before and after show the same scene is no transition (a camera
+      flash, a change of light, which the network sometimes scores above the threshold; cuts score above 0.95);
+    - a fade through black is one transition: runs of (near-)black frames between two shots are transitions of
+      their own (the network scores fades weakly), and transitions that touch one fade merge, cut at the middle
+      of the black.
+
+    Runs touching the file's first or last frame (a fade-in at the head, a fade-out at the tail) start no shot.
+    """
+    probabilities = np.asarray(probabilities)
+    n = len(probabilities)
+    runs = _runs(probabilities > threshold)
+    if luma is not None and len(luma) == n:
+        kept = []
+        for i, j in runs:
+            before, after = max(0, i - 2), min(n - 1, j + 2)
+            sure = probabilities[i:j + 1].max() >= SURE
+            if i > 0 and j < n - 1 and not sure and same_scene(luma[before], luma[after]):
+                continue
+            kept.append((i, j))
+        flat = luma.reshape(n, -1).astype(np.float32)
+        dark = (flat.mean(axis=1) < DARK) & (flat.std(axis=1) < DARK / 2)  # black, not a night scene
+        fades = [(i, j) for i, j in _runs(dark) if i > 0 and j < n - 1]
+        merged: list[tuple[int, int]] = []
+        for i, j in sorted(kept + fades):
+            if merged and i <= merged[-1][1] + FADE_GAP and (_dark_between(dark, merged[-1], (i, j))):
+                merged[-1] = (merged[-1][0], max(merged[-1][1], j))
+            else:
+                merged.append((i, j))
+        starts = []
+        for i, j in merged:
+            black = [k for k in range(i, j + 1) if dark[k]]
+            cut = (black[0] + black[-1]) // 2 + 1 if black else (i + j) // 2 + 1
+            if i > 0 and j < n - 1:
+                starts.append(cut)
+        return starts
+    return [(i + j) // 2 + 1 for i, j in runs if i > 0 and j < n - 1]
+
+
+def _dark_between(dark: np.ndarray, first: tuple[int, int], second: tuple[int, int]) -> bool:
+    """Two transitions belong to one fade when black frames lie in or between them."""
+    return bool(dark[first[0]:second[1] + 1].any())
 
 
 def shots_from_boundaries(starts: list[int], frame_count: int) -> list[Shot]:
@@ -345,9 +399,16 @@ def detect_shots(path: Path, frame_count: int | None = None, threshold: float = 
     started = time.perf_counter()
     net = net or detector()
     report = DecodeReport(Path(path))
-    frames = every_frame(path, FRAME_WIDTH, FRAME_HEIGHT, report)
+    lumas: list[np.ndarray] = []
+
+    def frames():
+        for frame in every_frame(path, FRAME_WIDTH, FRAME_HEIGHT, report):
+            grey = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+            lumas.append(grey[:26].reshape(13, 2, 24, 2).mean(axis=(1, 3)).astype(np.uint8))  # 24x13: 312 bytes
+            yield frame
+
     parts = []
-    for part in net.stream(frames):
+    for part in net.stream(frames()):
         parts.append(part)
         if progress is not None:
             progress(len(part))
@@ -355,5 +416,6 @@ def detect_shots(path: Path, frame_count: int | None = None, threshold: float = 
     total = frame_count if frame_count else len(probabilities)
     if report.error and not len(probabilities):
         raise CinemanetError(report.error)
-    shots = shots_from_boundaries(boundaries(probabilities, threshold), max(total, 1))
+    luma = np.stack(lumas) if lumas else None
+    shots = shots_from_boundaries(boundaries(probabilities, threshold, luma), max(total, 1))
     return Detection(shots, probabilities, len(probabilities), time.perf_counter() - started, report.error)

@@ -43,11 +43,23 @@ def page(tmp_path_factory, clip_25_mjpeg, clip_23976_tc):
     otio.adapters.write_to_file(tl, str(src))
     import pytest as _pytest
 
+    from cinemanet_edit import decode
+
     patch = _pytest.MonkeyPatch()
     patch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    real, extra = decode.decode_frames, []
+
+    def counting(path, indices, size, report=None, height=None):
+        if height is not None:  # a decode for thumbnails only
+            extra.append(path)
+        return real(path, indices, size, report, height=height)
+
+    patch.setattr(decode, "decode_frames", counting)
     try:
         assert cli.main(["tag", str(src), "-q", "-o", str(folder / "tagged.otio"), "-o", str(folder / "cut.html")]) == 0
+        assert extra == []  # tag's page reuses the frames the analysis decoded
         assert cli.main(["report", str(folder / "tagged.otio"), "-o", str(folder / "again.html")]) == 0
+        assert len(extra) == 2  # report TAGGED decodes them again, one pass per file
     finally:
         patch.undo()
     return folder

@@ -147,8 +147,10 @@ def test_media_root_relinks_by_file_name(timeline, tmp_path):
 
 
 def test_bare_media_file_is_a_one_clip_timeline(clip_23976_tc, tmp_path):
+    """With shot detection off (--no-shots): one clip over the whole file, from its start timecode."""
     out = tmp_path / "single.otio"
-    report = tag_file(clip_23976_tc, out, analyzer=frame_id_analyzer(), policy=SamplingPolicy(samples=4))
+    report = tag_file(clip_23976_tc, out, analyzer=frame_id_analyzer(), policy=SamplingPolicy(samples=4),
+                      shots=False)
     assert report.analysed == 1
     tl = otio.adapters.read_from_file(str(out))
     (c,) = list(tl.find_clips())
