@@ -210,10 +210,12 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
              policy: SamplingPolicy = DEFAULT_POLICY, media_roots: Iterable[Path] = (),
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
              reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None,
-             input_args: dict | None = None, drop_frame: bool | None = None, shots: bool = True) -> TagReport:
+             input_args: dict | None = None, drop_frame: bool | None = None, shots: bool = True,
+             split_shots: bool = False) -> TagReport:
     """Read a timeline, tag it and write it to ``output_path`` (one path or several formats at once; never
     over the input). ``drop_frame`` overrides the timecode mode the input had (29.97 / 59.94 only). A bare
-    media file becomes one clip per shot (``shots``), or one clip over the whole file."""
+    media file becomes one clip per shot (``shots``), or one clip over the whole file; ``split_shots`` splits a
+    timeline's clips that hold several shots."""
     input_path = Path(input_path)
     outputs = [Path(p) for p in (output_path if isinstance(output_path, (list, tuple)) else [output_path])]
     for output in outputs:
@@ -228,6 +230,8 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
         if target not in outputs:  # an EDL's extra track files: the same rules before any analysis
             check_output(input_path, target, force)
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
+    if split_shots and not is_media_file(input_path, input_format):
+        split_into_shots(timeline, resolver, reporter or Reporter())
     analyzer = analyzer or Analyzer()
     writer_args = dict(writer_args or {})
     on_frame = None
@@ -260,6 +264,53 @@ def shot_timeline(path: Path, reporter: Reporter) -> otio.schema.Timeline:
     if found.error:
         reporter.warn(f"{path}: shot detection stopped early ({found.error}); the last shot runs to the end")
     return media_timeline(path, found.shots)
+
+
+def split_into_shots(timeline: otio.schema.Timeline, resolver: MediaResolver, reporter: Reporter) -> int:
+    """Split every video clip that holds several shots (a long take, a reel cut in as one clip) into one clip
+    per shot, in place; returns how many clips were added. Clips whose media cannot be read stay whole."""
+    from . import shots
+    from .timecode import frames_on_grid
+
+    added = 0
+    clips = dict(video_clips(timeline))
+    for ref in clip_refs(timeline, resolver):
+        if ref.skip_reason or ref.source is None:
+            continue
+        try:
+            media = decode.probe(ref.media_path)
+            span = sampling.media_range(ref, media)
+            found = shots.detect_shots(ref.media_path, span.end - span.first, frames=range(span.first, span.end))
+        except (CinemanetError, SkipClip) as exc:
+            reporter.warn(f"{_describe(ref)}: not split into shots ({exc})")
+            continue
+        if len(found.shots) < 2:
+            continue
+        clip = clips[ref.key]
+        source = clip.trimmed_range()
+        rate = source.start_time.rate
+        end = source.end_time_exclusive()
+        pieces = []
+        for shot in found.shots:
+            start = source.start_time + otio.opentime.RationalTime(
+                float(frames_on_grid(shot.first, media.rate, rate)), rate)
+            stop = end if shot.index == len(found.shots) - 1 else source.start_time + otio.opentime.RationalTime(
+                float(frames_on_grid(shot.end, media.rate, rate)), rate)
+            piece = clip.deepcopy()
+            piece.name = f"{clip.name} ({shot.index + 1})"
+            piece.source_range = otio.opentime.TimeRange(start, stop - start)
+            for marker in list(piece.markers):
+                at = marker.marked_range.start_time
+                if not (start <= at < stop):
+                    piece.markers.remove(marker)
+            pieces.append(piece)
+        parent = clip.parent()
+        index = list(parent).index(clip)
+        del parent[index]
+        for offset, piece in enumerate(pieces):
+            parent.insert(index + offset, piece)
+        added += len(pieces) - 1
+    return added
 
 
 def check_output(input_path: Path, output_path: Path, force: bool) -> None:

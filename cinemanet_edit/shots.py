@@ -389,26 +389,34 @@ def detector() -> TransNetV2:
 
 
 def detect_shots(path: Path, frame_count: int | None = None, threshold: float = THRESHOLD,
-                 net: TransNetV2 | None = None, progress=None) -> Detection:
+                 net: TransNetV2 | None = None, progress=None, frames: range | None = None) -> Detection:
     """Decode every frame of ``path`` at 48x27 in one pass, score it, and cut the file into shots. The
-    shots cover [0, frame_count) when given (the probe's count), else the frames that decoded."""
+    shots cover [0, frame_count) when given (the probe's count), else the frames that decoded. With ``frames``
+    only that range of the file is read (a clip's source range), and the shots count from its first frame."""
     import time
 
-    from .decode import DecodeReport, every_frame
+    from .decode import DecodeReport, decode_frames, every_frame
 
     started = time.perf_counter()
     net = net or detector()
     report = DecodeReport(Path(path))
     lumas: list[np.ndarray] = []
 
-    def frames():
-        for frame in every_frame(path, FRAME_WIDTH, FRAME_HEIGHT, report):
+    def small_frames():
+        if frames is None:
+            yield from every_frame(path, FRAME_WIDTH, FRAME_HEIGHT, report)
+            return
+        for frame in decode_frames(path, frames, FRAME_WIDTH, report, height=FRAME_HEIGHT):
+            yield frame.image
+
+    def frames_and_luma():
+        for frame in small_frames():
             grey = frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
             lumas.append(grey[:26].reshape(13, 2, 24, 2).mean(axis=(1, 3)).astype(np.uint8))  # 24x13: 312 bytes
             yield frame
 
     parts = []
-    for part in net.stream(frames()):
+    for part in net.stream(frames_and_luma()):
         parts.append(part)
         if progress is not None:
             progress(len(part))

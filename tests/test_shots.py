@@ -201,3 +201,29 @@ def test_weights_are_read_from_pytorch_files_without_pytorch(tmp_path, capsys):
         read_torch_state_dict(hostile)
     with pytest.raises(CinemanetError):
         read_torch_state_dict(tmp_path / "w.npz")  # a zip without data.pkl
+
+
+def test_split_shots_splits_a_reel_cut_in_as_one_clip(film, tmp_path, monkeypatch):
+    path, truth = film
+    RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+    reel = otio.schema.Clip(name="reel", media_reference=otio.schema.ExternalReference(target_url=path.as_uri()),
+                            source_range=TR(RT(20, 25), RT(130, 25)))
+    reel.markers.append(otio.schema.Marker(name="note", marked_range=TR(RT(100, 25), RT(1, 25))))
+    after = otio.schema.Clip(name="after", media_reference=otio.schema.ExternalReference(target_url=path.as_uri()),
+                             source_range=TR(RT(0, 25), RT(30, 25)))
+    tl = otio.schema.Timeline(name="reels")
+    tl.tracks.append(otio.schema.Track(children=[reel, after]))
+    src = tmp_path / "reels.otio"
+    otio.adapters.write_to_file(tl, str(src))
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    out = tmp_path / "split.otio"
+    assert cli.main(["tag", str(src), "-q", "--split-shots", "-o", str(out)]) == 0
+    clips = list(otio.adapters.read_from_file(str(out)).find_clips())
+    assert [c.name for c in clips] == ["reel (1)", "reel (2)", "reel (3)", "reel (4)", "after"]
+    ranges = [(round(c.source_range.start_time.value), round(c.source_range.end_time_exclusive().value))
+              for c in clips[:4]]
+    assert ranges[0][0] == 20 and ranges[-1][1] == 150
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))  # contiguous
+    assert all(abs(a[1] - t) <= 6 for a, t in zip(ranges, truth, strict=False))  # two cuts and the dissolve
+    notes = [c.name for c in clips for m in c.markers if m.name == "note"]
+    assert notes == ["reel (3)"]  # the editor's marker stays with the shot it was on
