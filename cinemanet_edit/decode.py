@@ -199,6 +199,59 @@ class _Reader:
         return frame
 
 
+BAR_LUMA = 24  # a letterbox or pillarbox bar: rows (or columns) this dark ...
+BAR_SPREAD = 8  # ... and this flat (standard deviation), black rather than a dark scene
+MIN_BAR = 0.03  # at least 3% of the side each, and the picture at least half of it
+
+
+def picture_box(frame) -> tuple[float, float, float, float] | None:
+    """The picture inside letterbox (top and bottom) or pillarbox (left and right) bars, as fractions
+    (left, top, right, bottom) of the frame; None when there are no bars. Both bars of a pair must be there
+    and of about the same size, so a dark sky or a dark floor is not taken for a bar."""
+    grey = frame.to_ndarray(width=128, height=72, format="gray").astype(np.float32)
+
+    def bars(lines: np.ndarray) -> tuple[int, int]:
+        dark = (lines.mean(axis=1) < BAR_LUMA) & (lines.std(axis=1) < BAR_SPREAD)
+        head = int(np.argmin(dark)) if not dark.all() else len(dark)
+        tail = int(np.argmin(dark[::-1])) if not dark.all() else len(dark)
+        return head, tail
+
+    top, bottom = bars(grey)
+    left, right = bars(grey.T)
+    h, w = grey.shape
+    box = [0.0, 0.0, 1.0, 1.0]
+    if top + bottom < h / 2 and min(top, bottom) >= MIN_BAR * h and abs(top - bottom) <= 0.04 * h + 1:
+        box[1], box[3] = (top + 0.5) / h, 1 - (bottom + 0.5) / h
+    if left + right < w / 2 and min(left, right) >= MIN_BAR * w and abs(left - right) <= 0.04 * w + 1:
+        box[0], box[2] = (left + 0.5) / w, 1 - (right + 0.5) / w
+    return None if box == [0.0, 0.0, 1.0, 1.0] else tuple(box)
+
+
+def _model_input(frame, size: int) -> np.ndarray:
+    """The frame as the network sees it: the picture without its letterbox or pillarbox bars, scaled to
+    size x size in FFmpeg (frames without bars take the direct path, unchanged)."""
+    box = picture_box(frame)
+    if box is None:
+        return frame.to_ndarray(width=size, height=size, format="rgb24")
+    width = min(frame.width, 960)
+    height = max(2, round(frame.height * width / frame.width))
+    full = frame.to_ndarray(width=width, height=height, format="rgb24")
+    grey = full.astype(np.float32).mean(axis=2)
+
+    def edge(lines: np.ndarray) -> int:  # the exact bar size at this resolution
+        dark = (lines.mean(axis=1) < BAR_LUMA) & (lines.std(axis=1) < BAR_SPREAD)
+        return int(np.argmin(dark))
+
+    top = bottom = left = right = 0
+    if box[1] > 0:
+        top, bottom = edge(grey), edge(grey[::-1])
+    if box[0] > 0:
+        left, right = edge(grey.T), edge(grey.T[::-1])
+    crop = np.ascontiguousarray(full[top:height - bottom, left:width - right])
+    return av.VideoFrame.from_ndarray(crop, format="rgb24").reformat(width=size, height=size).to_ndarray(
+        format="rgb24")
+
+
 def _upright(frame, image: np.ndarray) -> np.ndarray:
     """The image as it is meant to be seen: rotation metadata (phone video) and EXIF orientation (photos), both
     of which FFmpeg reports as the frame's display rotation (degrees counter-clockwise)."""
@@ -239,7 +292,10 @@ def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeR
             if frame is None:
                 report.missing.extend(targets[n:])
                 return
-            image = _upright(frame, frame.to_ndarray(width=size, height=height or size, format="rgb24"))
+            if height is None:
+                image = _upright(frame, _model_input(frame, size))
+            else:
+                image = _upright(frame, frame.to_ndarray(width=size, height=height, format="rgb24"))
             report.delivered += 1
             yield Frame(Path(path), target, image)
 

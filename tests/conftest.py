@@ -1,6 +1,6 @@
 """Shared fixtures: tiny media generated with PyAV whose frames carry their own index.
 
-Each frame shows its index as 8 black/white vertical bars (bit 7 on the left), which survive H.264 and JPEG
+Each frame shows its index as 8 dark-grey/white vertical bars (bit 7 on the left), which survive H.264 and JPEG
 compression and scaling to 224x224: ``frame_id(image)`` reads the index back, so a test can check that
 the decoder delivered exactly the frame the timecode arithmetic asked for.
 """
@@ -18,10 +18,12 @@ from cinemanet_edit.taxonomy import SHOT_FRAMING
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BITS = 10  # frame indices up to 1023
+DARK_BIT = 60
 
 
 def pattern(index: int, width: int = 320, height: int = 180) -> np.ndarray:
-    image = np.zeros((height, width, 3), np.uint8)
+    """0-bits are dark grey, not black: black bands at both sides would be pillarbox bars to the decoder."""
+    image = np.full((height, width, 3), DARK_BIT, np.uint8)
     band = width // BITS
     for bit in range(BITS):
         if index >> (BITS - 1 - bit) & 1:

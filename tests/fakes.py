@@ -33,7 +33,7 @@ class FrameIdBackbone:
         features = np.zeros((len(x), FEATURE_DIM), np.float32)
         for i, image in enumerate(x):
             features[i, frame_id(image)] = 50.0
-            if image.any():  # batches are padded with black images (frame 0 is black too: not recorded)
+            if image.any():  # batches are padded with black images
                 self.seen.append(frame_id(image))
         return features, np.zeros((len(x), LOGIT_DIM), np.float32)
 

@@ -131,3 +131,28 @@ def test_rotation_metadata_and_exif_orientation_are_respected(tmp_path):
     (frame,) = decode.decode_frames(rotated, [0], 64)
     rows = frame.image[:, :, 0].mean(axis=1)
     assert rows[0] > 200 and rows[-1] < 50  # orientation 6: turned clockwise, the left band on top
+
+
+def test_bars_are_cropped_and_dark_scenes_are_not(tmp_path):
+    """Pillarboxed and letterboxed copies of the frame-id media decode to the same model input as the plain
+    file; a dark band on one side, or a dark but textured scene, is picture, not a bar."""
+    import av
+    from conftest import pattern
+
+    from cinemanet_edit import decode
+
+    plain = pattern(37, 320, 180)
+    pillar = np.zeros((180, 400, 3), np.uint8)
+    pillar[:, 40:360] = plain
+    letter = np.zeros((240, 320, 3), np.uint8)
+    letter[30:210] = plain
+    base = decode._model_input(av.VideoFrame.from_ndarray(plain, format="rgb24"), 224)
+    for boxed in (pillar, letter):
+        got = decode._model_input(av.VideoFrame.from_ndarray(boxed, format="rgb24"), 224)
+        assert np.abs(got.astype(int) - base.astype(int)).mean() < 1 and frame_id(got) == 37
+    one_sided = letter.copy()
+    one_sided[210:] = 200  # a bright floor: the top band alone is no letterbox
+    assert decode.picture_box(av.VideoFrame.from_ndarray(one_sided, format="rgb24")) is None
+    rng = np.random.default_rng(0)
+    night = (rng.random((180, 320, 3)) * 40).astype(np.uint8)  # dark, but with texture
+    assert decode.picture_box(av.VideoFrame.from_ndarray(night, format="rgb24")) is None
