@@ -43,11 +43,12 @@ def marker_name(category: Category, title: str) -> str:
 
 
 def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, Category],
-             model_version: str) -> None:
+             model_version: str, min_confidence: float = 0.0) -> None:
     """Replace our markers and metadata on ``clip`` with ``result``.
 
     One marker per category spans the clip's trimmed source range (a marker's range is in source time in
-    every OTIO adapter), so NLEs show it on the clip and keyword ranges can be built from it.
+    every OTIO adapter), so NLEs show it on the clip and keyword ranges can be built from it. A label less sure
+    than ``min_confidence`` gets no marker and no keyword: its metadata entry says ``"uncertain": true``.
     """
     clear(clip, [c.title for c in categories.values()])
     source = clip.trimmed_range()
@@ -55,7 +56,8 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
     clip.metadata[NAMESPACE] = {
         "schema": SCHEMA_VERSION,
         "model": model_version,
-        "labels": {cat: label.to_json() for cat, label in result.labels.items()},
+        "labels": {cat: dict(label.to_json(), **({"uncertain": True} if label.confidence < min_confidence else {}))
+                   for cat, label in result.labels.items()},
         "samples": {
             "rate": rate,
             "source_frames": [round(t if rate == result.rate else t * rate / result.rate, 3)
@@ -64,6 +66,8 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
         },
     }
     for category_id, label in result.labels.items():
+        if label.confidence < min_confidence:
+            continue  # an editor must be able to trust every marker
         category = categories[category_id]
         marker = otio.schema.Marker(
             name=marker_name(category, label.title),
@@ -112,6 +116,8 @@ def keywords(labels: dict, multi_label: set[str] = frozenset({"shot.subject"})) 
     out: list[str] = []
     for category in ordered_categories(labels):
         entry = labels[category]
+        if hasattr(entry, "get") and entry.get("uncertain"):
+            continue
         if category in ("imagenet", "places365") or category.startswith("legacy."):
             if category.startswith("legacy.") or entry["confidence"] < VOCABULARY_KEYWORD_CONFIDENCE:
                 continue

@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                                help="write 29.97/59.94 timecode non-drop-frame")
     p.add_argument("--no-shots", action="store_true",
                    help="a media file as INPUT stays one clip (default: one clip per shot, found by TransNetV2)")
+    p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
+                   help="write no marker or keyword for a label less sure than P (0-1); its metadata says "
+                        "\"uncertain\"")
     p.add_argument("--split-shots", action="store_true",
                    help="split a timeline's clips that hold several shots (long takes, reels cut in as one clip)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any clip could not be analysed")
@@ -296,7 +299,7 @@ def cmd_tag(args) -> int:
     report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=reporter, drop_frame=args.drop_frame, shots=not args.no_shots,
-                      split_shots=args.split_shots,
+                      split_shots=args.split_shots, min_confidence=args.min_confidence,
                       input_args={k: v for k, v in (("rate", args.rate), ("project", args.project)) if v},
                       writer_args=_writer_args(args))
     if args.json:

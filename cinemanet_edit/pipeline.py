@@ -180,7 +180,7 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
 
 def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyzer: Analyzer,
                  policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None,
-                 on_frame=None) -> TagReport:
+                 on_frame=None, min_confidence: float = 0.0) -> TagReport:
     """Analyse every video clip of ``timeline`` and annotate it in place; the report holds the labels written
     (``report.labels``, by clip key)."""
     reporter = reporter or Reporter()
@@ -200,7 +200,8 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
         reporter.close()
     for ref in refs:
         if ref.key in report.labels:
-            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories, analyzer.models.version)
+            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories, analyzer.models.version,
+                              min_confidence)
             annotate.describe_media(clips[ref.key], media.get(ref.media_path))
     report.seconds = time.perf_counter() - started
     return report
@@ -211,7 +212,7 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
              reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None,
              input_args: dict | None = None, drop_frame: bool | None = None, shots: bool = True,
-             split_shots: bool = False) -> TagReport:
+             split_shots: bool = False, min_confidence: float = 0.0) -> TagReport:
     """Read a timeline, tag it and write it to ``output_path`` (one path or several formats at once; never
     over the input). ``drop_frame`` overrides the timecode mode the input had (29.97 / 59.94 only). A bare
     media file becomes one clip per shot (``shots``), or one clip over the whole file; ``split_shots`` splits a
@@ -241,7 +242,7 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
         collector = ThumbnailCollector()  # the report's pictures come from the frames the analysis decodes
         on_frame = collector
         writer_args["cinemanet_html"] = {**writer_args.get("cinemanet_html", {}), "thumbnails": collector.thumbs}
-    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, on_frame)
+    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, on_frame, min_confidence)
     written = write_outputs(timeline, outputs, output_format, writer_args)
     report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
     return report

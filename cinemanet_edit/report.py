@@ -115,8 +115,9 @@ def _label_rows(labels: dict) -> list[dict]:
     rows = []
     for category in ordered_categories(labels):
         entry = labels[category]
+        value = entry.get("title", "") + (" (uncertain)" if entry.get("uncertain") else "")
         rows.append({"category": category, "title": _title(category), "label": entry.get("label", ""),
-                     "value": entry.get("title", ""), "confidence": float(entry.get("confidence", 0))})
+                     "value": value, "confidence": float(entry.get("confidence", 0))})
     return rows
 
 

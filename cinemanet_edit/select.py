@@ -169,6 +169,8 @@ def matches(node: Node, labels: dict, min_confidence: float = 0.0) -> bool:
     entry = labels.get(cond.category)
     if not hasattr(entry, "get"):
         return False
+    if entry.get("uncertain"):  # below tag's --min-confidence: matches nothing, and "not in" everything
+        return cond.op == "not in"
     if cond.op == "has":
         scores = entry.get("scores") or {}
         score = float(scores.get(cond.labels[0], entry["confidence"] if entry.get("label") == cond.labels[0]

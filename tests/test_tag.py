@@ -156,3 +156,27 @@ def test_bare_media_file_is_a_one_clip_timeline(clip_23976_tc, tmp_path):
     (c,) = list(tl.find_clips())
     assert c.media_reference.available_range.start_time.to_timecode() == "01:00:00:00"
     assert list(c.metadata["cinemanet"]["samples"]["source_frames"]) == [86415, 86445, 86475, 86505]
+
+
+def test_min_confidence_writes_no_marker_for_an_unsure_label(tmp_path, clip_25_mjpeg, monkeypatch):
+    """Three samples showing three different frames: the stand-in category is a third sure of each. Below
+    --min-confidence it gets no marker and no keyword, and its metadata says so; one sample is sure."""
+    from cinemanet_edit import cli
+
+    ref = otio.schema.ExternalReference(target_url=clip_25_mjpeg.as_uri())
+    tl = otio.schema.Timeline(name="t")
+    tl.tracks.append(otio.schema.Track(children=[otio.schema.Clip(
+        name="c", media_reference=ref, source_range=TR(RT(10, 25), RT(60, 25)))]))
+    src = tmp_path / "t.otio"
+    otio.adapters.write_to_file(tl, str(src))
+    monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
+    for samples, out in (("3", "unsure.otio"), ("1", "sure.otio")):
+        assert cli.main(["tag", str(src), "-q", "--samples", samples, "--min-confidence", "0.5",
+                         "-o", str(tmp_path / out), "-o", str(tmp_path / out.replace(".otio", ".fcpxml"))]) == 0
+    unsure = next(iter(otio.adapters.read_from_file(str(tmp_path / "unsure.otio")).find_clips()))
+    assert unsure.metadata["cinemanet"]["labels"]["test.frame"]["uncertain"] is True
+    assert not [m for m in unsure.markers if "cinemanet" in m.metadata]
+    assert "<keyword" not in (tmp_path / "unsure.fcpxml").read_text()
+    sure = next(iter(otio.adapters.read_from_file(str(tmp_path / "sure.otio")).find_clips()))
+    assert "uncertain" not in sure.metadata["cinemanet"]["labels"]["test.frame"]
+    assert len([m for m in sure.markers if "cinemanet" in m.metadata]) == 1
