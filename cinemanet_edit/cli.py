@@ -458,8 +458,10 @@ def cmd_evaluate(args) -> int:
         print(json.dumps({"model": version, "categories": report}))
         return EXIT_OK
     for category_id, metrics in report.items():
+        ece = metrics.get("expected_calibration_error")
         print(f"{category_id}: balanced accuracy {metrics['balanced_accuracy']:.3f}, accuracy "
-              f"{metrics['accuracy']:.3f} (n={metrics['n']})")
+              f"{metrics['accuracy']:.3f} (n={metrics['n']})"
+              + (f", expected calibration error {ece:.3f}" if ece is not None else ""))
         for label, m in metrics["per_class"].items():
             print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
     return EXIT_OK

@@ -136,3 +136,15 @@ def test_imported_legacy_heads_match_the_graphs(tmp_path):
     places = heads["places365"].category
     assert places.labels[0].id == "places365.office-building" and places.top_k == 5
     assert heads["legacy.shot.type"].category.label("legacy.shot.type.two-up").title == "Two Up"
+
+
+def test_expected_calibration_error():
+    from cinemanet_edit.training.linear import evaluate, expected_calibration_error
+
+    p = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
+    y = np.array([0, 0, 1, 1])
+    # bins: 0.9 right (0.1), 0.8 right (0.2), 0.6 wrong (0.6), 0.7 right (0.3), a quarter each
+    assert expected_calibration_error(y, p) == pytest.approx(0.3)
+    assert evaluate(y, p, ["a", "b"]).to_json()["expected_calibration_error"] == 0.3
+    sure_and_right = np.eye(3)
+    assert expected_calibration_error(np.arange(3), sure_and_right) == 0

@@ -58,6 +58,7 @@ class Metrics:
     labels: list[str]
     confusion: np.ndarray  # rows: true, columns: predicted
     n: int
+    ece: float | None = None  # expected calibration error of the top label (10 equal-width bins)
 
     @property
     def recall(self) -> np.ndarray:
@@ -77,13 +78,16 @@ class Metrics:
         return float(np.trace(self.confusion) / max(1, self.n))
 
     def to_json(self) -> dict:
-        return {"n": self.n, "balanced_accuracy": round(self.balanced_accuracy, 4),
-                "accuracy": round(self.accuracy, 4),
+        out = {"n": self.n, "balanced_accuracy": round(self.balanced_accuracy, 4),
+               "accuracy": round(self.accuracy, 4),
                 "per_class": {lab: {"precision": round(float(p), 4), "recall": round(float(r), 4),
                                     "support": int(s)}
                               for lab, p, r, s in zip(self.labels, self.precision, self.recall,
                                                       self.confusion.sum(axis=1), strict=True)},
-                "confusion": self.confusion.tolist()}
+               "confusion": self.confusion.tolist()}
+        if self.ece is not None:
+            out["expected_calibration_error"] = round(self.ece, 4)
+        return out
 
 
 def evaluate(y: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> Metrics:
@@ -92,7 +96,24 @@ def evaluate(y: np.ndarray, probabilities: np.ndarray, labels: list[str]) -> Met
     confusion = np.zeros((k, k), dtype=int)
     for t, p in zip(y, predicted, strict=True):
         confusion[t, p] += 1
-    return Metrics(labels, confusion, len(y))
+    return Metrics(labels, confusion, len(y), expected_calibration_error(y, probabilities))
+
+
+def expected_calibration_error(y: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float | None:
+    """How far the top label's confidence is from how often it is right, averaged over equal-width confidence
+    bins weighted by their share of images: 0 means "80% sure" is right 80% of the time."""
+    if len(y) == 0:
+        return None
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(y)
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = index == b
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
 
 
 def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
