@@ -102,6 +102,16 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
                    help="analyse every frame again instead of reusing results for unchanged media")
 
 
+def _add_writer_options(p: argparse.ArgumentParser) -> None:
+    """Every registered format's writer options (formats.FORMATS declares them)."""
+    for _format, option in writer_options():
+        if option.switch:
+            p.add_argument(option.flag, dest=option.keyword, action="store_true", help=option.help)
+        else:
+            p.add_argument(option.flag, dest=option.keyword, choices=option.choices, default=option.default,
+                           help=option.help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cinemanet-edit",
@@ -130,12 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"write OUTPUT as {', '.join(f.name for f in FORMATS if f.writes)} (or any OTIO adapter "
                         "name) whatever its suffix")
     p.add_argument("--project", metavar="NAME", help="FCPXML input: the project to tag (default: the first)")
-    for _format, option in writer_options():
-        if option.switch:
-            p.add_argument(option.flag, dest=option.keyword, action="store_true", help=option.help)
-        else:
-            p.add_argument(option.flag, dest=option.keyword, choices=option.choices, default=option.default,
-                           help=option.help)
+    _add_writer_options(p)
     p.add_argument("--rate", type=_frame_rate, help="frame rate of an EDL input (default 24; 29.97/59.94 drop-frame "
                    "is taken from the EDL)")
     timecode_mode = p.add_mutually_exclusive_group()
@@ -170,12 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read TAGGED with")
     p.add_argument("--format", metavar="FORMAT", help="write OUTPUT as this format whatever its suffix")
-    for _format, option in writer_options():
-        if option.switch:
-            p.add_argument(option.flag, dest=option.keyword, action="store_true", help=option.help)
-        else:
-            p.add_argument(option.flag, dest=option.keyword, choices=option.choices, default=option.default,
-                           help=option.help)
+    _add_writer_options(p)
 
     p = sub.add_parser("report", help="one HTML page of a tagged timeline: frames, labels, filters, chart")
     p.add_argument("input", type=Path, metavar="TAGGED", help="a tagged timeline (.otio or .fcpxml keep the labels)")
