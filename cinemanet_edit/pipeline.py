@@ -158,11 +158,15 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
     report.frames_analysed = len(scored.scores)
     report.frames_cached = scored.cached
     for path, dr in scored.reports.items():
-        if dr.error or dr.missing:
+        if not (dr.error or dr.missing):
+            continue
+        if dr.missing:
             message = f"{path}: {len(dr.missing)} of {dr.delivered + len(dr.missing)} frames not decoded"
             message += f" ({dr.error})" if dr.error else " (past the end of the file)"
-            report.warnings.append(message)
-            reporter.warn(message)
+        else:
+            message = f"{path}: all {dr.delivered} sampled frames decoded, around damaged data ({dr.error})"
+        report.warnings.append(message)
+        reporter.warn(message)
 
     results: dict[str, ClipLabels] = {}
     for ref, plan in plans:
