@@ -21,7 +21,7 @@ from .files import atomic_write
 from .layout import Layout, PlacedClip, layout
 from .taxonomy import CINEMATOGRAPHY, VOCABULARY_TITLES
 
-THUMB_WIDTH = 160
+THUMB_WIDTH = 144
 MAX_THUMBS = 4  # per clip
 
 
@@ -36,7 +36,7 @@ def _jpeg_encoder(width: int, height: int):
     codec = av.CodecContext.create("mjpeg", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
     codec.time_base = 1
-    codec.options = {"qscale": "5"}
+    codec.options = {"qscale": "8"}
     codec.open()
 
     def encode(image: np.ndarray) -> bytes:
