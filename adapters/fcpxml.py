@@ -30,7 +30,7 @@ from cinemanet_edit.annotate import keywords as label_keywords
 from cinemanet_edit.files import atomic_write, write_bundle
 from cinemanet_edit.layout import PlacedClip, layout, set_drop_frame
 from cinemanet_edit.sanitize import xml_text
-from cinemanet_edit.timecode import exact_rate, frames_on_grid
+from cinemanet_edit.timecode import exact_rate
 
 NAMESPACE = "cinemanet"
 VERSIONS = ("1.8", "1.9", "1.10", "1.11")
@@ -41,14 +41,6 @@ RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
 
 # ----------------------------------------------------------------------------------------------- times
-
-
-def seconds(t: otio.opentime.RationalTime, frame_rate: Fraction) -> Fraction:
-    """A RationalTime as exact seconds on the grid of ``frame_rate``.
-
-    Values at a video rate count timecode frames (24 and 23.976 name the same frames), so they are
-    rounded to whole frames and multiplied by the exact frame duration."""
-    return round(frames_on_grid(t.value, t.rate, frame_rate)) / frame_rate
 
 
 def fmt(value: Fraction) -> str:

@@ -142,10 +142,9 @@ class KerasBackbone:
         return features.numpy(), logits.numpy()
 
 
-class LiteRTBackbone:
-    """The backbone exported to LiteRT, run with XNNPACK on every core."""
-
-    name = "litert"
+class LiteRTModel:
+    """A LiteRT file run with XNNPACK on every core; ``run`` gives the outputs whose last dimensions are asked
+    for, re-allocating only when the input's shape changes. The backbone and the shot detector's trunk use it."""
 
     def __init__(self, path: Path):
         from ai_edge_litert.interpreter import Interpreter
@@ -153,20 +152,27 @@ class LiteRTBackbone:
         with _stderr_silenced():  # "Created TensorFlow Lite XNNPACK delegate" goes to stderr
             self.interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
         self.input = self.interpreter.get_input_details()[0]["index"]
-        outputs = self.interpreter.get_output_details()
-        self.features = next(o["index"] for o in outputs if o["shape"][-1] == FEATURE_DIM)
-        self.logits = next(o["index"] for o in outputs if o["shape"][-1] == LOGIT_DIM)
-        self.size = None
+        self.outputs = {int(o["shape"][-1]): o["index"] for o in self.interpreter.get_output_details()}
+        self.shape = None
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.size != len(x):
+    def run(self, x: np.ndarray, *last_dims: int) -> tuple[np.ndarray, ...]:
+        if self.shape != x.shape:
             self.interpreter.resize_tensor_input(self.input, list(x.shape))
             with _stderr_silenced():
                 self.interpreter.allocate_tensors()
-            self.size = len(x)
+            self.shape = x.shape
         self.interpreter.set_tensor(self.input, x)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.features).copy(), self.interpreter.get_tensor(self.logits).copy()
+        return tuple(self.interpreter.get_tensor(self.outputs[d]).copy() for d in last_dims)
+
+
+class LiteRTBackbone(LiteRTModel):
+    """The backbone exported to LiteRT."""
+
+    name = "litert"
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.run(x, FEATURE_DIM, LOGIT_DIM)
 
 
 def litert_available() -> bool:

@@ -54,39 +54,23 @@ class ConsoleReporter(Reporter):
             self.bar = None
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _bounded(kind, low, high, message: str, low_open: bool = False):
+    """An argparse type: a number of ``kind`` in [low, high] (``low_open``: above low), else ``message``.
+    NaN and infinity fail every bound."""
+    def convert(text: str):
+        value = kind(text)
+        if not (math.isfinite(value) and (value > low if low_open else value >= low) and value <= high):
+            raise argparse.ArgumentTypeError(message)
+        return value
+
+    return convert
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError("must be a number greater than 0")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
-def _frame_rate(text: str) -> float:
-    value = float(text)
-    if not (1 <= value <= 1000):  # also refuses nan and inf
-        raise argparse.ArgumentTypeError("must be a frame rate between 1 and 1000")
-    return value
+_positive_int = _bounded(int, 1, math.inf, "must be at least 1")
+_non_negative_int = _bounded(int, 0, math.inf, "must be 0 or more")
+_positive_float = _bounded(float, 0, math.inf, "must be a number greater than 0", low_open=True)
+_probability = _bounded(float, 0, 1, "must be between 0 and 1")
+_frame_rate = _bounded(float, 1, 1000, "must be a frame rate between 1 and 1000")
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:

@@ -207,7 +207,7 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
 
 
 class _Builder:
-    def __init__(self, timeline: otio.schema.Timeline, rate: Fraction):
+    def __init__(self, rate: Fraction):
         self.rate = rate
         self.video: list[list[PlacedClip]] = []
         self.audio: list[list[PlacedClip]] = []
@@ -320,7 +320,7 @@ def layout(timeline: otio.schema.Timeline) -> Layout:
         start = round(_on(timeline.global_start_time, rate)) if timeline.global_start_time is not None else 0
     except Unplaceable:
         start = 0
-    builder = _Builder(timeline, rate)
+    builder = _Builder(rate)
     everything = (Fraction(-10**12), Fraction(10**12))
     for kind, tracks in (("video", timeline.video_tracks()), ("audio", timeline.audio_tracks())):
         numbers = [builder.new_track(kind) for _ in tracks]

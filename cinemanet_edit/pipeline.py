@@ -231,7 +231,8 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
         timeline = shot_timeline(input_path, reporter or Reporter())
     if drop_frame is not None:
         set_drop_frame(timeline, drop_frame)
-    for target, _name, _args in planned_outputs(timeline, outputs, output_format, writer_args):
+    planned = planned_outputs(timeline, outputs, output_format, writer_args)
+    for target, _name, _args in planned:
         if target not in outputs:  # an EDL's extra track files: the same rules before any analysis
             check_output(input_path, target, force)
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
@@ -240,7 +241,7 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     analyzer = analyzer or Analyzer()
     writer_args = dict(writer_args or {})
     on_frame = None
-    if any(name == "cinemanet_html" for _t, name, _a in planned_outputs(timeline, outputs, output_format)):
+    if any(name == "cinemanet_html" for _t, name, _a in planned):
         from .report import ThumbnailCollector
 
         collector = ThumbnailCollector()  # the report's pictures come from the frames the analysis decodes

@@ -88,19 +88,16 @@ class _Parser:
             raise CinemanetError(f"--where: unexpected {self.peek()!r}")
         return node
 
-    def expr(self) -> Node:
-        parts = [self.conjunction()]
-        while (self.peek() or "").lower() == "or":
+    def joined(self, word: str, part) -> Node:
+        """``part (word part)*``: one node, or a ``word`` node over the parts."""
+        parts = [part()]
+        while (self.peek() or "").lower() == word:
             self.take()
-            parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else Node("or", tuple(parts))
+            parts.append(part())
+        return parts[0] if len(parts) == 1 else Node(word, tuple(parts))
 
-    def conjunction(self) -> Node:
-        parts = [self.unary()]
-        while (self.peek() or "").lower() == "and":
-            self.take()
-            parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else Node("and", tuple(parts))
+    def expr(self) -> Node:  # "and" binds tighter than "or"
+        return self.joined("or", lambda: self.joined("and", self.unary))
 
     def unary(self) -> Node:
         token = self.peek()
@@ -185,6 +182,8 @@ def select(timeline: otio.schema.Timeline, query: str, handles: int = 0, min_con
     """A string-out of the matching video clips in timeline order (by record in, then track), each with
     ``handles`` frames of media either side where the media has them; labels and markers travel along."""
     node = parse_query(query, categories)
+    if not any(NAMESPACE in c.metadata for c in timeline.find_clips()):
+        raise CinemanetError("no labels in this timeline: tag it first (.otio and .fcpxml keep the labels)")
     cut = layout(timeline)
     picked = []
     for placed in sorted(cut.all_clips(), key=lambda c: (c.record_in, c.track)):
@@ -194,8 +193,6 @@ def select(timeline: otio.schema.Timeline, query: str, handles: int = 0, min_con
         labels = data.get("labels") if hasattr(data, "get") else None
         if labels and matches(node, labels, min_confidence):
             picked.append(placed)
-    if not any(NAMESPACE in c.metadata for c in timeline.find_clips()):
-        raise CinemanetError("no labels in this timeline: tag it first (.otio and .fcpxml keep the labels)")
     if limit is not None:
         picked = picked[:limit]
     out = otio.schema.Timeline(name=f"{timeline.name or 'selects'} selects")

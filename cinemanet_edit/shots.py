@@ -24,6 +24,7 @@ from .errors import CinemanetError
 FRAME_HEIGHT, FRAME_WIDTH = 27, 48
 WINDOW, STEP, CONTEXT = 100, 50, 25  # frames per window, new frames per window, context on each side
 LOOKUP = 101  # frames each similarity head compares
+BLOCK_MEANS, FLAT = 448, 4608  # the trunk's outputs' widths: every level's mean features, the last level flat
 THRESHOLD = 0.5  # the authors' default
 SAME_SCENE = 0.8  # normalised luma correlation above which the frames around a transition are one scene
 SURE = 0.9  # transitions scored at least this high are kept whatever the frames around them look like
@@ -224,36 +225,12 @@ def _make_trunk(weights: Path, stored: dict[str, np.ndarray]):
             except OSError:
                 path = None
         if path is not None:
-            return _LiteRTTrunk(path)
+            from .classify import LiteRTModel
+
+            model = LiteRTModel(path)
+            return lambda x: model.run(x, BLOCK_MEANS, FLAT)
     model = keras_trunk()
     return lambda x: [t.numpy() if hasattr(t, "numpy") else t for t in model(x, training=False)]
-
-
-class _LiteRTTrunk:
-    def __init__(self, path: Path):
-        from ai_edge_litert.interpreter import Interpreter
-
-        from .classify import _stderr_silenced
-
-        with _stderr_silenced():
-            self.interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 1)
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        outputs = self.interpreter.get_output_details()
-        self.means = next(o["index"] for o in outputs if o["shape"][-1] == 448)
-        self.flat = next(o["index"] for o in outputs if o["shape"][-1] != 448)
-        self.shape = None
-
-    def __call__(self, x: np.ndarray):
-        if self.shape != x.shape:
-            from .classify import _stderr_silenced
-
-            self.interpreter.resize_tensor_input(self.input, list(x.shape))
-            with _stderr_silenced():  # "Created TensorFlow Lite XNNPACK delegate" goes to stderr
-                self.interpreter.allocate_tensors()
-            self.shape = x.shape
-        self.interpreter.set_tensor(self.input, x)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.means).copy(), self.interpreter.get_tensor(self.flat).copy()
 
 
 def export_trunk(model, out: Path) -> None:
