@@ -24,7 +24,7 @@ from cinemanet_edit_adapters.fcpxml import VERSIONS as FCPXML_VERSIONS
 
 from .errors import CinemanetError
 from .files import atomic_write, write_bundle
-from .layout import layout
+from .layout import layout, reused
 
 
 @dataclass(frozen=True)
@@ -209,12 +209,13 @@ def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_na
     """Write every output (see ``planned_outputs``). One failing writer does not stop the others; returns the
     files written."""
     written, failures = [], []
-    for target, name, args in planned_outputs(timeline, outputs, format_name, writer_args):
-        try:
-            write_timeline(timeline, target, name, args)
-            written.append(target)
-        except CinemanetError as exc:  # keep going: the other outputs still hold the results
-            failures.append(f"{target}: {exc}")
+    with reused():  # every writer places clips from the same layout: compute it once
+        for target, name, args in planned_outputs(timeline, outputs, format_name, writer_args):
+            try:
+                write_timeline(timeline, target, name, args)
+                written.append(target)
+            except CinemanetError as exc:  # keep going: the other outputs still hold the results
+                failures.append(f"{target}: {exc}")
     if failures:
         done = f" (written: {', '.join(str(p) for p in written)})" if written else ""
         raise CinemanetError("; ".join(failures) + done)

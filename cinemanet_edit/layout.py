@@ -21,6 +21,7 @@ Only OTIO and the standard library here: OTIO imports the adapters, which import
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -313,8 +314,35 @@ class _Builder:
                                              source_out, media, tuple(markers), clip))
 
 
+_REUSED: dict[int, tuple[otio.schema.Timeline, Layout]] | None = None
+
+
+@contextmanager
+def reused():
+    """Within this block each timeline is laid out once: the writers of one run (and an EDL's every track file)
+    each ask for its layout, and the timeline does not change while they write."""
+    global _REUSED
+    outer = _REUSED
+    _REUSED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _REUSED = outer
+
+
 def layout(timeline: otio.schema.Timeline) -> Layout:
     """Lay the timeline flat: every clip of every video and audio track, nested stacks included."""
+    if _REUSED is not None:
+        held = _REUSED.get(id(timeline))
+        if held is not None and held[0] is timeline:
+            return held[1]
+        result = _lay_out(timeline)
+        _REUSED[id(timeline)] = (timeline, result)
+        return result
+    return _lay_out(timeline)
+
+
+def _lay_out(timeline: otio.schema.Timeline) -> Layout:
     rate = timeline_rate(timeline)
     try:
         start = round(_on(timeline.global_start_time, rate)) if timeline.global_start_time is not None else 0

@@ -37,6 +37,8 @@ def frames_on_grid(value: float, rate: float, target_rate: float | Fraction) -> 
     At video rates a value counts timecode frames, so 24 and 23.976 name the same frames (EDLs and many
     exports write 24 for 23.976 material); other rates (1, 600, 90000, 12.5 fps) are real seconds."""
     if is_video_rate(rate) and is_video_rate(target_rate):
+        if value == int(value):  # whole frames: integers are far cheaper than a float's exact Fraction
+            return Fraction(int(value) * nominal_rate(target_rate), nominal_rate(rate))
         return Fraction(value) * nominal_rate(target_rate) / nominal_rate(rate)
     return Fraction(value) / exact_rate(rate) * exact_rate(target_rate)
 
