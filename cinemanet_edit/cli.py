@@ -161,6 +161,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", metavar="FORMAT", help="write OUTPUT as this format whatever its suffix")
     _add_writer_options(p)
 
+    p = sub.add_parser("index", help="shots and labels of every media file under folders, into a Parquet catalogue")
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="media files or folders (searched recursively)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="CATALOGUE",
+                   help="the catalogue folder (a Parquet dataset, one part per file); files already in it with the "
+                        "same content and model are not analysed again")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process (default); ray: Ray actors, on a cluster with --address or RAY_ADDRESS")
+    p.add_argument("--workers", type=_positive_int, default=2, metavar="N", help="Ray actors (default 2)")
+    p.add_argument("--address", metavar="ADDRESS", help="a Ray cluster's address (default: RAY_ADDRESS, else local)")
+    p.add_argument("--runtime", choices=sorted(RUNTIMES), help="where the backbone runs")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+
+    p = sub.add_parser("search", help="the catalogue's shots that match a query; optionally a string-out timeline")
+    p.add_argument("input", type=Path, metavar="CATALOGUE", help="a catalogue folder written by index")
+    p.add_argument("--where", required=True, metavar="QUERY",
+                   help='e.g. "shot.framing in (close-up, extreme-close-up) and shot.subject has faces"')
+    p.add_argument("-o", "--output", type=Path, action="append", default=[],
+                   help="also write the hits as a timeline, in the format of its suffix (repeatable)")
+    p.add_argument("--handles", type=_non_negative_int, default=0, metavar="FRAMES",
+                   help="media frames kept either side of each shot in the timeline, where the file has them")
+    p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
+                   help="only labels at least this sure count as a match (0-1)")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N shots")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--format", metavar="FORMAT", help="write OUTPUT as this format whatever its suffix")
+    p.add_argument("--json", action="store_true", help="print the hits as JSON lines on stdout")
+    _add_writer_options(p)
+
     p = sub.add_parser("report", help="one HTML page of a tagged timeline: frames, labels, filters, chart")
     p.add_argument("input", type=Path, metavar="TAGGED", help="a tagged timeline (.otio or .fcpxml keep the labels)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the page to write (.html)")
@@ -321,6 +350,90 @@ def cmd_select(args) -> int:
     count = len(list(selects.find_clips()))
     print(f"selected {count} of {len(list(timeline.find_clips()))} clips -> {', '.join(map(str, written))}",
           file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_index(args) -> int:
+    import time
+
+    from .archive import AnalyzerSpec
+    from .engines import EngineOptions
+    from .index import IndexReport, run_index
+
+    report = IndexReport()
+    last = [0.0]
+
+    def progress(result, rep) -> None:
+        if result.error:
+            print(f"warning: {result.path}: skipped: {result.error}", file=sys.stderr)
+        for message in result.warnings:
+            print(f"warning: {message if message.startswith(result.path) else f'{result.path}: {message}'}",
+                  file=sys.stderr)
+        now = time.monotonic()
+        if args.quiet or (now - last[0] < 2.0 and rep.done < rep.todo):
+            return
+        last[0] = now
+        speed = f", {rep.media_seconds / rep.seconds:.1f}x real time" if rep.seconds > 0 else ""
+        print(f"{rep.done}/{rep.todo} files, {rep.shots} shots, {rep.media_seconds / 3600:.2f} h of footage, "
+              f"{rep.done / max(rep.seconds, 1e-9):.2f} files/s{speed}", file=sys.stderr)
+
+    options = EngineOptions(workers=args.workers if args.engine == "ray" else 1, address=args.address)
+    try:
+        run_index(args.paths, args.output, args.engine, options, AnalyzerSpec(runtime=args.runtime), progress, report)
+    except KeyboardInterrupt:
+        print(_index_summary(report), file=sys.stderr)
+        raise
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1))
+    elif not args.quiet:
+        print(_index_summary(report), file=sys.stderr)
+    return EXIT_INCOMPLETE if report.indexed == 0 and report.files > report.already else EXIT_OK
+
+
+def _index_summary(report) -> str:
+    hours = report.media_seconds / 3600
+    speed = f", {report.media_seconds / report.seconds:.1f}x real time" if report.seconds > 0 and hours else ""
+    line = (f"{report.catalogue}: {report.files} media files; indexed {report.indexed} ({report.shots} shots, "
+            f"{hours:.2f} h of footage) in {report.seconds:.0f} s{speed}; {report.already} already in the catalogue")
+    if report.skipped:
+        reasons: dict[str, int] = {}
+        for s in report.skipped:
+            reasons[s.reason] = reasons.get(s.reason, 0) + 1
+        line += f"; skipped {len(report.skipped)}: " + ", ".join(f"{n} ({r})" for r, n in sorted(reasons.items()))
+    if report.warnings:
+        line += f"; {len({p for p, _ in report.warnings})} files indexed with warnings"
+    if report.interrupted:
+        line += " (interrupted: the files done so far are kept; run again to finish)"
+    return line
+
+
+def cmd_search(args) -> int:
+    from .formats import check_formats, write_outputs
+    from .index import hits_timeline, search
+    from .pipeline import check_output
+
+    for output in args.output:
+        check_output(args.input, output, args.force)
+    check_formats(args.output, args.format)
+    hits = search(args.input, args.where, args.min_confidence)
+    if args.limit is not None:
+        hits = hits[:args.limit]
+    for row in hits:
+        if args.json:
+            print(json.dumps({"path": row.path, "shot": row.shot, "start": row.start_timecode,
+                              "end": row.end_timecode, "start_seconds": round(row.start_seconds, 3),
+                              "end_seconds": round(row.end_seconds, 3), "labels": row.label_json()}))
+        else:
+            labels = ", ".join(f"{label.title or label.label} {label.confidence:.0%}"
+                               for c, label in row.labels.items() if c.startswith("shot."))
+            print(f"{row.path}\tshot {row.shot + 1}\t{row.start_timecode}-{row.end_timecode}\t{labels}")
+    if not hits:
+        print("no shot matches", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    if args.output:
+        timeline = hits_timeline(hits, args.where, args.handles, args.min_confidence)
+        written = write_outputs(timeline, args.output, args.format, _writer_args(args))
+        print(f"{len(hits)} shots -> {', '.join(map(str, written))}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -491,6 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     handler = {"classify": cmd_classify, "tag": cmd_tag, "select": cmd_select, "report": cmd_report,
+               "index": cmd_index, "search": cmd_search,
                "models": cmd_models,
                "resolve": cmd_resolve,
                "train": cmd_train, "evaluate": cmd_evaluate}[args.command]

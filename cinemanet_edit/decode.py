@@ -107,6 +107,28 @@ def probe(path: Path) -> MediaInfo:
                          tc, start, stream.codec_context.name)
 
 
+_DAMAGED: set[tuple[str, int, int]] = set()  # files this process met damage in: decoded on slice threads
+
+
+def _identity(path: Path) -> tuple[str, int, int]:
+    try:
+        st = os.stat(path)
+        return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
+    except OSError:
+        return str(path), -1, -1
+
+
+def is_damaged(path: Path) -> bool:
+    """Whether decoding ``path`` met damaged data earlier in this process."""
+    return _identity(path) in _DAMAGED
+
+
+def thread_type(path: Path) -> str:
+    """FFmpeg's frame threads are bit-exact on sound data, but past damaged data what they return depends on
+    timing: a file known to be damaged is decoded on slice threads, the same every time."""
+    return "SLICE" if is_damaged(path) else "AUTO"
+
+
 def _decoded(container, stream, report: DecodeReport) -> Iterator:
     """Decoded frames of ``stream``, stepping over packets that fail to decode (damaged files decode partly)."""
     bad = 0
@@ -114,6 +136,7 @@ def _decoded(container, stream, report: DecodeReport) -> Iterator:
         try:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError) as exc:
+            _DAMAGED.add(_identity(report.path))
             bad += 1
             report.error = f"damaged data near {float(packet.pts or 0) * float(stream.time_base or 0):.2f} s: "\
                 f"{_reason(exc)}"
@@ -140,7 +163,7 @@ class _Reader:
     def __init__(self, container, report: DecodeReport):
         self.container = container
         self.stream = container.streams.video[0]
-        self.stream.thread_type = "AUTO"
+        self.stream.thread_type = thread_type(report.path)
         self.report = report
         self.tb = self.stream.time_base
         self.rate = timecode.exact_rate(Fraction(self.stream.average_rate or self.stream.guessed_rate or 25))
@@ -311,7 +334,7 @@ def every_frame(path: Path, width: int, height: int, report: DecodeReport | None
         return
     with container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = thread_type(path)
         try:
             for frame in _decoded(container, stream, report):
                 report.delivered += 1

@@ -372,10 +372,22 @@ def detect_shots(path: Path, frame_count: int | None = None, threshold: float = 
     only that range of the file is read (a clip's source range), and the shots count from its first frame."""
     import time
 
-    from .decode import DecodeReport, decode_frames, every_frame
+    from .decode import thread_type
 
     started = time.perf_counter()
     net = net or detector()
+    threads = thread_type(Path(path))
+    detection = _detect(path, frame_count, threshold, net, progress, frames)
+    if detection.error and threads != thread_type(Path(path)):  # damaged: again on deterministic threads
+        detection = _detect(path, frame_count, threshold, net, None, frames)
+    detection.seconds = time.perf_counter() - started
+    return detection
+
+
+def _detect(path: Path, frame_count: int | None, threshold: float, net: TransNetV2, progress,
+            frames: range | None) -> Detection:
+    from .decode import DecodeReport, decode_frames, every_frame
+
     report = DecodeReport(Path(path))
     lumas: list[np.ndarray] = []
 
@@ -403,4 +415,4 @@ def detect_shots(path: Path, frame_count: int | None = None, threshold: float = 
         raise CinemanetError(report.error)
     luma = np.stack(lumas) if lumas else None
     shots = shots_from_boundaries(boundaries(probabilities, threshold, luma), max(total, 1))
-    return Detection(shots, probabilities, len(probabilities), time.perf_counter() - started, report.error)
+    return Detection(shots, probabilities, len(probabilities), 0.0, report.error)

@@ -16,10 +16,10 @@ PACKAGE = ROOT / "cinemanet_edit"
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "types", "timecode", "taxonomy", "sanitize", "files", "backbone"},  # foundations
     {"layout", "cache", "decode", "annotate", "aggregate", "sampling", "models"},  # one stage each
-    {"classify", "formats", "shots"},  # the networks and their runtimes; the format registry (over the adapters)
+    {"classify", "formats", "shots", "catalogue"},  # the networks and runtimes; the format registry; the catalogue
     {"timeline", "scoring", "select", "report"},  # timelines in; plans to probabilities; selects; the page
     {"pipeline"},  # the stages composed
-    {"resolve", "training"},  # applications of the library
+    {"resolve", "training", "archive", "engines", "index"},  # applications of the library
     {"cli", "__main__"},
 ]
 ADAPTERS_MAY_USE = {"timecode", "layout", "sanitize", "annotate", "taxonomy", "files", "errors", "types"}

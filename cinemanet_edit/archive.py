@@ -1,0 +1,137 @@
+"""One archive file -> its shots and their labels: the unit of work that ``index`` maps over files.
+
+The same pipeline functions as ``tag`` on a flat file (``shot_timeline`` cuts it into shots, ``analyse``
+labels them), so a catalogue row and a tagged clip of the same shot carry the same labels.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import decode
+from .catalogue import ShotRow, SkippedFile, content_fingerprint
+from .errors import CinemanetError
+from .pipeline import DEFAULT_POLICY, Analyzer, Reporter, TagReport, analyse, shot_timeline
+from .sampling import SamplingPolicy
+from .timecode import render
+from .timeline import MediaResolver, clip_refs
+from .types import MediaInfo
+
+
+@dataclass(frozen=True)
+class AnalyzerSpec:
+    """How to build the Analyzer: sent to each Ray actor, which loads the models itself, once."""
+
+    batch_size: int | None = None
+    runtime: str | None = None
+
+    def build(self) -> Analyzer:
+        kwargs = {"batch_size": self.batch_size} if self.batch_size else {}
+        # the catalogue is this job's cache: the per-frame result cache would only add writers racing on it
+        return Analyzer(runtime=self.runtime, cache=False, **kwargs)
+
+
+@dataclass
+class FileResult:
+    """What indexing one file gave: its rows, or why it has none."""
+
+    path: str
+    fingerprint: str = ""
+    rows: list[ShotRow] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # time spent on it
+    media_seconds: float = 0.0  # its duration
+    frames: int = 0  # frames it has (all of them are decoded for shot detection)
+    worker: int = 0  # the process that did it
+
+
+class _Collector(Reporter):
+    """Keeps the warnings of one file's run for its result (a worker has no console)."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def find_media(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedFile]]:
+    """Media files under ``paths`` (folders recursively, in path order) and everything else, skipped with a
+    reason. Symbolic links to folders are not followed (no loops); hidden files are skipped."""
+    found: list[Path] = []
+    skipped: list[SkippedFile] = []
+
+    def consider(p: Path) -> None:
+        if p.name.startswith("."):
+            skipped.append(SkippedFile(str(p), "hidden file"))
+        elif p.suffix.lower() not in decode.MEDIA_SUFFIXES:
+            skipped.append(SkippedFile(str(p), f"not a media file ({p.suffix or 'no extension'})"))
+        elif not p.is_file():
+            skipped.append(SkippedFile(str(p), "not a regular file"))
+        else:
+            found.append(p.resolve())
+
+    for root in paths:
+        root = Path(root)
+        if root.is_dir():
+            for folder, dirs, files in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    consider(Path(folder) / name)
+        elif root.exists():
+            consider(root)
+        else:
+            skipped.append(SkippedFile(str(root), "no such file or folder"))
+    unique = sorted(set(found))
+    return unique, skipped
+
+
+def index_file(path: Path, analyzer: Analyzer, policy: SamplingPolicy = DEFAULT_POLICY) -> FileResult:
+    """Cut one media file into shots and label each shot; never raises for a bad file (it is reported)."""
+    started = time.perf_counter()
+    reporter = _Collector()
+    result = FileResult(str(path), worker=os.getpid())
+    try:
+        result.fingerprint = content_fingerprint(path)
+        info = decode.probe(path)
+        result.media_seconds = info.frame_count / float(info.rate)
+        result.frames = info.frame_count
+        timeline = shot_timeline(path, reporter)
+        refs = clip_refs(timeline, MediaResolver(path.parent))
+        report = TagReport()
+        media: dict[Path, MediaInfo | CinemanetError] = {}
+        labels = analyse(refs, analyzer, policy, reporter, report, media)
+        result.warnings = list(dict.fromkeys(reporter.messages + [f"shot {s.name}: {s.reason}"
+                                                                  for s in report.skipped]))
+        result.rows = rows_for(path, result.fingerprint, analyzer.models.version, info, refs, labels)
+        if not result.rows:
+            result.error = report.skipped[0].reason if report.skipped else "no shot could be analysed"
+    except CinemanetError as exc:
+        result.error = str(exc)
+    except (OSError, ValueError, RuntimeError) as exc:  # a hostile file must not end the whole archive run
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def rows_for(path: Path, fingerprint: str, model: str, info: MediaInfo, refs, labels) -> list[ShotRow]:
+    rate = float(info.rate)
+    rows = []
+    for index, ref in enumerate(refs):  # a shot that could not be analysed keeps its number free
+        if ref.key not in labels or ref.source is None:
+            continue
+        first = round(ref.source.start)
+        end = first + round(ref.source.duration)
+        rows.append(ShotRow(
+            path=str(path), fingerprint=fingerprint, model=model, shot=index, shots=len(refs),
+            start_seconds=(first - info.start_frame) / rate, end_seconds=(end - info.start_frame) / rate,
+            start_frame=first, end_frame=end, rate=rate,
+            start_timecode=render(first, info.rate), end_timecode=render(end, info.rate),
+            media_start_frame=info.start_frame, media_frames=info.frame_count,
+            labels=dict(labels[ref.key].labels)))
+    return rows

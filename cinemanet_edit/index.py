@@ -1,0 +1,141 @@
+"""The archive jobs: ``index`` (files -> shots and labels -> catalogue) and ``search`` (catalogue -> hits ->
+a string-out timeline), what the CLI calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import opentimelineio as otio
+
+from .archive import AnalyzerSpec, FileResult, find_media
+from .catalogue import Catalogue, ShotRow, SkippedFile, content_fingerprint
+from .engines import ENGINES, EngineOptions
+from .errors import CinemanetError
+from .models import load_model_set
+from .select import matches, parse_query, select
+from .types import ClipLabels
+
+
+@dataclass
+class IndexReport:
+    """What an index run did, for the summary line and ``--json``."""
+
+    catalogue: str = ""
+    engine: str = "local"
+    model: str = ""
+    files: int = 0  # media files found
+    indexed: int = 0  # analysed in this run
+    already: int = 0  # found in the catalogue with the same fingerprint and model: not analysed again
+    todo: int = 0  # files this run set out to analyse
+    done: int = 0  # of those, finished (indexed or skipped)
+    shots: int = 0  # rows written in this run
+    media_seconds: float = 0.0  # footage analysed in this run
+    seconds: float = 0.0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, message): indexed, with damage
+    interrupted: bool = False
+
+    def to_json(self) -> dict:
+        return {"catalogue": self.catalogue, "engine": self.engine, "model": self.model, "files": self.files,
+                "indexed": self.indexed, "already_in_catalogue": self.already, "shots": self.shots,
+                "hours": round(self.media_seconds / 3600, 4), "seconds": round(self.seconds, 2),
+                "interrupted": self.interrupted,
+                "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+                "warnings": [{"path": p, "message": m} for p, m in self.warnings]}
+
+
+def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "local",
+              options: EngineOptions | None = None, spec: AnalyzerSpec | None = None,
+              on_result: Callable[[FileResult, IndexReport], None] | None = None,
+              report: IndexReport | None = None) -> IndexReport:
+    """Index every media file under ``paths`` not yet in the catalogue; each file's rows are written as soon
+    as it is done. ``report`` (optional) is filled in place, so a caller interrupted mid-run still has it."""
+    if engine not in ENGINES:
+        raise CinemanetError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
+    options = options or EngineOptions()
+    spec = spec or AnalyzerSpec()
+    started = time.perf_counter()
+    report = report if report is not None else IndexReport()
+    report.catalogue, report.engine = str(catalogue_folder), engine
+    catalogue = Catalogue(catalogue_folder)
+    model = load_model_set().version
+    report.model = model
+    files, skipped = find_media(paths)
+    report.files = len(files)
+    report.skipped.extend(skipped)
+    present = catalogue.entries()
+    todo = []
+    for path in files:
+        try:
+            fingerprint = content_fingerprint(path)
+        except OSError as exc:
+            report.skipped.append(SkippedFile(str(path), f"cannot read ({exc.strerror or exc})"))
+            continue
+        if present.get(str(path)) == (fingerprint, model):
+            report.already += 1
+        else:
+            todo.append(path)
+    report.todo = len(todo)
+    try:
+        for result in ENGINES[engine](todo, spec, options):
+            report.done += 1
+            report.warnings += [(result.path, w) for w in result.warnings]
+            report.seconds = time.perf_counter() - started
+            if result.error:
+                report.skipped.append(SkippedFile(result.path, result.error))
+            else:
+                catalogue.add(result.rows, list(result.rows[0].labels))
+                report.indexed += 1
+                report.shots += len(result.rows)
+                report.media_seconds += result.media_seconds
+            if on_result:
+                on_result(result, report)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        report.seconds = time.perf_counter() - started
+        if report.skipped or catalogue.folder.exists():
+            catalogue.write_skipped(report.skipped)
+    return report
+
+
+# ---------------------------------------------------------------- search
+
+
+def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> list[ShotRow]:
+    """The catalogue's shots that satisfy ``query`` (the selects language), in (path, shot) order."""
+    catalogue = Catalogue(catalogue_folder)
+    if not catalogue.parts():
+        raise CinemanetError(f"{catalogue_folder}: no catalogue here (run cinemanet-edit index first)")
+    node = parse_query(query)
+    return [row for row in catalogue.rows() if matches(node, row.label_json(), min_confidence)]
+
+
+def hits_timeline(rows: list[ShotRow], query: str, handles: int = 0, min_confidence: float = 0.0,
+                  limit: int | None = None) -> otio.schema.Timeline:
+    """A string-out of the hits across files, each clip labelled as ``tag`` labels it (markers, keywords,
+    metadata), with ``handles`` frames either side where the file has them."""
+    from . import annotate
+    from .models import load_model_set
+
+    categories = {h.category.id: h.category for h in load_model_set().heads}
+    RT = otio.opentime.RationalTime
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    for row in rows:
+        available = otio.opentime.TimeRange(RT(row.media_start_frame, row.rate), RT(row.media_frames, row.rate))
+        clip = otio.schema.Clip(
+            name=f"{Path(row.path).stem} {row.shot + 1:03d}",
+            media_reference=otio.schema.ExternalReference(target_url=Path(row.path).as_uri(),
+                                                          available_range=available),
+            source_range=otio.opentime.TimeRange(RT(row.start_frame, row.rate),
+                                                 RT(row.end_frame - row.start_frame, row.rate)))
+        known = {c: label for c, label in row.labels.items() if c in categories}
+        annotate.annotate(clip, ClipLabels(f"V1.{len(track)}", known, (), row.rate), categories, row.model)
+        track.append(clip)
+    everything = otio.schema.Timeline(name="search")
+    everything.tracks.append(track)
+    return select(everything, query, handles, min_confidence, limit)

@@ -1,0 +1,275 @@
+"""Archives: `index` cuts every media file under folders into shots and labels them into a Parquet catalogue
+(resumable, never corrupt), `search` finds shots across files; the Ray engine gives the same rows.
+
+The media are tiny generated files with hard cuts between static scenes, so TransNetV2 and the shipped heads
+run for real in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import opentimelineio as otio
+import pycmx
+import pytest
+from conftest import SHARED, scene
+
+from cinemanet_edit import cli
+from cinemanet_edit.archive import find_media
+from cinemanet_edit.catalogue import Catalogue, content_fingerprint
+from cinemanet_edit.engines import EngineOptions
+from cinemanet_edit.index import IndexReport, run_index, search
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.dataset as ds  # noqa: E402
+
+
+def make_cut(path: Path, scenes: list[int], shot_frames: int = 24, rate: Fraction = Fraction(24),
+             timecode: str | None = None) -> Path:
+    """Static scenes joined by hard cuts (each ``shot_frames`` long)."""
+    with av.open(str(path), "w") as container:
+        if timecode:
+            container.metadata["timecode"] = timecode
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = 320, 180
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "20"}
+        for k, seed in enumerate(scenes):
+            image = np.repeat(np.repeat(scene(k % 5, seed), 2, 0), 2, 1)[:180, :320]
+            for _ in range(shot_frames):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("archive")
+    (root / "reel1").mkdir()
+    (root / "reel1" / "deeper").mkdir()
+    make_cut(root / "reel1" / "a.mp4", [1, 2, 3])
+    make_cut(root / "reel1" / "deeper" / "b.mov", [4, 5], rate=Fraction(25), timecode="10:00:00:00")
+    make_cut(root / "c.mp4", [6, 7], rate=Fraction(30000, 1001))
+    (root / "notes.txt").write_text("not media")
+    (root / ".DS_Store").write_bytes(b"\0" * 10)
+    (root / "broken.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + os.urandom(3000))
+    return root
+
+
+def test_find_media_walks_folders_and_lists_the_rest_as_skipped(archive, tmp_path):
+    (archive / "loop").symlink_to(archive, target_is_directory=True)
+    try:
+        files, skipped = find_media([archive, tmp_path / "nowhere"])
+    finally:
+        (archive / "loop").unlink()
+    assert [f.name for f in files] == ["broken.mp4", "c.mp4", "a.mp4", "b.mov"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons == {".DS_Store": "hidden file", "notes.txt": "not a media file (.txt)",
+                       "nowhere": "no such file or folder"}
+
+
+def test_fingerprint_follows_content_not_name(archive, tmp_path):
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes((archive / "c.mp4").read_bytes())
+    assert content_fingerprint(copy) == content_fingerprint(archive / "c.mp4")
+    copy.write_bytes((archive / "c.mp4").read_bytes() + b"x")
+    assert content_fingerprint(copy) != content_fingerprint(archive / "c.mp4")
+
+
+@pytest.fixture(scope="module")
+def catalogue(archive, tmp_path_factory) -> tuple[Path, IndexReport]:
+    folder = tmp_path_factory.mktemp("cat") / "catalogue"
+    report = run_index([archive], folder)
+    return folder, report
+
+
+def test_index_writes_one_row_per_shot_readable_by_any_parquet_reader(catalogue, archive):
+    folder, report = catalogue
+    assert (report.files, report.indexed, report.already) == (4, 3, 0)
+    assert {Path(s.path).name: s.reason for s in report.skipped}.keys() == {"broken.mp4", ".DS_Store", "notes.txt"}
+    table = ds.dataset(folder, format="parquet").to_table()  # pyarrow's reader: the folder is one table
+    assert table.num_rows == report.shots == 7
+    rows = sorted(table.to_pylist(), key=lambda r: (r["path"], r["shot"]))
+    by_file: dict[str, list[dict]] = {}
+    for r in rows:
+        by_file.setdefault(Path(r["path"]).name, []).append(r)
+    # shots exactly where the cuts are, in each file's own frames and timecode
+    assert [(r["start_frame"], r["end_frame"]) for r in by_file["a.mp4"]] == [(0, 24), (24, 48), (48, 72)]
+    b = by_file["b.mov"]
+    assert [(r["start_frame"], r["end_frame"]) for r in b] == [(900000, 900024), (900024, 900048)]
+    assert [(r["start_timecode"], r["end_timecode"]) for r in b] == [("10:00:00:00", "10:00:00:24"),
+                                                                     ("10:00:00:24", "10:00:01:23")]
+    assert [r["start_seconds"] for r in b] == [0.0, 0.96]
+    c = by_file["c.mp4"]
+    assert c[1]["start_seconds"] == pytest.approx(24 * 1001 / 30000)
+    assert c[1]["start_timecode"] == "00:00:00;24"  # 29.97 counts drop-frame
+    for r in rows:
+        assert r["model"] and len(r["fingerprint"]) == 40 and r["shots"] == len(by_file[Path(r["path"]).name])
+        assert r["shot_framing"].startswith("shot.framing.")
+        assert 0 < r["shot_framing_confidence"] <= 1
+        assert dict(r["shot_framing_scores"])[r["shot_framing"]] == pytest.approx(r["shot_framing_confidence"])
+    skipped = json.loads((folder / "_skipped.json").read_text())
+    assert any(s["path"].endswith("broken.mp4") for s in skipped)
+
+
+def test_a_second_run_analyses_nothing_and_a_changed_file_again(catalogue, archive, tmp_path):
+    folder, _ = catalogue
+    work = tmp_path / "cat"
+    work.mkdir()
+    for part in folder.iterdir():
+        (work / part.name).write_bytes(part.read_bytes())
+    again = run_index([archive], work)
+    assert (again.indexed, again.already, again.shots) == (0, 3, 0)
+    before = {p.name: p.read_bytes() for p in work.glob("part-*")}
+
+    # a file changed in place is analysed again and its rows replaced, the others untouched
+    moved = tmp_path / "arch"
+    moved.mkdir()
+    one = make_cut(moved / "x.mp4", [1, 2])
+    run_index([moved], work)
+    make_cut(one, [3, 4, 5])
+    changed = run_index([moved], work)
+    assert (changed.indexed, changed.already) == (1, 0)
+    rows = [r for r in Catalogue(work).rows() if r.path == str(one.resolve())]
+    assert [r.shot for r in rows] == [0, 1, 2]
+    assert all(p.read_bytes() == before[p.name] for p in work.glob("part-*") if p.name in before)
+
+
+def test_an_interrupted_run_keeps_finished_files_and_resumes(archive, tmp_path):
+    folder = tmp_path / "cat"
+    calls = []
+
+    def stop_after_first(result, report):
+        calls.append(result.path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    report = IndexReport()
+    with pytest.raises(KeyboardInterrupt):
+        run_index([archive], folder, on_result=stop_after_first, report=report)
+    assert report.interrupted
+    parts = list(folder.glob("part-*.parquet"))
+    assert len(parts) == report.indexed >= 1
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+    resumed = run_index([archive], folder)
+    assert resumed.already == report.indexed
+    assert resumed.indexed == 3 - report.indexed
+    assert len(list(folder.glob("part-*.parquet"))) == 3
+
+
+def test_killing_the_cli_mid_run_loses_only_the_file_in_flight(archive, tmp_path):
+    folder = tmp_path / "cat"
+    env = dict(os.environ, CINEMANET_NO_CACHE="1")
+    command = [sys.executable, "-m", "cinemanet_edit", "index", str(archive), "-o", str(folder), "-q"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list(folder.glob("part-*.parquet")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(list(folder.glob("part-*.parquet")))
+    assert done >= 1
+    for part in folder.glob("part-*.parquet"):
+        assert pa.parquet.read_table(part).num_rows >= 1  # every part whole
+    result = subprocess.run(command[:-1] + ["--json"], env=env, capture_output=True, text=True, timeout=600)
+    summary = json.loads(result.stdout)
+    assert summary["already_in_catalogue"] == done
+    assert summary["indexed"] == 3 - done
+
+
+def test_search_prints_hits_and_writes_a_string_out_every_reader_takes(catalogue, tmp_path, capsys):
+    folder, _ = catalogue
+    rows = Catalogue(folder).rows()
+    wanted = rows[0].labels["shot.framing"].label.rsplit(".", 1)[1]
+    expected = [r for r in rows if r.labels["shot.framing"].label.endswith("." + wanted)]
+    assert search(folder, f"shot.framing in ({wanted})") == expected
+    out_xml, out_edl, out_otio = tmp_path / "hits.fcpxml", tmp_path / "hits.edl", tmp_path / "hits.otio"
+    code = cli.main(["search", str(folder), "--where", f"shot.framing in ({wanted})", "--handles", "2",
+                     "-o", str(out_xml), "-o", str(out_edl), "-o", str(out_otio)])
+    assert code == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == len(expected)
+    timeline = otio.adapters.read_from_file(str(out_otio))
+    clips = list(timeline.find_clips())
+    assert len(clips) == len(expected)
+    for clip, row in zip(clips, expected, strict=True):
+        assert clip.media_reference.target_url == Path(row.path).as_uri()
+        first = max(row.start_frame - 2, row.media_start_frame)
+        end = min(row.end_frame + 2, row.media_start_frame + row.media_frames)
+        assert clip.source_range.start_time.to_frames() == first
+        assert clip.source_range.duration.to_frames() == end - first
+        assert clip.metadata["cinemanet"]["labels"]["shot.framing"]["label"] == row.labels["shot.framing"].label
+    edl = pycmx.parse_cmx3600(out_edl.open())  # a reader nobody here wrote
+    assert len([e for e in edl.events]) == len(expected)
+    dtd = SHARED / "dtd" / "FCPXMLv1_10.dtd"
+    if dtd.exists():
+        from lxml import etree
+
+        assert etree.DTD(str(dtd)).validate(etree.parse(str(out_xml)))
+
+
+def test_search_errors_are_one_line(catalogue, tmp_path, capsys):
+    folder, _ = catalogue
+    assert cli.main(["search", str(folder), "--where", "shot.framing in (medium-wide)"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "medium-wide" in err and "close-up" in err
+    assert cli.main(["search", str(tmp_path), "--where", "shot.framing in (medium)"]) == 2
+    assert "no catalogue" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["search", str(tmp_path / "file"), "--where", "shot.framing in (medium)"]) == 2
+
+
+def test_the_cli_summary_counts_files_hours_shots_and_skips(archive, tmp_path, capsys):
+    folder = tmp_path / "cat"
+    assert cli.main(["index", str(archive / "reel1"), str(archive / "notes.txt"), "-o", str(folder)]) == 0
+    err = capsys.readouterr().err
+    summary = err.strip().splitlines()[-1]
+    assert "2 media files; indexed 2 (5 shots" in summary
+    assert "skipped 1: 1 (not a media file (.txt))" in summary
+    assert "h of footage" in summary
+
+
+# ---------------------------------------------------------------- Ray
+
+
+def test_ray_gives_the_same_rows_and_survives_a_killed_worker(catalogue, archive, tmp_path):
+    pytest.importorskip("ray")
+    folder = tmp_path / "cat"
+    killed = []
+
+    def kill_one_worker(result, report):
+        if not killed and report.done == 1:  # the other actor is busy: kill the one that finished
+            os.kill(result.worker, signal.SIGKILL)
+            killed.append(result.worker)
+
+    report = run_index([archive], folder, "ray", EngineOptions(workers=2), on_result=kill_one_worker)
+    assert killed
+    assert (report.indexed, len(report.skipped)) == (3, 3)
+    local = Catalogue(catalogue[0]).rows()
+    remote = Catalogue(folder).rows()
+    assert [(r.path, r.shot, r.start_frame, r.end_frame) for r in remote] == \
+        [(r.path, r.shot, r.start_frame, r.end_frame) for r in local]
+    for a, b in zip(local, remote, strict=True):
+        assert {c: x.label for c, x in a.labels.items()} == {c: x.label for c, x in b.labels.items()}
+        assert max(abs(a.labels[c].confidence - b.labels[c].confidence) for c in a.labels) < 1e-4
+
+
+def test_an_unreachable_ray_cluster_is_one_line(archive, tmp_path, capsys):
+    pytest.importorskip("ray")
+    code = cli.main(["index", str(archive / "c.mp4"), "-o", str(tmp_path / "cat"), "--engine", "ray",
+                     "--address", "127.0.0.1:1"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("cinemanet-edit: error: cannot start or reach Ray")
