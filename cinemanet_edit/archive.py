@@ -7,6 +7,7 @@ labels them), so a catalogue row and a tagged clip of the same shot carry the sa
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class FileResult:
     media_seconds: float = 0.0  # its duration
     frames: int = 0  # frames it has (all of them are decoded for shot detection)
     worker: int = 0  # the process that did it
+    peak_memory: int = 0  # that process's peak resident memory so far, in bytes (0 where unknown)
 
 
 class _Collector(Reporter):
@@ -116,7 +118,17 @@ def index_file(path: Path, analyzer: Analyzer, policy: SamplingPolicy = DEFAULT_
     except (OSError, ValueError, RuntimeError) as exc:  # a hostile file must not end the whole archive run
         result.error = f"{type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - started
+    result.peak_memory = _peak_memory()
     return result
+
+
+def _peak_memory() -> int:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
 def rows_for(path: Path, fingerprint: str, model: str, info: MediaInfo, refs, labels) -> list[ShotRow]:

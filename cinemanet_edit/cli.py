@@ -503,6 +503,10 @@ def _progress_bar(total: int, quiet: bool = False):
     return tqdm(total=total, unit="image", file=sys.stderr, disable=None if not quiet else True, leave=False)
 
 
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def cmd_train(args) -> int:
     import shlex
 
@@ -521,17 +525,23 @@ def cmd_train(args) -> int:
     else:
         models = load_model_set()
     command = "cinemanet-edit " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    split_examples = None
+    if args.fine_tune is None and models.branch_file is not None:  # validate where the branch never trained
+        every = load_sources(args.data, [c.id for c in CINEMATOGRAPHY], allow_missing=True)
+        split_examples = [e for c in CINEMATOGRAPHY for e in every.get(c.id, [])]
     job = train(by_category, output, models, command, [str(s) for s in args.data], args.validation, args.seed,
                 args.epochs, args.fine_tune, args.fine_tune_epochs, args.refit_all,
                 log=(lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr)),
-                progress_factory=None if args.json else _progress_bar)
+                progress_factory=None if args.json else _progress_bar, split_examples=split_examples)
     for path, why in job.failed:
         print(f"warning: {path}: {why}", file=sys.stderr)
     report = {}
     for result, spec in zip(job.results, job.heads, strict=True):
         metrics = result.validation.to_json()
         report[result.category.id] = {"head": str(output / spec["file"]), **metrics,
-                                      "refit_all_images": result.refit_size}
+                                      "refit_all_images": result.refit_size,
+                                      "temperature": round(result.temperature, 4),
+                                      "uncalibrated_expected_calibration_error": _rounded(result.uncalibrated_ece)}
         if not args.json:
             refit = f", then refitted on all {result.refit_size} images" if result.refit_size else ""
             print(f"{result.category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "

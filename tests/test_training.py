@@ -59,6 +59,8 @@ def test_train_writes_a_reproducible_head_and_card(poets_folder, tmp_path, capsy
     head = np.load(out / "shot.framing.npz")
     card = (out / "shot.framing.md").read_text()
     assert "cinemanet-edit train" in card and "Balanced accuracy" in card and "Close Up" in card
+    assert "**Calibration:** the logits are divided by a temperature of" in card
+    assert metrics["temperature"] > 0 and "uncalibrated_expected_calibration_error" in metrics
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["heads"][0]["category"] == "shot.framing"
     assert metrics["refit_all_images"] == 0 and "used for this report only" in card
@@ -99,7 +101,29 @@ def test_refit_all_validates_first_then_fits_every_image():
     assert np.array_equal(refit.validation.confusion, plain.validation.confusion)
     assert not np.allclose(refit.kernel, plain.kernel)
     kernel, _ = fit_linear(x.reshape(200, 16), np.repeat(y, 2), 5, False, 0.1, 60)
-    assert np.array_equal(refit.kernel, kernel)
+    assert np.allclose(refit.kernel, kernel / refit.temperature)  # the same temperature, folded in
+    assert refit.temperature == plain.temperature and refit.temperature != 1.0
+
+
+def test_temperature_recovers_how_over_sure_a_head_is():
+    from cinemanet_edit.training.linear import expected_calibration_error, fit_temperature
+
+    true_logits = RNG.normal(0, 2, (4000, 5))
+    p = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
+    y = np.array([RNG.choice(5, p=row) for row in p])
+    over_sure = true_logits * 3  # what a head trained too long reports
+    t = fit_temperature(over_sure, y, multi_label=False)
+    assert t == pytest.approx(3, rel=0.1)
+
+    def soft(z):
+        return np.exp(z) / np.exp(z).sum(1, keepdims=True)
+
+    assert expected_calibration_error(y, soft(over_sure / t)) < 0.03 < expected_calibration_error(y, soft(over_sure))
+    sig = 1 / (1 + np.exp(-true_logits))  # one-vs-rest: each label on with its own probability
+    on = RNG.random(sig.shape) < sig
+    first = on.argmax(1)  # a single label per image, as the data gives them
+    keep = on.any(1)
+    assert 0.2 < fit_temperature(true_logits[keep] * 0.5, first[keep], multi_label=True) < 5
 
 
 def test_evaluate_installed_head(poets_folder, tmp_path, monkeypatch, capsys):

@@ -66,12 +66,13 @@ def load_examples(source: Path, category_id: str, allow_empty: bool = False) -> 
     return examples
 
 
-def load_sources(sources: list[Path], category_ids: list[str]) -> dict[str, list[Example]]:
+def load_sources(sources: list[Path], category_ids: list[str], allow_missing: bool = False
+                 ) -> dict[str, list[Example]]:
     """Examples per category from several sources; a source may hold only some categories, but every
-    category asked for needs at least one image."""
+    category asked for needs at least one image (unless ``allow_missing``)."""
     found = {c: [e for s in sources for e in load_examples(s, c, allow_empty=True)] for c in category_ids}
     empty = [c for c, examples in found.items() if not examples]
-    if empty:
+    if empty and not allow_missing:
         raise CinemanetError(f"no images for {', '.join(empty)} in {', '.join(str(s) for s in sources)}")
     return found
 

@@ -21,7 +21,7 @@ from ..models import ModelSet
 from ..taxonomy import Category
 from .data import Example, group_near_duplicates, split_by_group
 from .features import FeatureSet, extract_features, hash_images
-from .linear import Metrics, evaluate, fit_linear, group_folds, predict_linear
+from .linear import Metrics, evaluate, fit_linear, fit_temperature, group_folds, predict_linear
 
 
 @dataclass
@@ -37,6 +37,8 @@ class TrainResult:
     groups: int
     seconds: float
     refit_size: int = 0  # images the shipped head was refitted on after validation (0: not refitted)
+    temperature: float = 1.0  # the head's logits are divided by this (folded into kernel and bias)
+    uncalibrated_ece: float | None = None  # validation ECE before the temperature
 
 
 def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, seed: int = 0,
@@ -69,9 +71,11 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
         return x[idx].reshape(-1, x.shape[-1]), np.repeat(y_all[idx], 2)
 
     cv: dict[float, float] = {}
+    out_of_fold: dict[float, np.ndarray] = {}  # logits of each training image from the fold that held it out
     fold_masks = group_folds(groups[train_idx], folds, seed)
     for l2 in l2_grid:
         scores = []
+        logits = np.zeros((len(train_idx), len(label_ids)))
         for mask in fold_masks:
             tr, va = train_idx[~mask], train_idx[mask]
             xt, yt = flat(tr)
@@ -79,22 +83,34 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
             p = (predict_linear(x[va, 0], kernel, bias, category.multi_label)
                  + predict_linear(x[va, 1], kernel, bias, category.multi_label)) / 2
             scores.append(evaluate(y_all[va], p, label_ids).balanced_accuracy)
+            logits[mask] = x[va, 0] @ kernel + bias
         cv[l2] = float(np.mean(scores))
+        out_of_fold[l2] = logits
     best = max(cv, key=cv.get)
+    temperature = fit_temperature(out_of_fold[best], y_all[train_idx], category.multi_label)
     xt, yt = flat(train_idx)
     kernel, bias = fit_linear(xt, yt, len(label_ids), category.multi_label, best, epochs, seed=seed)
+    uncalibrated = evaluate(y_all[val_idx], predict_linear(x[val_idx, 0], kernel, bias, category.multi_label),
+                            label_ids).ece
+    kernel, bias = (kernel / temperature).astype(np.float32), (bias / temperature).astype(np.float32)
     p_val = predict_linear(x[val_idx, 0], kernel, bias, category.multi_label)
     metrics = evaluate(y_all[val_idx], p_val, label_ids)
     refit_size = 0
     if refit_all:
         xa, ya = flat(np.arange(len(present)))
         kernel, bias = fit_linear(xa, ya, len(label_ids), category.multi_label, best, epochs, seed=seed)
+        kernel, bias = (kernel / temperature).astype(np.float32), (bias / temperature).astype(np.float32)
         refit_size = len(present)
     return TrainResult(category, kernel, bias, best, cv, metrics, len(train_idx), len(val_idx),
-                       len(set(groups.tolist())), time.perf_counter() - started, refit_size)
+                       len(set(groups.tolist())), time.perf_counter() - started, refit_size, temperature,
+                       uncalibrated)
 
 
 # ---------------------------------------------------------------- head files and model cards
+
+
+def _ece(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str, sources: list[str],
@@ -149,6 +165,10 @@ Trained {datetime.date.today().isoformat()} by `cinemanet-edit train` in {result
 - **Split:** images grouped as near-duplicates (identical files, or 64-bit dHash within 8 bits: resized
   copies); {result.groups} groups; {split_note}:
   {result.train_size} training images, {result.validation_size} validation images. {refit_note}
+- **Calibration:** the logits are divided by a temperature of {result.temperature:.3f}, fitted (negative
+  log-likelihood) on the out-of-fold predictions of the training groups at the chosen L2, and folded into the
+  layer's weights. Expected calibration error of the top label on the validation images (10 bins):
+  {_ece(result.uncalibrated_ece)} before, **{_ece(metrics.get('expected_calibration_error'))}** after.
 
 ## Validation (held-out groups)
 
@@ -167,6 +187,9 @@ Confusion matrix (rows: true label, columns: predicted, in the order above):
 """
     atomic_write(card_file, card.encode("utf-8"))
     metrics["refit_all_images"] = result.refit_size
+    metrics["temperature"] = round(result.temperature, 4)
+    if result.uncalibrated_ece is not None:
+        metrics["uncalibrated_expected_calibration_error"] = round(result.uncalibrated_ece, 4)
     atomic_write(folder / f"{category.id}.metrics.json", json.dumps(metrics, indent=1).encode("utf-8"))
     spec = {"category": category.id, "file": head_file.name, "sha256": sha256(head_file), "input": "features",
             "activation": "sigmoid" if category.multi_label else "softmax", "card": card_file.name}
@@ -191,12 +214,16 @@ class TrainJob:
 def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet, command: str,
           sources: list[str], validation: float = 0.2, seed: int = 0, epochs: int = 300,
           fine_tune_from: int | None = None, fine_tune_epochs: int = 10, refit_all: bool = False,
-          log=lambda _: None, progress_factory=None) -> TrainJob:
+          log=lambda _: None, progress_factory=None, split_examples: list[Example] | None = None) -> TrainJob:
     """Train a head per category (and first, with ``fine_tune_from``, a branch shared by all of them).
 
     A fine-tune writes the branch and its model card beside the backbone in ``output``, then every head,
     and changes the manifest once, at the end: a failure midway leaves the old manifest, whose sha256 checks
     then refuse any head file already replaced.
+
+    Heads trained on an existing branch (no ``fine_tune_from``) validate on the images that branch's
+    fine-tune held out: ``split_examples`` (every labelled image of the sources the branch was trained on)
+    is split again exactly as the fine-tune split it, so no head validates on an image the branch learnt from.
     """
     import dataclasses
 
@@ -221,6 +248,12 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     validation_digests = None
     branch = None
     manifest = None
+    if fine_tune_from is None and models.branch_file is not None and split_examples:
+        from .data import split_images
+
+        hashed = with_progress(hash_images, split_examples, models.input_size)
+        validation_digests = split_images([e.label for e in hashed.examples], hashed.hashes, hashed.digests,
+                                          validation, seed)
     if fine_tune_from is not None:
         from .data import split_images
         from .finetune import fine_tune
@@ -258,7 +291,7 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         for e in fs.examples:
             counts[e.label] = counts.get(e.label, 0) + 1
         specs.append(write_head(output, result, models, command, sources, counts, register=branch is None,
-                                shared_split=branch is not None))
+                                shared_split=validation_digests is not None))
         results.append(result)
     if branch is not None:
         manifest = load_manifest(output)
