@@ -228,7 +228,11 @@ def register_head(folder: Path, spec: dict, models: ModelSet | None = None) -> N
         manifest.pop("branch_sha256", None)
         if models.branch_file is not None:
             manifest["branch_sha256"] = sha256(models.branch_file)
-    manifest["heads"] = [h for h in manifest.get("heads", []) if h["category"] != spec["category"]] + [spec]
+    heads = manifest.get("heads", [])
+    if any(h["category"] == spec["category"] for h in heads):  # in place: the order names the model version
+        manifest["heads"] = [spec if h["category"] == spec["category"] else h for h in heads]
+    else:
+        manifest["heads"] = [*heads, spec]
     write_manifest(folder, manifest)
 
 

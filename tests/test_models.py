@@ -173,3 +173,13 @@ def test_the_same_weights_run_at_another_input_size():
     assert features.shape == (1, 1024) and logits.shape == (1, 1001)
     with pytest.raises(ValueError, match="incompatible"):  # a 224 network refuses a larger frame
         Classifier(base, runtime="keras").backbone_outputs(image)
+
+
+def test_registering_a_head_again_keeps_its_place(tmp_path):
+    """The order of the heads names the model version: retraining one must not move it to the end."""
+    for category in ("shot.framing", "shot.type", "shot.angle"):
+        models.register_head(tmp_path, {"category": category, "file": f"{category}.npz"})
+    models.register_head(tmp_path, {"category": "shot.framing", "file": "new.npz"})
+    heads = models.load_manifest(tmp_path)["heads"]
+    assert [h["category"] for h in heads] == ["shot.framing", "shot.type", "shot.angle"]
+    assert heads[0]["file"] == "new.npz"

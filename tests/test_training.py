@@ -7,7 +7,7 @@ import json
 import av
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SHARED, save_image
 
 from cinemanet_edit import cli, models
 from cinemanet_edit.taxonomy import SHOT_FRAMING
@@ -172,3 +172,20 @@ def test_expected_calibration_error():
     assert evaluate(y, p, ["a", "b"]).to_json()["expected_calibration_error"] == 0.3
     sure_and_right = np.eye(3)
     assert expected_calibration_error(np.arange(3), sure_and_right) == 0
+
+
+def test_near_duplicate_hashes_see_the_whole_frame_bars_included(tmp_path):
+    """The split must not move when the network's input preparation changes (bars are cropped for the
+    network): the dHash is taken from the whole frame."""
+    from cinemanet_edit import decode
+    from cinemanet_edit.training.features import _decode_and_hash
+
+    image = (RNG.random((180, 320, 3)) * 200 + 40).astype(np.uint8)
+    image[:30] = 0
+    image[-30:] = 0  # letterbox bars
+    path = tmp_path / "bars.png"
+    save_image(path, image)
+    network_view, h = _decode_and_hash(path, 224, tmp_path / "h")
+    whole = next(iter(decode.decode_frames(path, [0], 224, height=224))).image
+    assert h == dataset.dhash(whole) != dataset.dhash(network_view)
+    assert int((tmp_path / "h").read_text()) == h

@@ -42,17 +42,20 @@ class HashedImages:
 
 
 def _hash_folder(size: int) -> Path:
-    folder = cache_dir() / "dhash" / str(size)
+    folder = cache_dir() / "dhash" / f"full-{size}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def _decode_and_hash(path: Path, size: int, hash_file: Path) -> tuple[np.ndarray, int] | None:
-    """The first frame at ``size`` and its dHash (saved to ``hash_file``), or None if it does not decode."""
+    """The first frame as the network sees it at ``size``, and the dHash (saved to ``hash_file``) of the whole
+    frame, bars included: the near-duplicate groups, and so a fine-tune's held-out split, must not move when
+    the network's input preparation changes (cropping letterbox bars did). None if it does not decode."""
     frames = list(decode.decode_frames(path, [0], size))
-    if not frames:
+    whole = list(decode.decode_frames(path, [0], size, height=size))
+    if not frames or not whole:
         return None
-    h = dhash(frames[0].image)
+    h = dhash(whole[0].image)
     hash_file.write_text(str(h))
     return frames[0].image, h
 
