@@ -221,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="+", type=Path, metavar="DATA")
     p.add_argument("--category", action="append", choices=[c.id for c in CINEMATOGRAPHY],
                    help="only this category (repeatable; default: every installed cinematography head)")
+    p.add_argument("--cross-validate", type=_bounded(int, 2, 20, "must be 2-20"), metavar="K",
+                   help="instead of the installed heads, judge the training recipe: linear heads fitted on K-1 of K "
+                        "near-duplicate-group folds of all DATA pooled, scored per DATA source (domain), repeated")
+    p.add_argument("--repeats", type=_positive_int, default=3, metavar="R", help="repeats of --cross-validate")
+    p.add_argument("--l2", type=_bounded(float, 0, 100, "must be 0-100"), default=0.01,
+                   help="L2 of the heads fitted by --cross-validate (default 0.01)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("resolve", help="DaVinci Resolve script: install, uninstall (and the engine it calls)")
@@ -558,8 +564,20 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .training.evaluation import evaluate_heads
+    from .training.evaluation import cross_validate, evaluate_heads
 
+    if args.cross_validate:
+        version, report = cross_validate(args.data, args.category, args.cross_validate, args.repeats, args.l2)
+        if args.json:
+            print(json.dumps({"model": version, "cross_validation": report}))
+            return EXIT_OK
+        for category_id, result in report.items():
+            print(f"{category_id}: {result['folds']}-fold x {result['repeats']}, L2 {result['l2']:g}")
+            for domain, m in result["domains"].items():
+                print(f"  {domain:40s} balanced accuracy {m['balanced_accuracy_mean']:.3f} "
+                      f"+- {m['balanced_accuracy_std']:.3f}  ECE {m['expected_calibration_error_mean']:.3f}  "
+                      f"n={m['n']}")
+        return EXIT_OK
     version, report = evaluate_heads(args.data, args.category)
     if args.json:
         print(json.dumps({"model": version, "categories": report}))

@@ -7,7 +7,7 @@ import json
 import av
 import numpy as np
 import pytest
-from conftest import SHARED, save_image
+from conftest import SHARED, save_image, scene
 
 from cinemanet_edit import cli, models
 from cinemanet_edit.taxonomy import SHOT_FRAMING
@@ -189,3 +189,33 @@ def test_near_duplicate_hashes_see_the_whole_frame_bars_included(tmp_path):
     whole = next(iter(decode.decode_frames(path, [0], 224, height=224))).image
     assert h == dataset.dhash(whole) != dataset.dhash(network_view)
     assert int((tmp_path / "h").read_text()) == h
+
+
+def test_cross_validation_scores_each_domain_with_a_spread(poets_folder, tmp_path, capsys):
+    """evaluate --cross-validate: the recipe over repeated group folds of the sources pooled, per source."""
+    other = tmp_path / "film"
+    other.mkdir()
+    rows = ["image,category,label"]
+    for i, label in enumerate(SHOT_FRAMING.labels):
+        for k in range(6):
+            image = scene(i, 7000 + 10 * i + k)
+            image[:20] = 0
+            image[-20:] = 0  # letterboxed, as film frames often are
+            save_image(other / f"{i}_{k}.png", image)
+            rows.append(f"{i}_{k}.png,shot.framing,{label.id}")
+    (other / "labels.csv").write_text("\n".join(rows) + "\n")
+    argv = ["evaluate", str(poets_folder), str(other / "labels.csv"), "--category", "shot.framing",
+            "--cross-validate", "3", "--repeats", "2", "--json"]
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)["cross_validation"]["shot.framing"]
+    assert (report["folds"], report["repeats"], report["l2"]) == (3, 2, 0.01)
+    domains = report["domains"]
+    assert set(domains) == {poets_folder.name, "film/labels"}
+    assert domains["film/labels"]["n"] == 30 and domains[poets_folder.name]["n"] == 70
+    for m in domains.values():
+        assert len(m["balanced_accuracy_per_repeat"]) == 2
+        assert 0.5 <= m["balanced_accuracy_mean"] <= 1 and m["balanced_accuracy_std"] >= 0
+        assert 0 <= m["expected_calibration_error_mean"] <= 1
+    assert cli.main(argv[:-1]) == 0
+    out = capsys.readouterr().out
+    assert "shot.framing: 3-fold x 2" in out and "film/labels" in out and "+-" in out
