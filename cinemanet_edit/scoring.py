@@ -109,12 +109,19 @@ class FrameScorer:
             if todo:
                 missing[path] = todo
 
-        def frames() -> Iterator[tuple[tuple[Path, int], np.ndarray]]:
+        def frames() -> Iterator[tuple[tuple, np.ndarray]]:
             for path, indices in missing.items():
+                threads = decode.thread_type(path)
                 for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
                     if on_frame is not None:
                         on_frame(path, frame.index, frame.image)
                     yield (path, frame.index), frame.image
+                if decode.thread_type(path) != threads:  # damage met on frame threads: again, deterministically
+                    out.reports[path] = decode.DecodeReport(path)
+                    for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
+                        if on_frame is not None:
+                            on_frame(path, frame.index, frame.image)
+                        yield (path, frame.index, "again"), frame.image
 
         fresh: dict[Path, dict[int, dict]] = defaultdict(dict)
 
@@ -131,10 +138,18 @@ class FrameScorer:
         try:
             if missing:  # only now is the model loaded
                 stream = self.classifier.predict_stream(prefetched(frames(), 2 * self.batch_size))
-                for n, (key, probabilities) in enumerate(stream, start=1):
+                again: set[Path] = set()
+                for n, (tagged, probabilities) in enumerate(stream, start=1):
+                    key = tagged[:2]  # a third element marks a damaged file's second, deterministic pass
+                    if len(tagged) == 3 and key[0] not in again:  # forget the first pass's frames of that file
+                        again.add(key[0])
+                        for stale in [k for k in out.scores if k[0] == key[0] and k[1] in missing[key[0]]]:
+                            del out.scores[stale]
+                        fresh.pop(key[0], None)
                     out.scores[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
                     fresh[key[0]][key[1]] = out.scores[key]
-                    progress.advance()
+                    if len(tagged) == 2:
+                        progress.advance()
                     if n % FLUSH_EVERY == 0:
                         save()
         finally:

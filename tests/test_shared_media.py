@@ -68,3 +68,27 @@ def test_tag_shared_media_twice(tmp_path, capsys):
         assert len(again[name].markers) == 5
         assert again[name].metadata["cinemanet"]["labels"]["imagenet"]["label"] == \
             clips[name].metadata["cinemanet"]["labels"]["imagenet"]["label"]
+
+
+def test_a_damaged_file_gives_the_same_frames_and_shots_every_time():
+    """Past damaged data FFmpeg's frame threads return what timing gives them (the Theora file gave four
+    different sets of probabilities in four runs): a file found damaged is decoded again on slice threads."""
+    from cinemanet_edit import shots
+    from cinemanet_edit.pipeline import Analyzer
+    from cinemanet_edit.sampling import SamplingPolicy, whole_media_plan
+    from cinemanet_edit.scoring import Progress
+
+    path = shared_media() / "iscc_demo_theora_broken.ogv"
+    analyzer = Analyzer(cache=False)
+    plan = whole_media_plan(decode.probe(path), SamplingPolicy(samples=30))
+    results, cuts = [], []
+    for _ in range(3):
+        decode._DAMAGED.clear()  # as a new process would meet it
+        scored = analyzer.score([plan], Progress())
+        assert scored.reports[path].error
+        results.append({k: v["shot.framing"].tolist() for k, v in scored.scores.items()})
+    for _ in range(2):
+        decode._DAMAGED.clear()
+        cuts.append([(s.first, s.end) for s in shots.detect_shots(path).shots])
+    assert results[0] == results[1] == results[2] and len(results[0]) == 30
+    assert cuts[0] == cuts[1] and len(cuts[0]) > 1
