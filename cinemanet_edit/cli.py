@@ -54,6 +54,18 @@ class ConsoleReporter(Reporter):
             self.bar = None
 
 
+def _add_query_options(p, unit: str) -> None:
+    """The selects language and its string-out options, shared by select (clips) and search (shots)."""
+    p.add_argument("--where", required=True, metavar="QUERY",
+                   help='e.g. "shot.framing in (close-up, extreme-close-up) and shot.subject has faces"')
+    p.add_argument("--handles", type=_non_negative_int, default=0, metavar="FRAMES",
+                   help=f"media frames kept either side of each {unit}, where the media has them")
+    p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
+                   help="only labels at least this sure count as a match (0-1)")
+    p.add_argument("--limit", type=_positive_int, metavar="N", help=f"at most N {unit}s")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+
+
 def _bounded(kind, low, high, message: str, low_open: bool = False):
     """An argparse type: a number of ``kind`` in [low, high] (``low_open``: above low), else ``message``.
     NaN and infinity fail every bound."""
@@ -147,16 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("select", help="a string-out of the tagged clips that match a query")
     p.add_argument("input", type=Path, metavar="TAGGED", help="a tagged timeline (.otio or .fcpxml keep the labels)")
-    p.add_argument("--where", required=True, metavar="QUERY",
-                   help='e.g. "shot.framing in (close-up, extreme-close-up) and shot.subject has faces"')
     p.add_argument("-o", "--output", type=Path, required=True, action="append",
                    help="the selects timeline, in the format of its suffix (repeatable)")
-    p.add_argument("--handles", type=_non_negative_int, default=0, metavar="FRAMES",
-                   help="media frames kept either side of each clip, where the media has them")
-    p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
-                   help="only labels at least this sure count as a match (0-1)")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N clips")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    _add_query_options(p, "clip")
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read TAGGED with")
     p.add_argument("--format", metavar="FORMAT", help="write OUTPUT as this format whatever its suffix")
     _add_writer_options(p)
@@ -176,16 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="the catalogue's shots that match a query; optionally a string-out timeline")
     p.add_argument("input", type=Path, metavar="CATALOGUE", help="a catalogue folder written by index")
-    p.add_argument("--where", required=True, metavar="QUERY",
-                   help='e.g. "shot.framing in (close-up, extreme-close-up) and shot.subject has faces"')
     p.add_argument("-o", "--output", type=Path, action="append", default=[],
                    help="also write the hits as a timeline, in the format of its suffix (repeatable)")
-    p.add_argument("--handles", type=_non_negative_int, default=0, metavar="FRAMES",
-                   help="media frames kept either side of each shot in the timeline, where the file has them")
-    p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
-                   help="only labels at least this sure count as a match (0-1)")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="at most N shots")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    _add_query_options(p, "shot")
     p.add_argument("--format", metavar="FORMAT", help="write OUTPUT as this format whatever its suffix")
     p.add_argument("--json", action="store_true", help="print the hits as JSON lines on stdout")
     _add_writer_options(p)

@@ -42,8 +42,9 @@ def frame_id(image: np.ndarray) -> int:
 
 
 def make_video(path: Path, rate: Fraction, frames: int, codec: str = "libx264", timecode: str | None = None,
-               gop: int = 12, size: tuple[int, int] = (320, 180), first_index: int = 0) -> Path:
-    """Write ``frames`` frames of ``pattern(first_index + i)`` at ``rate``; optional start timecode."""
+               gop: int = 12, size: tuple[int, int] = (320, 180), first_index: int = 0, image=None) -> Path:
+    """Write ``frames`` frames of ``pattern(first_index + i)`` (or ``image(i)``) at ``rate``; optional start
+    timecode."""
     with av.open(str(path), "w") as container:
         if timecode:
             container.metadata["timecode"] = timecode
@@ -53,8 +54,8 @@ def make_video(path: Path, rate: Fraction, frames: int, codec: str = "libx264", 
         if codec == "libx264":
             stream.options = {"g": str(gop), "preset": "ultrafast", "crf": "18"}
         for i in range(frames):
-            image = pattern(first_index + i, *size)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            picture = pattern(first_index + i, *size) if image is None else image(i)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

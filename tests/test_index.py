@@ -16,12 +16,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import opentimelineio as otio
 import pycmx
 import pytest
-from conftest import SHARED, scene
+from conftest import SHARED, make_video, scene
 
 from cinemanet_edit import cli
 from cinemanet_edit.archive import find_media
@@ -36,22 +35,10 @@ import pyarrow.dataset as ds  # noqa: E402
 def make_cut(path: Path, scenes: list[int], shot_frames: int = 24, rate: Fraction = Fraction(24),
              timecode: str | None = None) -> Path:
     """Static scenes joined by hard cuts (each ``shot_frames`` long)."""
-    with av.open(str(path), "w") as container:
-        if timecode:
-            container.metadata["timecode"] = timecode
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height = 320, 180
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "20"}
-        for k, seed in enumerate(scenes):
-            image = np.repeat(np.repeat(scene(k % 5, seed), 2, 0), 2, 1)[:180, :320]
-            for _ in range(shot_frames):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    pictures = [np.ascontiguousarray(np.repeat(np.repeat(scene(k % 5, seed), 2, 0), 2, 1)[:180, :320])
+                for k, seed in enumerate(scenes)]
+    return make_video(path, rate, len(scenes) * shot_frames, timecode=timecode, gop=250,
+                      image=lambda i: pictures[i // shot_frames])
 
 
 @pytest.fixture(scope="module")
