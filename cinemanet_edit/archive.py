@@ -18,7 +18,7 @@ from .catalogue import ShotRow, SkippedFile, content_fingerprint
 from .errors import CinemanetError
 from .pipeline import DEFAULT_POLICY, Analyzer, Reporter, TagReport, analyse, shot_timeline
 from .sampling import SamplingPolicy
-from .timecode import render
+from .timecode import render, stated_drop_frame
 from .timeline import MediaResolver, clip_refs
 from .types import MediaInfo
 
@@ -133,6 +133,8 @@ def _peak_memory() -> int:
 
 def rows_for(path: Path, fingerprint: str, model: str, info: MediaInfo, refs, labels) -> list[ShotRow]:
     rate = float(info.rate)
+    # a file's own start timecode says its mode (01:00:00:00 at 29.97 is non-drop); without one, the default
+    drop = stated_drop_frame(info.start_timecode, info.rate) if info.start_timecode else None
     rows = []
     for index, ref in enumerate(refs):  # a shot that could not be analysed keeps its number free
         if ref.key not in labels or ref.source is None:
@@ -143,7 +145,7 @@ def rows_for(path: Path, fingerprint: str, model: str, info: MediaInfo, refs, la
             path=str(path), fingerprint=fingerprint, model=model, shot=index, shots=len(refs),
             start_seconds=(first - info.start_frame) / rate, end_seconds=(end - info.start_frame) / rate,
             start_frame=first, end_frame=end, rate=rate,
-            start_timecode=render(first, info.rate), end_timecode=render(end, info.rate),
+            start_timecode=render(first, info.rate, drop), end_timecode=render(end, info.rate, drop),
             media_start_frame=info.start_frame, media_frames=info.frame_count,
             labels=dict(labels[ref.key].labels)))
     return rows

@@ -56,6 +56,12 @@ def _drop_per_minute(nominal: int) -> int:
     return 2 * (nominal // 30)
 
 
+def stated_drop_frame(tc: str, rate: float | Fraction) -> bool:
+    """Whether a timecode string says drop-frame: ';' (or ',') before the frames, at 29.97 or 59.94 only."""
+    m = _TC.match(tc.strip())
+    return bool(m) and m.group(4) in ";," and is_ntsc(rate) and nominal_rate(rate) % 30 == 0
+
+
 def parse(tc: str, rate: float | Fraction, drop_frame: bool | None = None) -> int:
     """Frame count of ``tc`` at ``rate``; drop-frame when the separator before the frames is ';' (or asked)."""
     m = _TC.match(tc.strip())
@@ -65,7 +71,7 @@ def parse(tc: str, rate: float | Fraction, drop_frame: bool | None = None) -> in
     h, mi, s, f = int(h), int(mi), int(s), int(f)
     nominal = nominal_rate(rate)
     if drop_frame is None:
-        drop_frame = sep in ";," and is_ntsc(rate) and nominal % 30 == 0
+        drop_frame = stated_drop_frame(tc, rate)
     frames = ((h * 60 + mi) * 60 + s) * nominal + f
     if drop_frame:
         total_minutes = h * 60 + mi

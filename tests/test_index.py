@@ -26,7 +26,8 @@ from cinemanet_edit import cli
 from cinemanet_edit.archive import find_media
 from cinemanet_edit.catalogue import Catalogue, content_fingerprint
 from cinemanet_edit.engines import EngineOptions
-from cinemanet_edit.index import IndexReport, run_index, search
+from cinemanet_edit.formats import write_outputs
+from cinemanet_edit.index import IndexReport, hits_timeline, run_index, search
 
 pa = pytest.importorskip("pyarrow")
 import pyarrow.dataset as ds  # noqa: E402
@@ -260,3 +261,50 @@ def test_an_unreachable_ray_cluster_is_one_line(archive, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("cinemanet-edit: error: cannot start or reach Ray")
+
+
+def test_catalogue_timecodes_and_hits_at_every_rate_agree_with_outside_readers(tmp_path):
+    """23.976 and 29.97 NDF files starting at 01:00:00:00, a 29.97 DF file starting at 00:59:59;28, 59.94 without
+    a start timecode and 12.5 fps: the rows' timecodes are what the `timecode` package makes of their frames, in
+    each file's own mode, and the hits timeline is read back by pycmx, OTIO's FCP7 reader and Apple's DTD."""
+    from lxml import etree
+    from timecode import Timecode
+
+    root = tmp_path / "rates"
+    root.mkdir()
+    make_cut(root / "a.mov", [1, 2], rate=Fraction(24000, 1001), timecode="01:00:00:00")
+    make_cut(root / "b.mov", [3, 4], rate=Fraction(30000, 1001), timecode="01:00:00:00")
+    make_cut(root / "c.mov", [5, 6], rate=Fraction(30000, 1001), timecode="00:59:59;28")
+    make_cut(root / "d.mov", [7, 8], rate=Fraction(60000, 1001))
+    make_cut(root / "e.mov", [9, 0], rate=Fraction(25, 2))
+    report = run_index([root], tmp_path / "cat")
+    assert (report.indexed, report.shots) == (5, 10)
+    everything = "shot.framing in (extreme-close-up, close-up, medium, long, extreme-long)"
+    rows = search(tmp_path / "cat", everything)
+    by = {(Path(r.path).stem, r.shot): r for r in rows}
+    modes = {"a": ("23.976", False), "b": ("29.97", False), "c": ("29.97", True), "d": ("59.94", True)}
+    starts = {"a": "01:00:00:00", "b": "01:00:00:00", "c": "00:59:59;28", "d": "00:00:00;00"}
+    for name, (fps, drop) in modes.items():
+        first = Timecode(fps, starts[name], force_non_drop_frame=not drop).frames - 1
+        for shot in (0, 1):
+            row = by[(name, shot)]
+            assert (row.start_frame, row.end_frame) == (first + 24 * shot, first + 24 * shot + 24)
+            for frame, text in ((row.start_frame, row.start_timecode), (row.end_frame, row.end_timecode)):
+                assert text == str(Timecode(fps, frames=frame + 1, force_non_drop_frame=not drop)), (name, text)
+    assert by[("e", 1)].start_seconds == pytest.approx(24 / 12.5)
+
+    hits = hits_timeline(rows, everything)
+    out = [tmp_path / n for n in ("h.edl", "h.xml", "h.fcpxml")]
+    write_outputs(hits, out, None, {})
+    edl = list(pycmx.parse_cmx3600(out[0].open()).events)
+    assert len(edl) == 10
+    for event, row in zip(edl[:2], [by[("a", 0)], by[("a", 1)]], strict=True):  # the EDL's own rate: exact
+        edit = event.edits[0]
+        assert Timecode("23.976", edit.source_in, force_non_drop_frame=True).frames - 1 == row.start_frame
+        assert Timecode("23.976", edit.source_out, force_non_drop_frame=True).frames - 1 == row.end_frame
+    fcp7 = otio.adapters.read_from_file(str(out[1]), adapter_name="fcp_xml")
+    clips = list(fcp7.find_clips())
+    assert len(clips) == 10 and clips[0].source_range.start_time.to_frames() == by[("a", 0)].start_frame
+    dtd = SHARED / "dtd" / "FCPXMLv1_10.dtd"
+    if dtd.exists():
+        assert etree.DTD(str(dtd)).validate(etree.parse(str(out[2])))
