@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import opentimelineio as otio
 import pytest
 
 from cinemanet_edit.taxonomy import SHOT_FRAMING
@@ -59,6 +60,18 @@ def make_video(path: Path, rate: Fraction, frames: int, codec: str = "libx264", 
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return path
+
+
+def one_clip_otio(folder: Path, media: Path, name: str, first: int, duration: int, rate: float = 25) -> Path:
+    """``folder/t.otio``: one clip of ``media`` over [first, first + duration) at ``rate``."""
+    RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+    timeline = otio.schema.Timeline(name="t")
+    timeline.tracks.append(otio.schema.Track(children=[otio.schema.Clip(
+        name=name, media_reference=otio.schema.ExternalReference(target_url=media.as_uri()),
+        source_range=TR(RT(first, rate), RT(duration, rate)))]))
+    path = folder / "t.otio"
+    otio.adapters.write_to_file(timeline, str(path))
     return path
 
 

@@ -9,6 +9,7 @@ import json
 import opentimelineio as otio
 import pycmx
 import pytest
+from conftest import one_clip_otio
 from fakes import frame_id_analyzer, seen
 from lxml import etree
 from test_fcpxml import RATES, cut, tc
@@ -167,12 +168,7 @@ def test_sidecar_reports(tmp_path):
 
 def test_tag_writes_several_formats_at_once(tmp_path, clip_25_mjpeg, monkeypatch, capsys):
     monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
-    ref = otio.schema.ExternalReference(target_url=clip_25_mjpeg.as_uri())
-    tl = otio.schema.Timeline(name="t")
-    tl.tracks.append(otio.schema.Track(children=[otio.schema.Clip(
-        name="b", media_reference=ref, source_range=TR(RT(10, 25), RT(50, 25)))]))
-    src = tmp_path / "t.otio"
-    otio.adapters.write_to_file(tl, str(src))
+    src = one_clip_otio(tmp_path, clip_25_mjpeg, "b", 10, 50)
     outs = [tmp_path / n for n in ("t.fcpxml", "t.edl", "t.csv", "t.json", "t.xml", "tagged.otio")]
     argv = ["tag", str(src), "-q"]
     for o in outs:

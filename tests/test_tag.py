@@ -8,6 +8,7 @@ import os
 
 import opentimelineio as otio
 import pytest
+from conftest import one_clip_otio
 from fakes import frame_id_analyzer
 
 from cinemanet_edit import annotate
@@ -163,12 +164,7 @@ def test_min_confidence_writes_no_marker_for_an_unsure_label(tmp_path, clip_25_m
     --min-confidence it gets no marker and no keyword, and its metadata says so; one sample is sure."""
     from cinemanet_edit import cli
 
-    ref = otio.schema.ExternalReference(target_url=clip_25_mjpeg.as_uri())
-    tl = otio.schema.Timeline(name="t")
-    tl.tracks.append(otio.schema.Track(children=[otio.schema.Clip(
-        name="c", media_reference=ref, source_range=TR(RT(10, 25), RT(60, 25)))]))
-    src = tmp_path / "t.otio"
-    otio.adapters.write_to_file(tl, str(src))
+    src = one_clip_otio(tmp_path, clip_25_mjpeg, "c", 10, 60)
     monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
     for samples, out in (("3", "unsure.otio"), ("1", "sure.otio")):
         assert cli.main(["tag", str(src), "-q", "--samples", samples, "--min-confidence", "0.5",
