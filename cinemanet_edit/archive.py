@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import decode
-from .catalogue import ShotRow, SkippedFile, content_fingerprint
+from .catalogue import ShotRow, SkippedFile
 from .errors import CinemanetError
 from .pipeline import DEFAULT_POLICY, Analyzer, Reporter, TagReport, analyse, shot_timeline
 from .sampling import SamplingPolicy
@@ -34,6 +34,14 @@ class AnalyzerSpec:
         kwargs = {"batch_size": self.batch_size} if self.batch_size else {}
         # the catalogue is this job's cache: the per-frame result cache would only add writers racing on it
         return Analyzer(runtime=self.runtime, cache=False, **kwargs)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A file to index, with the fingerprint the catalogue was checked against (read once, by the driver)."""
+
+    path: Path
+    fingerprint: str
 
 
 @dataclass
@@ -93,13 +101,13 @@ def find_media(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedFile]]:
     return unique, skipped
 
 
-def index_file(path: Path, analyzer: Analyzer, policy: SamplingPolicy = DEFAULT_POLICY) -> FileResult:
+def index_file(media: MediaFile, analyzer: Analyzer, policy: SamplingPolicy = DEFAULT_POLICY) -> FileResult:
     """Cut one media file into shots and label each shot; never raises for a bad file (it is reported)."""
     started = time.perf_counter()
     reporter = _Collector()
-    result = FileResult(str(path), worker=os.getpid())
+    path = media.path
+    result = FileResult(str(path), media.fingerprint, worker=os.getpid())
     try:
-        result.fingerprint = content_fingerprint(path)
         info = decode.probe(path)
         result.media_seconds = info.frame_count / float(info.rate)
         result.frames = info.frame_count

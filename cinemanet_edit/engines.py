@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from .archive import AnalyzerSpec, FileResult, index_file
+from .archive import AnalyzerSpec, FileResult, MediaFile, index_file
 from .errors import CinemanetError
 
 
@@ -22,11 +21,11 @@ class EngineOptions:
     address: str | None = None  # Ray: a cluster's address (else RAY_ADDRESS, else a local Ray)
 
 
-def local_engine(files: list[Path], spec: AnalyzerSpec, options: EngineOptions) -> Iterator[FileResult]:
+def local_engine(files: list[MediaFile], spec: AnalyzerSpec, options: EngineOptions) -> Iterator[FileResult]:
     """The embedded default: one file after another in this process, the models loaded once."""
     analyzer = spec.build()
-    for path in files:
-        yield index_file(path, analyzer)
+    for media in files:
+        yield index_file(media, analyzer)
 
 
 class _Indexer:
@@ -39,11 +38,11 @@ class _Indexer:
             spec = AnalyzerSpec(spec.batch_size, "keras")
         self.analyzer = spec.build()
 
-    def index(self, path: str) -> FileResult:
-        return index_file(Path(path), self.analyzer)
+    def index(self, media: MediaFile) -> FileResult:
+        return index_file(media, self.analyzer)
 
 
-def ray_engine(files: list[Path], spec: AnalyzerSpec, options: EngineOptions) -> Iterator[FileResult]:
+def ray_engine(files: list[MediaFile], spec: AnalyzerSpec, options: EngineOptions) -> Iterator[FileResult]:
     """Ray actors (``options.workers`` of them) over the files; an actor whose process dies is restarted and
     its file retried by Ray. With a GPU in the cluster each actor takes a share of one."""
     try:
@@ -71,7 +70,7 @@ def ray_engine(files: list[Path], spec: AnalyzerSpec, options: EngineOptions) ->
         share = min(1.0, gpus / options.workers) if gpus else 0.0
         actor = ray.remote(num_cpus=1, num_gpus=share, max_restarts=-1, max_task_retries=-1)(_Indexer)
         pool = ActorPool([actor.remote(spec) for _ in range(options.workers)])
-        yield from pool.map_unordered(lambda a, p: a.index.remote(p), [str(f) for f in files])
+        yield from pool.map_unordered(lambda a, m: a.index.remote(m), files)
     finally:
         if started_here:
             ray.shutdown()
@@ -92,5 +91,5 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise CinemanetError(f"cannot start or reach Ray ({address}): nothing answers there ({exc})") from exc
 
 
-Engine = Callable[[list[Path], AnalyzerSpec, EngineOptions], Iterator[FileResult]]
+Engine = Callable[[list[MediaFile], AnalyzerSpec, EngineOptions], Iterator[FileResult]]
 ENGINES: dict[str, Engine] = {"local": local_engine, "ray": ray_engine}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from .archive import AnalyzerSpec, FileResult, find_media
+from .archive import AnalyzerSpec, FileResult, MediaFile, find_media
 from .catalogue import Catalogue, ShotRow, SkippedFile, content_fingerprint
 from .engines import ENGINES, EngineOptions
 from .errors import CinemanetError
@@ -77,7 +77,7 @@ def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "loca
         if present.get(str(path)) == (fingerprint, model):
             report.already += 1
         else:
-            todo.append(path)
+            todo.append(MediaFile(path, fingerprint))
     report.todo = len(todo)
     try:
         for result in ENGINES[engine](todo, spec, options):
