@@ -37,6 +37,25 @@ def test_split_keeps_groups_whole():
     assert 14 <= len(val) <= 26 and sum(labels[i] == "a" for i in val) >= 6
 
 
+def test_a_manifest_group_keeps_its_images_on_one_side_of_every_split(tmp_path):
+    """Frames of one film scene are alike without being near-copies: the manifest's group column binds them."""
+    csv = tmp_path / "film.csv"
+    rows = "".join(f"img/{i}.jpg,shot.framing,shot.framing.close-up,{'scene-a' if i < 10 else ''}\n"
+                   for i in range(40))
+    csv.write_text("image,category,label,group\n" + rows)
+    examples = dataset.load_examples(csv, "shot.framing")
+    named = [e.group for e in examples]
+    assert len(set(named[:10])) == 1 and named[0] and not any(named[10:])
+    hashes = [int(RNG.integers(0, 2**63)) for _ in examples]  # far apart: no near-duplicates
+    digests = [str(i) for i in range(40)]
+    groups = dataset.group_near_duplicates(hashes, digests, named=named)
+    assert len(set(groups[:10])) == 1 and len(set(groups)) == 31
+    for seed in range(8):
+        held = dataset.split_images([e.label for e in examples], hashes, digests, 0.3, seed, named)
+        assert len({d in held for d in digests[:10]}) == 1
+    assert dataset.group_near_duplicates(hashes, digests) == list(range(40))  # no column, no grouping
+
+
 def test_manifest_and_folder_layouts(tmp_path, poets_folder):
     csv = tmp_path / "labels.csv"
     csv.write_text("image,category,label\nimg/a.jpg,shot.framing,shot.framing.close-up\n"

@@ -3,7 +3,9 @@
 Two layouts are read: a TF-for-Poets folder (one sub-folder per label, e.g. ``close-up/`` or
 ``shot.framing.close-up/``) and a CSV manifest with ``image,category,label`` columns (like CinemaNet's
 labels.csv). The web images carry resized copies of each other, so validation must never see a near-copy
-of a training image: images are grouped by a perceptual hash and the split is made per group.
+of a training image: images are grouped by a perceptual hash and the split is made per group. Film frames
+snapped from one scene are alike without being copies, so a manifest may add a ``group`` column: images
+naming the same group always fall on the same side of a split.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..taxonomy import Category, known_category
 class Example:
     path: Path
     label: str  # full label id, e.g. "shot.framing.close-up"
+    group: str = ""  # images with the same non-empty group never straddle a split (e.g. one film scene)
 
 
 def _label_id(category: Category, name: str) -> str | None:
@@ -52,7 +55,8 @@ def load_examples(source: Path, category_id: str, allow_empty: bool = False) -> 
                 label = _label_id(category, row["label"])
                 if label is None:
                     raise CinemanetError(f"{source}: unknown label {row['label']!r} for {category_id}")
-                examples.append(Example(source.parent / row["image"], label))
+                group = (row.get("group") or "").strip()
+                examples.append(Example(source.parent / row["image"], label, f"{source}:{group}" if group else ""))
     elif source.is_dir():
         for folder in sorted(p for p in source.iterdir() if p.is_dir()):
             label = _label_id(category, folder.name)
@@ -87,8 +91,10 @@ def dhash(image: np.ndarray) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
-def group_near_duplicates(hashes: list[int], content: list[str], max_distance: int = 8) -> list[int]:
-    """Group ids: identical files or dHashes within ``max_distance`` bits share a group (union-find)."""
+def group_near_duplicates(hashes: list[int], content: list[str], max_distance: int = 8,
+                          named: list[str] | None = None) -> list[int]:
+    """Group ids: identical files, dHashes within ``max_distance`` bits, or the same non-empty ``named``
+    group (a manifest's ``group`` column) share a group (union-find)."""
     n = len(hashes)
     parent = list(range(n))
 
@@ -106,6 +112,10 @@ def group_near_duplicates(hashes: list[int], content: list[str], max_distance: i
         if digest in first:
             union(i, first[digest])
         first.setdefault(digest, i)
+    first_named: dict[str, int] = {}
+    for i, name in enumerate(named or ()):
+        if name:
+            union(i, first_named.setdefault(name, i))
     h = np.array(hashes, dtype=np.uint64)
     for i in range(n):
         x = h[i] ^ h[i + 1:]
@@ -145,7 +155,7 @@ def split_by_group(labels: list[str], groups: list[int], validation: float = 0.2
 
 
 def split_images(labels: list[str], hashes: list[int], digests: list[str], validation: float = 0.2,
-                 seed: int = 0) -> set[str]:
+                 seed: int = 0, named: list[str] | None = None) -> set[str]:
     """The file digests held out for validation when several categories train together (a fine-tuned
     branch serves every head, so no head may validate on an image the branch trained on). An image with
     labels in several categories appears once per label; it is stratified by its first."""
@@ -153,6 +163,12 @@ def split_images(labels: list[str], hashes: list[int], digests: list[str], valid
     for i, digest in enumerate(digests):
         first.setdefault(digest, i)
     rows = list(first.values())
-    groups = group_near_duplicates([hashes[i] for i in rows], [digests[i] for i in rows])
+    names = named or [""] * len(digests)
+    name_of: dict[str, str] = {}
+    for digest, name in zip(digests, names, strict=True):
+        if name:
+            name_of.setdefault(digest, name)
+    groups = group_near_duplicates([hashes[i] for i in rows], [digests[i] for i in rows],
+                                   named=[name_of.get(digests[i], "") for i in rows])
     _, val = split_by_group([labels[i] for i in rows], groups, validation, seed)
     return {digests[rows[i]] for i in val}

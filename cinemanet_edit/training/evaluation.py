@@ -75,7 +75,7 @@ def cross_validate(sources: list[Path], categories: list[str] | None = None, fol
         fs = extract_features(examples, models, classifier)
         y = np.array([labels.index(e.label) for e in fs.examples])
         domains = np.array([domain_of[e.path] for e in fs.examples])
-        groups = np.array(group_near_duplicates(fs.hashes, fs.digests))
+        groups = np.array(group_near_duplicates(fs.hashes, fs.digests, named=[e.group for e in fs.examples]))
         scores: dict[str, list[tuple[float, float]]] = {d: [] for d in dict.fromkeys(domains.tolist())}
         for r in range(repeats):
             p = np.zeros((len(y), len(labels)))

@@ -93,11 +93,16 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
 
     paths, image_digests, y = _label_matrix(examples, categories, digests)
     hash_of = dict(zip(digests, hashes, strict=True))
+    name_of: dict[str, str] = {}
+    for example, digest in zip(examples, digests, strict=True):
+        if example.group:
+            name_of.setdefault(digest, example.group)
     held = np.array([d in validation_digests for d in image_digests])
     train_rows = np.nonzero(~held)[0]
     # the inner hold-out for early stopping: 10% of the training groups
     groups = np.array(group_near_duplicates([hash_of[image_digests[i]] for i in train_rows],
-                                            [image_digests[i] for i in train_rows]))
+                                            [image_digests[i] for i in train_rows],
+                                            named=[name_of.get(image_digests[i], "") for i in train_rows]))
     rng = np.random.default_rng(seed)
     unique = np.unique(groups)
     stop_groups = set(rng.choice(unique, max(1, len(unique) // 10), replace=False).tolist())

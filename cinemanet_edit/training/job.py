@@ -57,7 +57,8 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
     if not present:
         raise CinemanetError(f"no examples for {category.id}")
     y_all = np.array([label_ids.index(fs.examples[i].label) for i in present])
-    groups = np.array(group_near_duplicates([fs.hashes[i] for i in present], [fs.digests[i] for i in present]))
+    groups = np.array(group_near_duplicates([fs.hashes[i] for i in present], [fs.digests[i] for i in present],
+                                            named=[fs.examples[i].group for i in present]))
     if validation_digests is None:
         train_idx, val_idx = split_by_group([label_ids[t] for t in y_all], list(groups), validation, seed)
     else:
@@ -253,7 +254,7 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
 
         hashed = with_progress(hash_images, split_examples, models.input_size)
         validation_digests = split_images([e.label for e in hashed.examples], hashed.hashes, hashed.digests,
-                                          validation, seed)
+                                          validation, seed, [e.group for e in hashed.examples])
     if fine_tune_from is not None:
         from .data import split_images
         from .finetune import fine_tune
@@ -262,7 +263,7 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         everything = [e for c in by_category for e in by_category[c]]
         hashed = with_progress(hash_images, everything, models.input_size)
         validation_digests = split_images([e.label for e in hashed.examples], hashed.hashes, hashed.digests,
-                                          validation, seed)
+                                          validation, seed, [e.group for e in hashed.examples])
         branch = fine_tune(hashed.examples, hashed.hashes, hashed.digests, categories, models, validation_digests,
                            fine_tune_from, fine_tune_epochs, seed=seed, log=log)
         if branch.best_epoch == 0:  # a copy of the ImageNet blocks would cost time and change nothing
