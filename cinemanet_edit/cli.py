@@ -83,6 +83,12 @@ _non_negative_int = _bounded(int, 0, math.inf, "must be 0 or more")
 _positive_float = _bounded(float, 0, math.inf, "must be a number greater than 0", low_open=True)
 _probability = _bounded(float, 0, 1, "must be between 0 and 1")
 _frame_rate = _bounded(float, 1, 1000, "must be a frame rate between 1 and 1000")
+_share = _bounded(float, 0, 1, "each must be above 0 and at most 1", low_open=True)
+
+
+def _fractions(text: str) -> list[float]:
+    """An argparse type: comma-separated shares in (0, 1], e.g. ``0.25,0.5,0.75``."""
+    return [_share(part) for part in text.split(",") if part.strip()] or [_share("")]
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
@@ -225,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=3, metavar="R", help="repeats of --cross-validate")
     p.add_argument("--l2", type=_bounded(float, 0, 100, "must be 0-100"), default=0.01,
                    help="L2 of the heads fitted by --cross-validate (default 0.01)")
+    p.add_argument("--learning-curve", type=_fractions, metavar="F,F,...",
+                   help="with --cross-validate, fit again on these shares of each fold's training groups "
+                        "(e.g. 0.25,0.5,0.75): does more data still pay?")
+    p.add_argument("--curve-domain", metavar="NAME",
+                   help="thin only this source's training groups for --learning-curve (e.g. data/film)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("resolve", help="DaVinci Resolve script: install, uninstall (and the engine it calls)")
@@ -562,19 +573,27 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if (args.learning_curve or args.curve_domain) and not args.cross_validate:
+        raise CinemanetError("--learning-curve and --curve-domain need --cross-validate")
     from .training.evaluation import cross_validate, evaluate_heads
 
     if args.cross_validate:
-        version, report = cross_validate(args.data, args.category, args.cross_validate, args.repeats, args.l2)
+        version, report = cross_validate(args.data, args.category, args.cross_validate, args.repeats, args.l2,
+                                         curve=tuple(args.learning_curve or ()), curve_domain=args.curve_domain)
         if args.json:
             print(json.dumps({"model": version, "cross_validation": report}))
             return EXIT_OK
         for category_id, result in report.items():
             print(f"{category_id}: {result['folds']}-fold x {result['repeats']}, L2 {result['l2']:g}")
-            for domain, m in result["domains"].items():
-                print(f"  {domain:40s} balanced accuracy {m['balanced_accuracy_mean']:.3f} "
-                      f"+- {m['balanced_accuracy_std']:.3f}  ECE {m['expected_calibration_error_mean']:.3f}  "
-                      f"n={m['n']}")
+            curve = result.get("learning_curve", {})
+            points = [*curve.get("points", []), {"fraction": 1.0, "domains": result["domains"]}]
+            for point in points if curve else points[-1:]:
+                if curve:
+                    print(f" {point['fraction']:.0%} of the training groups of {curve['domain']}:")
+                for domain, m in point["domains"].items():
+                    print(f"  {domain:40s} balanced accuracy {m['balanced_accuracy_mean']:.3f} "
+                          f"+- {m['balanced_accuracy_std']:.3f}  ECE {m['expected_calibration_error_mean']:.3f}  "
+                          f"n={m['n']}")
         return EXIT_OK
     version, report = evaluate_heads(args.data, args.category)
     if args.json:

@@ -238,3 +238,32 @@ def test_cross_validation_scores_each_domain_with_a_spread(poets_folder, tmp_pat
     assert cli.main(argv[:-1]) == 0
     out = capsys.readouterr().out
     assert "shot.framing: 3-fold x 2" in out and "film/labels" in out and "+-" in out
+
+
+def test_learning_curve_thins_one_domain_and_rejects_bad_shares(poets_folder, tmp_path, capsys):
+    """evaluate --learning-curve: fewer training groups of the named domain, the held-out folds unchanged."""
+    other = tmp_path / "film"
+    other.mkdir()
+    rows = ["image,category,label,group"]
+    for i, label in enumerate(SHOT_FRAMING.labels):
+        for k in range(6):
+            save_image(other / f"{i}_{k}.png", scene(i, 9000 + 10 * i + k))
+            rows.append(f"{i}_{k}.png,shot.framing,{label.id},scene-{i}-{k // 2}")
+    (other / "labels.csv").write_text("\n".join(rows) + "\n")
+    base = ["evaluate", str(poets_folder), str(other / "labels.csv"), "--category", "shot.framing",
+            "--cross-validate", "3", "--repeats", "2"]
+    assert cli.main([*base, "--learning-curve", "0.2,0.6", "--curve-domain", "film/labels", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["cross_validation"]["shot.framing"]
+    curve = report["learning_curve"]
+    assert curve["domain"] == "film/labels" and [p["fraction"] for p in curve["points"]] == [0.2, 0.6]
+    for point in curve["points"]:
+        assert point["domains"]["film/labels"]["n"] == 30  # every image is still scored
+        assert len(point["domains"]["film/labels"]["balanced_accuracy_per_repeat"]) == 2
+    assert cli.main([*base, "--learning-curve", "0.5"]) == 0
+    assert "50% of the training groups of all" in capsys.readouterr().out
+    for bad in (["--learning-curve", "0"], ["--learning-curve", "1.5"], ["--learning-curve", "x"]):
+        with pytest.raises(SystemExit):
+            cli.main([*base, *bad])
+    assert cli.main([*base, "--learning-curve", "0.5", "--curve-domain", "nope"]) != 0
+    assert cli.main(base[:-4] + ["--learning-curve", "0.5"]) != 0
+    assert "need --cross-validate" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +50,19 @@ def domain_name(source: Path) -> str:
 
 
 def cross_validate(sources: list[Path], categories: list[str] | None = None, folds: int = 5, repeats: int = 3,
-                   l2: float = 0.01, epochs: int = 300, seed: int = 0) -> tuple[str, dict[str, dict]]:
+                   l2: float = 0.01, epochs: int = 300, seed: int = 0, curve: tuple[float, ...] = (),
+                   curve_domain: str | None = None) -> tuple[str, dict[str, dict]]:
     """The training recipe (a linear head on the installed network's features, class-balanced, mirrored
     images) judged by repeated group k-fold over all ``sources`` pooled, scored per source (domain): mean and
     spread over the repeats of balanced accuracy and calibration error, so a change of +0.02 can be told from
-    the noise of one split. Groups are near-duplicate groups (resized copies never straddle a fold). A
-    fine-tuned branch has seen some of its own training images: in-domain numbers on those are optimistic."""
+    the noise of one split. Groups are near-duplicate groups and a manifest's ``group`` column (resized
+    copies and one film scene never straddle a fold). A fine-tuned branch has seen some of its own training
+    images: in-domain numbers on those are optimistic.
+
+    With ``curve`` (fractions such as 0.25, 0.5, 1) the same folds are fitted again on that share of each
+    fold's training groups (only those of ``curve_domain`` when given): a learning curve, which says whether
+    more labelled images of a domain would still pay."""
     from ..taxonomy import known_category
-    from .linear import fit_linear, group_folds, predict_linear
 
     models = load_model_set()
     classifier = Classifier(models)
@@ -75,25 +81,64 @@ def cross_validate(sources: list[Path], categories: list[str] | None = None, fol
         fs = extract_features(examples, models, classifier)
         y = np.array([labels.index(e.label) for e in fs.examples])
         domains = np.array([domain_of[e.path] for e in fs.examples])
+        if curve_domain is not None and curve_domain not in domains:
+            raise CinemanetError(f"--curve-domain {curve_domain!r} is none of {', '.join(sorted(set(domains)))}")
         groups = np.array(group_near_duplicates(fs.hashes, fs.digests, named=[e.group for e in fs.examples]))
-        scores: dict[str, list[tuple[float, float]]] = {d: [] for d in dict.fromkeys(domains.tolist())}
-        for r in range(repeats):
-            p = np.zeros((len(y), len(labels)))
-            for mask in group_folds(groups, folds, seed + r):
-                train = ~mask
-                x = fs.features[train].reshape(-1, fs.features.shape[-1])
-                kernel, bias = fit_linear(x, np.repeat(y[train], 2), len(labels), category.multi_label, l2, epochs,
-                                          seed=seed)
-                p[mask] = predict_linear(fs.features[mask, 0], kernel, bias, category.multi_label)
-            for d in scores:
-                m = evaluate(y[domains == d], p[domains == d], labels)
-                scores[d].append((m.balanced_accuracy, m.ece))
-        report[category_id] = {
-            "folds": folds, "repeats": repeats, "l2": l2,
-            "domains": {d: {"n": int((domains == d).sum()),
-                            "balanced_accuracy_mean": round(float(np.mean([s[0] for s in v])), 4),
-                            "balanced_accuracy_std": round(float(np.std([s[0] for s in v])), 4),
-                            "balanced_accuracy_per_repeat": [round(s[0], 4) for s in v],
-                            "expected_calibration_error_mean": round(float(np.mean([s[1] for s in v])), 4)}
-                        for d, v in scores.items()}}
+
+        fold = _FoldData(fs.features, y, domains, groups, len(labels), category.multi_label)
+        report[category_id] = {"folds": folds, "repeats": repeats, "l2": l2,
+                               "domains": fold.summary(fold.scores(1.0, None, folds, repeats, l2, epochs, seed))}
+        if curve:
+            report[category_id]["learning_curve"] = {
+                "domain": curve_domain or "all",
+                "points": [{"fraction": f, "domains": fold.summary(fold.scores(f, curve_domain, folds, repeats, l2,
+                                                                               epochs, seed))}
+                           for f in sorted(curve) if f < 1]}
     return models.version, report
+
+
+@dataclass
+class _FoldData:
+    """One category's images for cross-validation: features [n, 2, d] (image, mirror), labels, domains, groups."""
+
+    features: np.ndarray
+    y: np.ndarray
+    domains: np.ndarray
+    groups: np.ndarray
+    classes: int
+    multi_label: bool
+
+    def scores(self, fraction: float, curve_domain: str | None, folds: int, repeats: int, l2: float, epochs: int,
+               seed: int) -> dict[str, list[tuple[float, float]]]:
+        """(balanced accuracy, ECE) per domain and repeat, fitted on ``fraction`` of each fold's training groups
+        (of ``curve_domain`` only, when given)."""
+        from .linear import fit_linear, group_folds, predict_linear
+
+        labels = list(range(self.classes))
+        scores: dict[str, list[tuple[float, float]]] = {d: [] for d in dict.fromkeys(self.domains.tolist())}
+        for r in range(repeats):
+            p = np.zeros((len(self.y), self.classes))
+            rng = np.random.default_rng(seed + 1000 + r)
+            for mask in group_folds(self.groups, folds, seed + r):
+                train = ~mask
+                if fraction < 1:
+                    thinned = train & ((self.domains == curve_domain) if curve_domain else True)
+                    pool = np.unique(self.groups[thinned])
+                    kept = rng.choice(pool, max(1, round(fraction * len(pool))), replace=False)
+                    train &= ~thinned | np.isin(self.groups, kept)
+                x = self.features[train].reshape(-1, self.features.shape[-1])
+                kernel, bias = fit_linear(x, np.repeat(self.y[train], 2), self.classes, self.multi_label, l2, epochs,
+                                          seed=seed)
+                p[mask] = predict_linear(self.features[mask, 0], kernel, bias, self.multi_label)
+            for d in scores:
+                m = evaluate(self.y[self.domains == d], p[self.domains == d], labels)
+                scores[d].append((m.balanced_accuracy, m.ece))
+        return scores
+
+    def summary(self, scores: dict[str, list[tuple[float, float]]]) -> dict[str, dict]:
+        return {d: {"n": int((self.domains == d).sum()),
+                    "balanced_accuracy_mean": round(float(np.mean([s[0] for s in v])), 4),
+                    "balanced_accuracy_std": round(float(np.std([s[0] for s in v])), 4),
+                    "balanced_accuracy_per_repeat": [round(s[0], 4) for s in v],
+                    "expected_calibration_error_mean": round(float(np.mean([s[1] for s in v])), 4)}
+                for d, v in scores.items()}
