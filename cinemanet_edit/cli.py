@@ -556,13 +556,17 @@ def cmd_train(args) -> int:
         report[result.category.id] = {"head": str(output / spec["file"]), **metrics,
                                       "refit_all_images": result.refit_size,
                                       "temperature": round(result.temperature, 4),
-                                      "uncalibrated_expected_calibration_error": _rounded(result.uncalibrated_ece)}
+                                      "uncalibrated_expected_calibration_error": _rounded(result.uncalibrated_ece),
+                                      "domains": result.domains}
         if not args.json:
             refit = f", then refitted on all {result.refit_size} images" if result.refit_size else ""
             print(f"{result.category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "
                   f"(n={metrics['n']}){refit}; wrote {output / spec['file']} and its model card", file=sys.stderr)
             for label, m in metrics["per_class"].items():
                 print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
+            for domain, m in result.domains.items():
+                print(f"  {domain:40s} group k-fold balanced accuracy {m['balanced_accuracy_mean']:.3f} "
+                      f"+- {m['balanced_accuracy_std']:.3f} (n={m['n']})")
     if args.json:
         if len(report) == 1 and job.branch is None:
             category, metrics = next(iter(report.items()))

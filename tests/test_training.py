@@ -80,6 +80,9 @@ def test_train_writes_a_reproducible_head_and_card(poets_folder, tmp_path, capsy
     assert "cinemanet-edit train" in card and "Balanced accuracy" in card and "Close Up" in card
     assert "**Calibration:** the logits are divided by a temperature of" in card
     assert metrics["temperature"] > 0 and "uncalibrated_expected_calibration_error" in metrics
+    per_source = metrics["domains"][poets_folder.name]  # repeated group k-fold, one row per data source
+    assert per_source["n"] == 70 and len(per_source["balanced_accuracy_per_repeat"]) == 3
+    assert "## Per data source" in card and f"| {poets_folder.name} | 70 | " in card
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["heads"][0]["category"] == "shot.framing"
     assert metrics["refit_all_images"] == 0 and "used for this report only" in card

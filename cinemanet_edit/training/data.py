@@ -29,6 +29,7 @@ class Example:
     path: Path
     label: str  # full label id, e.g. "shot.framing.close-up"
     group: str = ""  # images with the same non-empty group never straddle a split (e.g. one film scene)
+    domain: str = ""  # the source it came from, e.g. "cinemanet/labels": reports give a number per domain
 
 
 def _label_id(category: Category, name: str) -> str | None:
@@ -38,6 +39,12 @@ def _label_id(category: Category, name: str) -> str | None:
         if name in (label.id, slug, label.title) or name.lower().replace(" ", "-").replace("_", "-") == slug:
             return label.id
     return None
+
+
+def domain_name(source: Path) -> str:
+    """A source's name in per-domain reports: ``cinemanet/labels`` for ``.../cinemanet/labels.csv``."""
+    source = Path(source)
+    return f"{source.parent.name}/{source.stem}" if source.is_file() else source.name
 
 
 def load_examples(source: Path, category_id: str, allow_empty: bool = False) -> list[Example]:
@@ -56,13 +63,15 @@ def load_examples(source: Path, category_id: str, allow_empty: bool = False) -> 
                 if label is None:
                     raise CinemanetError(f"{source}: unknown label {row['label']!r} for {category_id}")
                 group = (row.get("group") or "").strip()
-                examples.append(Example(source.parent / row["image"], label, f"{source}:{group}" if group else ""))
+                examples.append(Example(source.parent / row["image"], label, f"{source}:{group}" if group else "",
+                                        domain_name(source)))
     elif source.is_dir():
         for folder in sorted(p for p in source.iterdir() if p.is_dir()):
             label = _label_id(category, folder.name)
             if label is None:
                 continue
-            examples += [Example(p, label) for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+            examples += [Example(p, label, domain=domain_name(source))
+                         for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     else:
         raise CinemanetError(f"{source}: no such file or folder")
     if not examples and not allow_empty:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from ..models import load_model_set
 from ..taxonomy import CINEMATOGRAPHY
 from .data import group_near_duplicates, load_examples
 from .features import extract_features, extract_logits
-from .linear import evaluate
+from .linear import DomainFolds, evaluate
 
 
 def evaluate_heads(sources: list[Path], categories: list[str] | None = None) -> tuple[str, dict[str, dict]]:
@@ -43,12 +42,6 @@ def evaluate_heads(sources: list[Path], categories: list[str] | None = None) -> 
     return models.version, report
 
 
-def domain_name(source: Path) -> str:
-    """A source's name in per-domain reports: ``cinemanet/labels`` for ``.../cinemanet/labels.csv``."""
-    source = Path(source)
-    return f"{source.parent.name}/{source.stem}" if source.is_file() else source.name
-
-
 def cross_validate(sources: list[Path], categories: list[str] | None = None, folds: int = 5, repeats: int = 3,
                    l2: float = 0.01, epochs: int = 300, seed: int = 0, curve: tuple[float, ...] = (),
                    curve_domain: str | None = None) -> tuple[str, dict[str, dict]]:
@@ -71,21 +64,17 @@ def cross_validate(sources: list[Path], categories: list[str] | None = None, fol
     for category_id in wanted:
         category = known_category(category_id)
         labels = [lab.id for lab in category.labels]
-        examples, domain_of = [], {}
-        for source in sources:
-            for e in load_examples(source, category_id, allow_empty=True):
-                examples.append(e)
-                domain_of.setdefault(e.path, domain_name(source))
+        examples = [e for source in sources for e in load_examples(source, category_id, allow_empty=True)]
         if not examples:
             continue
         fs = extract_features(examples, models, classifier)
         y = np.array([labels.index(e.label) for e in fs.examples])
-        domains = np.array([domain_of[e.path] for e in fs.examples])
+        domains = np.array([e.domain for e in fs.examples])
         if curve_domain is not None and curve_domain not in domains:
             raise CinemanetError(f"--curve-domain {curve_domain!r} is none of {', '.join(sorted(set(domains)))}")
         groups = np.array(group_near_duplicates(fs.hashes, fs.digests, named=[e.group for e in fs.examples]))
 
-        fold = _FoldData(fs.features, y, domains, groups, len(labels), category.multi_label)
+        fold = DomainFolds(fs.features, y, domains, groups, len(labels), category.multi_label)
         report[category_id] = {"folds": folds, "repeats": repeats, "l2": l2,
                                "domains": fold.summary(fold.scores(1.0, None, folds, repeats, l2, epochs, seed))}
         if curve:
@@ -95,50 +84,3 @@ def cross_validate(sources: list[Path], categories: list[str] | None = None, fol
                                                                                epochs, seed))}
                            for f in sorted(curve) if f < 1]}
     return models.version, report
-
-
-@dataclass
-class _FoldData:
-    """One category's images for cross-validation: features [n, 2, d] (image, mirror), labels, domains, groups."""
-
-    features: np.ndarray
-    y: np.ndarray
-    domains: np.ndarray
-    groups: np.ndarray
-    classes: int
-    multi_label: bool
-
-    def scores(self, fraction: float, curve_domain: str | None, folds: int, repeats: int, l2: float, epochs: int,
-               seed: int) -> dict[str, list[tuple[float, float]]]:
-        """(balanced accuracy, ECE) per domain and repeat, fitted on ``fraction`` of each fold's training groups
-        (of ``curve_domain`` only, when given)."""
-        from .linear import fit_linear, group_folds, predict_linear
-
-        labels = list(range(self.classes))
-        scores: dict[str, list[tuple[float, float]]] = {d: [] for d in dict.fromkeys(self.domains.tolist())}
-        for r in range(repeats):
-            p = np.zeros((len(self.y), self.classes))
-            rng = np.random.default_rng(seed + 1000 + r)
-            for mask in group_folds(self.groups, folds, seed + r):
-                train = ~mask
-                if fraction < 1:
-                    thinned = train & ((self.domains == curve_domain) if curve_domain else True)
-                    pool = np.unique(self.groups[thinned])
-                    kept = rng.choice(pool, max(1, round(fraction * len(pool))), replace=False)
-                    train &= ~thinned | np.isin(self.groups, kept)
-                x = self.features[train].reshape(-1, self.features.shape[-1])
-                kernel, bias = fit_linear(x, np.repeat(self.y[train], 2), self.classes, self.multi_label, l2, epochs,
-                                          seed=seed)
-                p[mask] = predict_linear(self.features[mask, 0], kernel, bias, self.multi_label)
-            for d in scores:
-                m = evaluate(self.y[self.domains == d], p[self.domains == d], labels)
-                scores[d].append((m.balanced_accuracy, m.ece))
-        return scores
-
-    def summary(self, scores: dict[str, list[tuple[float, float]]]) -> dict[str, dict]:
-        return {d: {"n": int((self.domains == d).sum()),
-                    "balanced_accuracy_mean": round(float(np.mean([s[0] for s in v])), 4),
-                    "balanced_accuracy_std": round(float(np.std([s[0] for s in v])), 4),
-                    "balanced_accuracy_per_repeat": [round(s[0], 4) for s in v],
-                    "expected_calibration_error_mean": round(float(np.mean([s[1] for s in v])), 4)}
-                for d, v in scores.items()}

@@ -139,3 +139,50 @@ def group_folds(groups: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     rng.shuffle(unique)
     fold_of = {g: i % k for i, g in enumerate(unique)}
     return [np.array([fold_of[g] == f for g in groups]) for f in range(k)]
+
+
+@dataclass
+class DomainFolds:
+    """One category's images for repeated group k-fold scored per domain: features [n, 2, d] (image, mirror),
+    label indices, each image's domain and group. The recipe is the shipped one: a class-balanced linear
+    head fitted on image and mirror image."""
+
+    features: np.ndarray
+    y: np.ndarray
+    domains: np.ndarray
+    groups: np.ndarray
+    classes: int
+    multi_label: bool
+
+    def scores(self, fraction: float, curve_domain: str | None, folds: int, repeats: int, l2: float, epochs: int,
+               seed: int) -> dict[str, list[tuple[float, float]]]:
+        """(balanced accuracy, ECE) per domain and repeat, fitted on ``fraction`` of each fold's training groups
+        (of ``curve_domain`` only, when given)."""
+        labels = list(range(self.classes))
+        scores: dict[str, list[tuple[float, float]]] = {d: [] for d in dict.fromkeys(self.domains.tolist())}
+        for r in range(repeats):
+            p = np.zeros((len(self.y), self.classes))
+            rng = np.random.default_rng(seed + 1000 + r)
+            for mask in group_folds(self.groups, folds, seed + r):
+                train = ~mask
+                if fraction < 1:
+                    thinned = train & ((self.domains == curve_domain) if curve_domain else True)
+                    pool = np.unique(self.groups[thinned])
+                    kept = rng.choice(pool, max(1, round(fraction * len(pool))), replace=False)
+                    train &= ~thinned | np.isin(self.groups, kept)
+                x = self.features[train].reshape(-1, self.features.shape[-1])
+                kernel, bias = fit_linear(x, np.repeat(self.y[train], 2), self.classes, self.multi_label, l2, epochs,
+                                          seed=seed)
+                p[mask] = predict_linear(self.features[mask, 0], kernel, bias, self.multi_label)
+            for d in scores:
+                m = evaluate(self.y[self.domains == d], p[self.domains == d], labels)
+                scores[d].append((m.balanced_accuracy, m.ece))
+        return scores
+
+    def summary(self, scores: dict[str, list[tuple[float, float]]]) -> dict[str, dict]:
+        return {d: {"n": int((self.domains == d).sum()),
+                    "balanced_accuracy_mean": round(float(np.mean([s[0] for s in v])), 4),
+                    "balanced_accuracy_std": round(float(np.std([s[0] for s in v])), 4),
+                    "balanced_accuracy_per_repeat": [round(s[0], 4) for s in v],
+                    "expected_calibration_error_mean": round(float(np.mean([s[1] for s in v])), 4)}
+                for d, v in scores.items()}
