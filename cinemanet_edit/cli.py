@@ -557,7 +557,9 @@ def cmd_train(args) -> int:
                                       "refit_all_images": result.refit_size,
                                       "temperature": round(result.temperature, 4),
                                       "uncalibrated_expected_calibration_error": _rounded(result.uncalibrated_ece),
-                                      "domains": result.domains}
+                                      "domains": result.domains,
+                                      "validation_domains": {d: m.to_json()
+                                                             for d, m in result.validation_domains.items()}}
         if not args.json:
             refit = f", then refitted on all {result.refit_size} images" if result.refit_size else ""
             print(f"{result.category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "

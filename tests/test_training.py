@@ -270,3 +270,28 @@ def test_learning_curve_thins_one_domain_and_rejects_bad_shares(poets_folder, tm
     assert cli.main([*base, "--learning-curve", "0.5", "--curve-domain", "nope"]) != 0
     assert cli.main(base[:-4] + ["--learning-curve", "0.5"]) != 0
     assert "need --cross-validate" in capsys.readouterr().err
+
+
+def test_train_reports_held_out_images_per_data_source(poets_folder, tmp_path, capsys):
+    """Two sources (web-like and letterboxed film-like): the card gives each its own held-out number."""
+    other = tmp_path / "film"
+    other.mkdir()
+    rows = ["image,category,label,group"]
+    for i, label in enumerate(SHOT_FRAMING.labels):
+        for k in range(8):
+            image = scene(i, 5000 + 10 * i + k)
+            image[:20] = 0
+            image[-20:] = 0
+            save_image(other / f"{i}_{k}.png", image)
+            rows.append(f"{i}_{k}.png,shot.framing,{label.id},scene-{i}-{k // 2}")
+    (other / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "models"
+    assert cli.main(["train", str(poets_folder), str(other / "labels.csv"), "--category", "shot.framing",
+                     "-o", str(out), "--epochs", "150", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    held = metrics["validation_domains"]
+    assert set(held) == {poets_folder.name, "film/labels"}
+    assert sum(m["n"] for m in held.values()) == metrics["n"]
+    assert set(metrics["domains"]) == set(held) and metrics["domains"]["film/labels"]["n"] == 40
+    card = (out / "shot.framing.md").read_text()
+    assert "Held-out images per data source" in card and f"| film/labels | {held['film/labels']['n']} | " in card

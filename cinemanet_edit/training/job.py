@@ -40,6 +40,7 @@ class TrainResult:
     temperature: float = 1.0  # the head's logits are divided by this (folded into kernel and bias)
     uncalibrated_ece: float | None = None  # validation ECE before the temperature
     domains: dict[str, dict] = field(default_factory=dict)  # repeated group k-fold per data source (DomainFolds)
+    validation_domains: dict[str, Metrics] = field(default_factory=dict)  # the held-out images, per data source
 
 
 def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, seed: int = 0,
@@ -100,6 +101,9 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
     kernel, bias = (kernel / temperature).astype(np.float32), (bias / temperature).astype(np.float32)
     p_val = predict_linear(x[val_idx, 0], kernel, bias, category.multi_label)
     metrics = evaluate(y_all[val_idx], p_val, label_ids)
+    val_domains = np.array([fs.examples[present[i]].domain for i in val_idx])
+    by_domain = {d: evaluate(y_all[val_idx][val_domains == d], p_val[val_domains == d], label_ids)
+                 for d in dict.fromkeys(val_domains.tolist())} if len(set(val_domains.tolist())) > 1 else {}
     domains = {}
     if domain_repeats:
         folds_data = DomainFolds(x, y_all, np.array([fs.examples[i].domain for i in present]), groups,
@@ -113,7 +117,7 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
         refit_size = len(present)
     return TrainResult(category, kernel, bias, best, cv, metrics, len(train_idx), len(val_idx),
                        len(set(groups.tolist())), time.perf_counter() - started, refit_size, temperature,
-                       uncalibrated, domains)
+                       uncalibrated, domains, by_domain)
 
 
 # ---------------------------------------------------------------- head files and model cards
@@ -159,6 +163,19 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
                   "fit, which never saw the validation images; the shipped head has seen them, so re-evaluating "
                   "it on this data overstates its accuracy." if result.refit_size else
                   "The validation images were used for this report only.")
+    held = {name: m.to_json() for name, m in result.validation_domains.items()}
+    held_rows = "\n".join(
+        f"| {name} | {m['n']} | {m['balanced_accuracy']:.3f} | {_ece(m.get('expected_calibration_error'))} | "
+        + ", ".join(f"{lab.title} {c['recall']:.2f} ({c['support']})"
+                    for lab, c in zip(category.labels, m["per_class"].values(), strict=True) if c["support"])
+        + " |" for name, m in held.items())
+    held_section = f"""
+Held-out images per data source (the same validated fit):
+
+| data source | images | balanced accuracy | ECE | recall (support) |
+|---|---|---|---|---|
+{held_rows}
+""" if held else ""
     domain_rows = "\n".join(
         f"| {name} | {m['n']} | {m['balanced_accuracy_mean']:.3f} ± {m['balanced_accuracy_std']:.3f} | "
         f"{m['expected_calibration_error_mean']:.3f} |" for name, m in result.domains.items())
@@ -210,7 +227,7 @@ Confusion matrix (rows: true label, columns: predicted, in the order above):
 | true \\ predicted | {' | '.join(titles)} |
 |---|{'---|' * len(titles)}
 {confusion}
-{domain_section}"""
+{held_section}{domain_section}"""
     atomic_write(card_file, card.encode("utf-8"))
     metrics["refit_all_images"] = result.refit_size
     metrics["temperature"] = round(result.temperature, 4)
@@ -218,6 +235,8 @@ Confusion matrix (rows: true label, columns: predicted, in the order above):
         metrics["uncalibrated_expected_calibration_error"] = round(result.uncalibrated_ece, 4)
     if result.domains:
         metrics["domains"] = result.domains
+    if held:
+        metrics["validation_domains"] = held
     atomic_write(folder / f"{category.id}.metrics.json", json.dumps(metrics, indent=1).encode("utf-8"))
     spec = {"category": category.id, "file": head_file.name, "sha256": sha256(head_file), "input": "features",
             "activation": "sigmoid" if category.multi_label else "softmax", "card": card_file.name}
