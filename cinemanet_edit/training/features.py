@@ -6,6 +6,7 @@ the file's digest and the network's identity, so re-training after adding images
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from .. import decode
 from ..backbone import FEATURE_DIM, LOGIT_DIM
 from ..cache import cache_dir
 from ..classify import BATCH_SIZE
+from ..files import atomic_write
 from ..models import ModelSet
 from .data import Example, dhash, file_digest
 
@@ -56,7 +58,7 @@ def _decode_and_hash(path: Path, size: int, hash_file: Path) -> tuple[np.ndarray
     if not frames or not whole:
         return None
     h = dhash(whole[0].image)
-    hash_file.write_text(str(h))
+    atomic_write(hash_file, str(h).encode())  # a run killed mid-write must not leave a wrong hash behind
     return frames[0].image, h
 
 
@@ -109,7 +111,9 @@ def extract_features(examples: list[Example], models: ModelSet, classifier=None,
         half = len(pending)
         for k, (slot, _, cache_file) in enumerate(pending):
             pair = np.stack([f[k], f[half + k]]).astype(np.float32)
-            np.save(cache_file, pair)
+            buffer = io.BytesIO()
+            np.save(buffer, pair)
+            atomic_write(cache_file, buffer.getvalue())
             feats[slot] = pair
         pending.clear()
 
