@@ -154,7 +154,7 @@ def split_by_group(labels: list[str], groups: list[int], validation: float = 0.2
     val: list[int] = []
     for g in order:
         members = by_group[g]
-        main = max({labels[i] for i in members}, key=lambda lab: sum(labels[i] == lab for i in members))
+        main = max(sorted({labels[i] for i in members}), key=lambda lab: sum(labels[i] == lab for i in members))
         if taken[main] + len(members) <= target[main] + 0.5:
             val += members
             for i in members:
