@@ -214,20 +214,27 @@ def test_near_duplicate_hashes_see_the_whole_frame_bars_included(tmp_path):
     assert int((tmp_path / "h").read_text()) == h
 
 
+def film_like_source(folder, per_label: int, seed: int, grouped: bool = False, letterbox: bool = True):
+    """A second data source of generated frames (letterboxed like film frames; ``grouped``: pairs of
+    frames share a scene group): its labels.csv, one row per frame."""
+    folder.mkdir()
+    rows = ["image,category,label" + (",group" if grouped else "")]
+    for i, label in enumerate(SHOT_FRAMING.labels):
+        for k in range(per_label):
+            image = scene(i, seed + 10 * i + k)
+            if letterbox:
+                image[:20] = 0
+                image[-20:] = 0
+            save_image(folder / f"{i}_{k}.png", image)
+            rows.append(f"{i}_{k}.png,shot.framing,{label.id}" + (f",scene-{i}-{k // 2}" if grouped else ""))
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder / "labels.csv"
+
+
 def test_cross_validation_scores_each_domain_with_a_spread(poets_folder, tmp_path, capsys):
     """evaluate --cross-validate: the recipe over repeated group folds of the sources pooled, per source."""
-    other = tmp_path / "film"
-    other.mkdir()
-    rows = ["image,category,label"]
-    for i, label in enumerate(SHOT_FRAMING.labels):
-        for k in range(6):
-            image = scene(i, 7000 + 10 * i + k)
-            image[:20] = 0
-            image[-20:] = 0  # letterboxed, as film frames often are
-            save_image(other / f"{i}_{k}.png", image)
-            rows.append(f"{i}_{k}.png,shot.framing,{label.id}")
-    (other / "labels.csv").write_text("\n".join(rows) + "\n")
-    argv = ["evaluate", str(poets_folder), str(other / "labels.csv"), "--category", "shot.framing",
+    film = film_like_source(tmp_path / "film", 6, 7000)
+    argv = ["evaluate", str(poets_folder), str(film), "--category", "shot.framing",
             "--cross-validate", "3", "--repeats", "2", "--json"]
     assert cli.main(argv) == 0
     report = json.loads(capsys.readouterr().out)["cross_validation"]["shot.framing"]
@@ -246,15 +253,8 @@ def test_cross_validation_scores_each_domain_with_a_spread(poets_folder, tmp_pat
 
 def test_learning_curve_thins_one_domain_and_rejects_bad_shares(poets_folder, tmp_path, capsys):
     """evaluate --learning-curve: fewer training groups of the named domain, the held-out folds unchanged."""
-    other = tmp_path / "film"
-    other.mkdir()
-    rows = ["image,category,label,group"]
-    for i, label in enumerate(SHOT_FRAMING.labels):
-        for k in range(6):
-            save_image(other / f"{i}_{k}.png", scene(i, 9000 + 10 * i + k))
-            rows.append(f"{i}_{k}.png,shot.framing,{label.id},scene-{i}-{k // 2}")
-    (other / "labels.csv").write_text("\n".join(rows) + "\n")
-    base = ["evaluate", str(poets_folder), str(other / "labels.csv"), "--category", "shot.framing",
+    film = film_like_source(tmp_path / "film", 6, 9000, grouped=True, letterbox=False)
+    base = ["evaluate", str(poets_folder), str(film), "--category", "shot.framing",
             "--cross-validate", "3", "--repeats", "2"]
     assert cli.main([*base, "--learning-curve", "0.2,0.6", "--curve-domain", "film/labels", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)["cross_validation"]["shot.framing"]
@@ -275,19 +275,9 @@ def test_learning_curve_thins_one_domain_and_rejects_bad_shares(poets_folder, tm
 
 def test_train_reports_held_out_images_per_data_source(poets_folder, tmp_path, capsys):
     """Two sources (web-like and letterboxed film-like): the card gives each its own held-out number."""
-    other = tmp_path / "film"
-    other.mkdir()
-    rows = ["image,category,label,group"]
-    for i, label in enumerate(SHOT_FRAMING.labels):
-        for k in range(8):
-            image = scene(i, 5000 + 10 * i + k)
-            image[:20] = 0
-            image[-20:] = 0
-            save_image(other / f"{i}_{k}.png", image)
-            rows.append(f"{i}_{k}.png,shot.framing,{label.id},scene-{i}-{k // 2}")
-    (other / "labels.csv").write_text("\n".join(rows) + "\n")
+    film = film_like_source(tmp_path / "film", 8, 5000, grouped=True)
     out = tmp_path / "models"
-    assert cli.main(["train", str(poets_folder), str(other / "labels.csv"), "--category", "shot.framing",
+    assert cli.main(["train", str(poets_folder), str(film), "--category", "shot.framing",
                      "-o", str(out), "--epochs", "150", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     held = metrics["validation_domains"]
