@@ -111,10 +111,10 @@ def index_file(media: MediaFile, analyzer: Analyzer, policy: SamplingPolicy = DE
         info = decode.probe(path)
         result.media_seconds = info.frame_count / float(info.rate)
         result.frames = info.frame_count
-        timeline = shot_timeline(path, reporter)
+        timeline = shot_timeline(path, reporter, info)
         refs = clip_refs(timeline, MediaResolver(path.parent))
         report = TagReport()
-        media: dict[Path, MediaInfo | CinemanetError] = {}
+        media: dict[Path, MediaInfo | CinemanetError] = {path: info}  # probed once, above
         labels = analyse(refs, analyzer, policy, reporter, report, media)
         result.warnings = list(dict.fromkeys(reporter.messages + [f"shot {s.name}: {s.reason}"
                                                                   for s in report.skipped]))

@@ -257,11 +257,11 @@ def is_media_file(path: Path, input_format: str | None = None) -> bool:
     return input_format is None and reader_for(path) is None and path.suffix.lower() in decode.MEDIA_SUFFIXES
 
 
-def shot_timeline(path: Path, reporter: Reporter) -> otio.schema.Timeline:
-    """A flat file cut into its shots (TransNetV2), one clip per shot."""
+def shot_timeline(path: Path, reporter: Reporter, media: MediaInfo | None = None) -> otio.schema.Timeline:
+    """A flat file cut into its shots (TransNetV2), one clip per shot. ``media``: the file's probe, if known."""
     from . import shots
 
-    media = decode.probe(path)
+    media = media or decode.probe(path)
     reporter.start(media.frame_count, "frame")
     try:
         found = shots.detect_shots(path, media.frame_count, progress=reporter.advance)
@@ -269,7 +269,7 @@ def shot_timeline(path: Path, reporter: Reporter) -> otio.schema.Timeline:
         reporter.close()
     if found.error:
         reporter.warn(f"{path}: shot detection stopped early ({found.error}); the last shot runs to the end")
-    return media_timeline(path, found.shots)
+    return media_timeline(path, found.shots, media)
 
 
 def split_into_shots(timeline: otio.schema.Timeline, resolver: MediaResolver, reporter: Reporter) -> int:

@@ -109,19 +109,19 @@ class FrameScorer:
             if todo:
                 missing[path] = todo
 
+        def decoded(path: Path, indices: list[int], *tag: str) -> Iterator[tuple[tuple, np.ndarray]]:
+            for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
+                if on_frame is not None:
+                    on_frame(path, frame.index, frame.image)
+                yield (path, frame.index, *tag), frame.image
+
         def frames() -> Iterator[tuple[tuple, np.ndarray]]:
             for path, indices in missing.items():
                 threads = decode.thread_type(path)
-                for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
-                    if on_frame is not None:
-                        on_frame(path, frame.index, frame.image)
-                    yield (path, frame.index), frame.image
+                yield from decoded(path, indices)
                 if decode.thread_type(path) != threads:  # damage met on frame threads: again, deterministically
                     out.reports[path] = decode.DecodeReport(path)
-                    for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
-                        if on_frame is not None:
-                            on_frame(path, frame.index, frame.image)
-                        yield (path, frame.index, "again"), frame.image
+                    yield from decoded(path, indices, "again")
 
         fresh: dict[Path, dict[int, dict]] = defaultdict(dict)
 

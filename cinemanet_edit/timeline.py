@@ -17,7 +17,7 @@ from .decode import MEDIA_SUFFIXES, check_regular_file
 from .errors import CinemanetError
 from .files import url_to_path
 from .formats import reader_for, title_of
-from .types import ClipRef, TimeSpan
+from .types import ClipRef, MediaInfo, TimeSpan
 
 MAX_TIMELINE_BYTES = 200 * 2**20
 
@@ -72,12 +72,13 @@ def check_json_depth(path: Path) -> None:
             depth -= 1
 
 
-def media_timeline(path: Path, shots=None) -> otio.schema.Timeline:
+def media_timeline(path: Path, shots=None, media: MediaInfo | None = None) -> otio.schema.Timeline:
     """A timeline over a bare media file, starting at the file's own start timecode: one clip over the whole
-    file, or one clip per shot (``shots``: ``shots.Shot`` frame ranges) with exact source ranges."""
+    file, or one clip per shot (``shots``: ``shots.Shot`` frame ranges) with exact source ranges. ``media``:
+    the file's probe, when the caller has it already."""
     from .decode import probe
 
-    media = probe(path)
+    media = media or probe(path)
     rate = float(media.rate)
     RT = otio.opentime.RationalTime
     available = otio.opentime.TimeRange(RT(media.start_frame, rate), RT(media.frame_count, rate))
