@@ -162,14 +162,9 @@ class Catalogue:
             data[f"{c}_scores"] = [list(lab.scores.items()) if lab else None for lab in labels]
         table = pa.table(data, schema=schema(categories))
         target = self.folder / self.part_name(rows[0].path)
-        tmp = self.folder / f".{target.name}.{os.getpid()}.tmp"
-        try:
-            pq.write_table(table, tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        buffer = pa.BufferOutputStream()  # one file's shots: small enough to write whole, atomically
+        pq.write_table(table, buffer)
+        atomic_write(target, buffer.getvalue().to_pybytes())
         return target
 
     def write_skipped(self, skipped: list[SkippedFile]) -> None:
