@@ -518,10 +518,6 @@ def _progress_bar(total: int, quiet: bool = False):
     return tqdm(total=total, unit="image", file=sys.stderr, disable=None if not quiet else True, leave=False)
 
 
-def _rounded(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 def cmd_train(args) -> int:
     import shlex
 
@@ -552,14 +548,8 @@ def cmd_train(args) -> int:
         print(f"warning: {path}: {why}", file=sys.stderr)
     report = {}
     for result, spec in zip(job.results, job.heads, strict=True):
-        metrics = result.validation.to_json()
-        report[result.category.id] = {"head": str(output / spec["file"]), **metrics,
-                                      "refit_all_images": result.refit_size,
-                                      "temperature": round(result.temperature, 4),
-                                      "uncalibrated_expected_calibration_error": _rounded(result.uncalibrated_ece),
-                                      "domains": result.domains,
-                                      "validation_domains": {d: m.to_json()
-                                                             for d, m in result.validation_domains.items()}}
+        metrics = result.metrics_json()
+        report[result.category.id] = {"head": str(output / spec["file"]), **metrics}
         if not args.json:
             refit = f", then refitted on all {result.refit_size} images" if result.refit_size else ""
             print(f"{result.category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "

@@ -42,6 +42,15 @@ class TrainResult:
     domains: dict[str, dict] = field(default_factory=dict)  # repeated group k-fold per data source (DomainFolds)
     validation_domains: dict[str, Metrics] = field(default_factory=dict)  # the held-out images, per data source
 
+    def metrics_json(self) -> dict:
+        """The validation metrics and how they were reached: ``<category>.metrics.json`` and ``train --json``."""
+        return {**self.validation.to_json(), "refit_all_images": self.refit_size,
+                "temperature": round(self.temperature, 4),
+                "uncalibrated_expected_calibration_error":
+                    None if self.uncalibrated_ece is None else round(self.uncalibrated_ece, 4),
+                "domains": self.domains,
+                "validation_domains": {d: m.to_json() for d, m in self.validation_domains.items()}}
+
 
 def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, seed: int = 0,
                    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 0.3), folds: int = 5,
@@ -144,7 +153,7 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
     tmp = folder / f".{category.id}.tmp.npz"
     np.savez(tmp, kernel=result.kernel, bias=result.bias, labels=np.array([lab.id for lab in category.labels]))
     os.replace(tmp, head_file)
-    metrics = result.validation.to_json()
+    metrics = result.metrics_json()
     card_file = folder / f"{category.id}.md"
     rows = "\n".join(
         f"| {lab.title} (`{lab.id}`) | {counts.get(lab.id, 0)} | {m['support']} | {m['precision']:.3f} | "
@@ -163,7 +172,7 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
                   "fit, which never saw the validation images; the shipped head has seen them, so re-evaluating "
                   "it on this data overstates its accuracy." if result.refit_size else
                   "The validation images were used for this report only.")
-    held = {name: m.to_json() for name, m in result.validation_domains.items()}
+    held = metrics["validation_domains"]
     held_rows = "\n".join(
         f"| {name} | {m['n']} | {m['balanced_accuracy']:.3f} | {_ece(m.get('expected_calibration_error'))} | "
         + ", ".join(f"{lab.title} {c['recall']:.2f} ({c['support']})"
@@ -229,14 +238,6 @@ Confusion matrix (rows: true label, columns: predicted, in the order above):
 {confusion}
 {held_section}{domain_section}"""
     atomic_write(card_file, card.encode("utf-8"))
-    metrics["refit_all_images"] = result.refit_size
-    metrics["temperature"] = round(result.temperature, 4)
-    if result.uncalibrated_ece is not None:
-        metrics["uncalibrated_expected_calibration_error"] = round(result.uncalibrated_ece, 4)
-    if result.domains:
-        metrics["domains"] = result.domains
-    if held:
-        metrics["validation_domains"] = held
     atomic_write(folder / f"{category.id}.metrics.json", json.dumps(metrics, indent=1).encode("utf-8"))
     spec = {"category": category.id, "file": head_file.name, "sha256": sha256(head_file), "input": "features",
             "activation": "sigmoid" if category.multi_label else "softmax", "card": card_file.name}
