@@ -5,15 +5,15 @@ from __future__ import annotations
 import opentimelineio as otio
 
 from cinemanet_edit import timecode
-from cinemanet_edit.annotate import NAMESPACE, ordered_categories
 from cinemanet_edit.layout import Layout, PlacedClip, layout
+from cinemanet_edit.schema import clip_record, ordered_categories
 
 
 def categories_of(timeline) -> list[str]:
     seen = []
     for clip in timeline.find_clips():
-        data = clip.metadata.get(NAMESPACE)
-        for category in (data.get("labels", {}) if hasattr(data, "get") else {}):
+        record = clip_record(clip)
+        for category in (record.labels if record is not None else {}):
             if category not in seen:
                 seen.append(category)
     return ordered_categories(seen)
@@ -37,8 +37,8 @@ def rows(timeline: otio.schema.Timeline) -> list[dict]:
     out = []
     for number, track in enumerate(cut.video, start=1):
         for placed in track:
-            data = placed.clip.metadata.get(NAMESPACE)
-            labels = data.get("labels", {}) if hasattr(data, "get") else {}
+            record = clip_record(placed.clip)
+            labels = record.labels if record is not None else {}
             out.append({
                 "track": f"V{number}",
                 "clip": placed.name,
@@ -47,8 +47,8 @@ def rows(timeline: otio.schema.Timeline) -> list[dict]:
                 "source_file": (placed.media.path or "") if placed.media is not None else "",
                 "source_in": _source_tc(placed, cut, placed.source_in),
                 "source_out": _source_tc(placed, cut, placed.source_out),
-                "model": data.get("model", "") if hasattr(data, "get") else "",
-                "labels": {c: {"label": e["label"], "title": e["title"], "confidence": e["confidence"]}
+                "model": record.model if record is not None else "",
+                "labels": {c: {"label": e.label, "title": e.title, "confidence": e.confidence}
                            for c, e in labels.items()},
             })
     return out

@@ -10,10 +10,10 @@ FPS, drop-frame as the cut), Source File, then a column per category with the la
 from __future__ import annotations
 
 from cinemanet_edit import timecode
-from cinemanet_edit.annotate import NAMESPACE, keywords, ordered_categories
 from cinemanet_edit.layout import layout
 from cinemanet_edit.sanitize import one_line
-from cinemanet_edit.taxonomy import VOCABULARY_TITLES, known_category
+from cinemanet_edit.schema import clip_record, ordered_categories
+from cinemanet_edit.taxonomy import describe
 
 
 def _cell(text) -> str:
@@ -27,17 +27,11 @@ def _fps(rate) -> str:
 def write_to_string(input_otio) -> str:
     cut = layout(input_otio)
     clips = [c for track in cut.video for c in track if c.media is not None]
-    categories: list[str] = []
-    for placed in clips:
-        data = placed.clip.metadata.get(NAMESPACE)
-        for category in (data.get("labels", {}) if hasattr(data, "get") else {}):
-            if category not in categories:
-                categories.append(category)
-    categories = ordered_categories(categories)
+    records = {id(placed): clip_record(placed.clip) for placed in clips}
+    categories = ordered_categories(dict.fromkeys(c for r in records.values() if r is not None for c in r.labels))
 
     def title(category: str) -> str:
-        known = known_category(category)
-        return known.title if known is not None else VOCABULARY_TITLES.get(category, category)
+        return describe(category).title
 
     columns = ["Name", "Tracks", "Start", "End", "Source File"]
     for category in categories:
@@ -47,15 +41,14 @@ def write_to_string(input_otio) -> str:
     lines = ["Heading", "FIELD_DELIM\tTABS", f"VIDEO_FORMAT\t{1080 if width >= 1920 else 'CUSTOM'}",
              "AUDIO_FORMAT\t48khz", f"FPS\t{_fps(cut.rate)}", "", "Column", "\t".join(columns), "", "Data"]
     for placed in clips:
-        data = placed.clip.metadata.get(NAMESPACE)
-        labels = data.get("labels", {}) if hasattr(data, "get") else {}
+        record = records[id(placed)]
+        labels = record.labels if record is not None else {}
         start, end = placed.source_on(cut.rate)
         row = [_cell(placed.name), "V", timecode.render(start, cut.rate, drop_frame=cut.drop_frame),
                timecode.render(end, cut.rate, drop_frame=cut.drop_frame), _cell(placed.media.path or "")]
         for category in categories:
             entry = labels.get(category)
-            row += [_cell(entry["title"]), f"{entry['confidence']:.2f}"] if entry else ["", ""]
-        row += [_cell(", ".join(keywords(labels))) if labels else "",
-                _cell(data.get("model", "") if hasattr(data, "get") else "")]
+            row += [_cell(entry.title), f"{entry.confidence:.2f}"] if entry else ["", ""]
+        row += [_cell(", ".join(record.keywords())) if labels else "", _cell(record.model if record else "")]
         lines.append("\t".join(row))
     return "\n".join(lines) + "\n"

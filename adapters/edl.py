@@ -27,9 +27,9 @@ import opentimelineio as otio
 from cinemanet_edit_adapters import EDLError
 
 from cinemanet_edit import timecode
-from cinemanet_edit.annotate import ordered_categories
-from cinemanet_edit.layout import PlacedClip, layout, set_drop_frame
+from cinemanet_edit.layout import PlacedClip, layout
 from cinemanet_edit.sanitize import one_line
+from cinemanet_edit.schema import ordered_categories, set_drop_frame, set_reader_warnings
 from cinemanet_edit.taxonomy import AVID_COLORS, RESOLVE_COLORS
 
 RT = otio.opentime.RationalTime
@@ -257,5 +257,5 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
             track.append(clip)
         position = r_out
     if warnings:
-        timeline.metadata["cinemanet"]["reader_warnings"] = warnings
+        set_reader_warnings(timeline, warnings)
     return timeline

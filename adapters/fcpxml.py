@@ -26,13 +26,13 @@ import opentimelineio as otio
 from cinemanet_edit_adapters import FCPXMLError
 from lxml import etree
 
-from cinemanet_edit.annotate import keywords as label_keywords
+from cinemanet_edit import schema
 from cinemanet_edit.files import atomic_write, write_bundle
-from cinemanet_edit.layout import PlacedClip, layout, set_drop_frame
+from cinemanet_edit.layout import PlacedClip, layout
 from cinemanet_edit.sanitize import xml_text
+from cinemanet_edit.schema import MarkerRecord, set_drop_frame
 from cinemanet_edit.timecode import exact_rate
 
-NAMESPACE = "cinemanet"
 VERSIONS = ("1.8", "1.9", "1.10", "1.11")
 DEFAULT_VERSION = "1.10"  # imported by Final Cut Pro 10.6+ and DaVinci Resolve 18+
 MAX_BYTES = 200 * 1024 * 1024
@@ -73,20 +73,6 @@ def to_rt(value: Fraction, rate: Fraction) -> otio.opentime.RationalTime:
 
 
 # ----------------------------------------------------------------------------------------------- writer
-
-
-def _labels(clip: otio.schema.Clip) -> dict | None:
-    data = clip.metadata.get(NAMESPACE)
-    return data.get("labels") if hasattr(data, "get") else None
-
-
-def _plain(value):
-    """OTIO AnyDictionary / AnyVector -> JSON-able Python."""
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "AnyVector":
-        return [_plain(v) for v in value]
-    return value
 
 
 class _Writer:
@@ -179,10 +165,10 @@ class _Writer:
 
     def decorate(self, el, placed: PlacedClip, start: Fraction, duration: Fraction, rate: Fraction) -> None:
         """Markers, keywords and our metadata, after any connected clips (the DTD's order)."""
-        clip = placed.clip
-        labels = _labels(clip)
+        record = schema.clip_record(placed.clip)
+        labels = record.labels if record is not None else None
         if labels and placed.kind == "video":
-            words = label_keywords(labels)
+            words = record.keywords()
             if words:
                 etree.SubElement(el, "keyword", start=fmt(start), duration=fmt(duration),
                                  value=xml_text(", ".join(words)), note="cinemanet-edit")
@@ -195,12 +181,11 @@ class _Writer:
             etree.SubElement(el, "marker", **attrs)
         if labels and self.chapter_markers and placed.kind == "video":
             etree.SubElement(el, "chapter-marker", start=fmt(start), duration=fmt(frame),
-                             value=xml_text(", ".join(label_keywords(labels)) or placed.name or ""),
+                             value=xml_text(", ".join(record.keywords()) or placed.name or ""),
                              note="cinemanet-edit", posterOffset="0s")
-        if NAMESPACE in clip.metadata:
+        if record is not None:
             metadata = etree.SubElement(el, "metadata")
-            etree.SubElement(metadata, "md", key=MD_KEY, value=json.dumps(_plain(clip.metadata[NAMESPACE]),
-                                                                          sort_keys=True))
+            etree.SubElement(metadata, "md", key=MD_KEY, value=json.dumps(record.to_metadata(), sort_keys=True))
 
     def _gap(self, spine, placed_items, start: Fraction, end: Fraction) -> None:
         el = etree.SubElement(spine, "gap", name="Gap", offset=fmt(start), start=fmt(start), duration=fmt(end - start))
@@ -500,7 +485,7 @@ class _Reader:
                 if child.tag == "chapter-marker":
                     marker.metadata["fcpxml"] = {"chapter": True}
                     if child.get("note") == "cinemanet-edit":  # written from our labels: ours to replace
-                        marker.metadata[NAMESPACE] = {"chapter": True}
+                        schema.write_marker_record(marker, MarkerRecord(None, chapter=True))
                 clip.markers.append(marker)
             elif child.tag == "keyword":
                 keywords.append({"start": float(parse_time(child.get("start")) + shift),
@@ -509,23 +494,27 @@ class _Reader:
             elif child.tag == "metadata":
                 for md in child.findall("md"):
                     if md.get("key") == MD_KEY:
-                        try:
-                            clip.metadata[NAMESPACE] = json.loads(md.get("value") or "{}")
-                        except ValueError:
-                            pass
+                        _restore_record(clip, md.get("value") or "{}")
         if keywords:
             clip.metadata["fcpxml"] = {"keywords": keywords}
-        if NAMESPACE in clip.metadata:  # our markers: give them back their identity
-            labels = clip.metadata[NAMESPACE].get("labels", {})
-            by_name = {}
-            for category, entry in labels.items():
-                by_name[entry.get("title")] = (category, entry)
+        record = schema.clip_record(clip)
+        if record is not None:  # our markers: give them back their identity
+            by_name = {label.title: label for label in record.labels.values()}
             for marker in clip.markers:
                 title = marker.name.split(": ", 1)[-1]
                 if title in by_name and "cinemanet-edit" in (marker.comment or ""):
-                    category, entry = by_name[title]
-                    marker.metadata[NAMESPACE] = {"category": category, "label": entry.get("label"),
-                                                  "confidence": entry.get("confidence")}
+                    label = by_name[title]
+                    schema.write_marker_record(marker, MarkerRecord(label.category, label.label, label.confidence))
+
+
+def _restore_record(clip: otio.schema.Clip, text: str) -> None:
+    """Our labels as the writer embedded them; anything else under our key is left out."""
+    try:
+        record = schema.record_from_metadata(json.loads(text))
+    except ValueError:
+        return
+    if record is not None:
+        schema.write_clip_record(clip, record)
 
 
 def read_from_string(input_str, project: str | None = None) -> otio.schema.Timeline:

@@ -163,7 +163,7 @@ def write_to_string(input_otio, drop_frame: bool | None = None) -> str:
     """Serialise a timeline as FCP7 XML (xmeml 4)."""
     timeline = input_otio
     if drop_frame is not None:
-        from cinemanet_edit.layout import set_drop_frame
+        from cinemanet_edit.schema import set_drop_frame
 
         timeline = timeline.deepcopy()
         set_drop_frame(timeline, str(drop_frame).lower() in ("1", "true", "yes"))

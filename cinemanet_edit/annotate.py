@@ -6,35 +6,22 @@ the same key. Re-tagging removes exactly those and leaves everyone else's marker
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import opentimelineio as otio
 
+from . import schema
+from .schema import ClipRecord, MarkerRecord, MediaRecord, Samples
 from .taxonomy import Category
 from .types import ClipLabels, MediaInfo
-
-NAMESPACE = "cinemanet"
-SCHEMA_VERSION = 1
-
-
-def _our_prefixes(extra_titles=()) -> tuple[str, ...]:
-    from .taxonomy import CINEMATOGRAPHY, VOCABULARY_TITLES
-
-    titles = [c.title for c in CINEMATOGRAPHY] + list(VOCABULARY_TITLES.values()) + list(extra_titles)
-    return tuple(f"{title}: " for title in titles)
-
-
-def is_ours(marker: otio.schema.Marker, category_titles=()) -> bool:
-    """Ours: it carries our metadata, or (after a trip through a format that keeps only names, such as an EDL
-    or FCP7 XML) its name is one we write, "<Category>: <Label>"."""
-    return NAMESPACE in marker.metadata or (marker.name or "").startswith(_our_prefixes(category_titles))
 
 
 def clear(clip: otio.schema.Clip, category_titles=()) -> int:
     """Remove our markers and metadata from a clip; returns how many markers went."""
-    ours = [m for m in clip.markers if is_ours(m, category_titles)]
+    ours = [m for m in clip.markers if schema.is_our_marker(m, category_titles)]
     for marker in ours:
         clip.markers.remove(marker)
-    if NAMESPACE in clip.metadata:
-        del clip.metadata[NAMESPACE]
+    schema.clear(clip)
     return len(ours)
 
 
@@ -53,20 +40,12 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
     clear(clip, [c.title for c in categories.values()])
     source = clip.trimmed_range()
     rate = source.start_time.rate
-    clip.metadata[NAMESPACE] = {
-        "schema": SCHEMA_VERSION,
-        "model": model_version,
-        "labels": {cat: dict(label.to_json(), **({"uncertain": True} if label.confidence < min_confidence else {}))
-                   for cat, label in result.labels.items()},
-        "samples": {
-            "rate": rate,
-            "source_frames": [round(t if rate == result.rate else t * rate / result.rate, 3)
-                              for t in result.source_times],
-            "requested": result.frames_requested,
-        },
-    }
-    for category_id, label in result.labels.items():
-        if label.confidence < min_confidence:
+    labels = {cat: replace(label, uncertain=True) if label.confidence < min_confidence else label
+              for cat, label in result.labels.items()}
+    frames = tuple(round(t if rate == result.rate else t * rate / result.rate, 3) for t in result.source_times)
+    schema.write_clip_record(clip, ClipRecord(model_version, labels, Samples(rate, frames, result.frames_requested)))
+    for category_id, label in labels.items():
+        if label.uncertain:
             continue  # an editor must be able to trust every marker
         category = categories[category_id]
         marker = otio.schema.Marker(
@@ -74,11 +53,10 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
             marked_range=source,
             color=category.marker_color,
             comment=f"{label.title} ({label.confidence:.0%}) - {category.title}, cinemanet-edit",
-            metadata={NAMESPACE: {"category": category_id, "label": label.label,
-                                  "confidence": round(label.confidence, 6)},
-                      # OTIO's FCP7 XML writer takes a marker's comment from here (Premiere, Resolve show it)
-                      "fcp_xml": {"comment": f"{label.title} ({label.confidence:.0%}) - {category.title}"}},
         )
+        schema.write_marker_record(marker, MarkerRecord(category_id, label.label, label.confidence))
+        # OTIO's FCP7 XML writer takes a marker's comment from here (Premiere, Resolve show it)
+        marker.metadata["fcp_xml"] = {"comment": f"{label.title} ({label.confidence:.0%}) - {category.title}"}
         clip.markers.append(marker)
 
 
@@ -90,46 +68,8 @@ def describe_media(clip: otio.schema.Clip, media) -> None:
     if not isinstance(ref, otio.schema.ExternalReference) or not isinstance(media, MediaInfo):
         return
     rate = float(media.rate)
-    ref.metadata[NAMESPACE] = {"path": str(media.path.resolve()), "width": media.width, "height": media.height,
-                               "rate": rate,
-                               "codec": media.codec, "start_timecode": media.start_timecode or ""}
+    schema.write_media_record(ref, MediaRecord(str(media.path.resolve()), media.width, media.height, rate,
+                                               media.codec, media.start_timecode or ""))
     if ref.available_range is None:
         ref.available_range = otio.opentime.TimeRange(otio.opentime.RationalTime(media.start_frame, rate),
                                                       otio.opentime.RationalTime(media.frame_count, rate))
-
-
-# Large vocabularies only become keywords when the model is fairly sure.
-VOCABULARY_KEYWORD_CONFIDENCE = 0.5
-MULTI_LABEL_KEYWORD_SCORE = 0.5
-PRIORITY = ("shot.framing", "shot.type", "shot.angle", "shot.subject", "imagenet", "places365")
-
-
-def ordered_categories(categories) -> list[str]:
-    """Cinematography first, in the seed's order; then the large vocabularies; then anything else."""
-    return sorted(categories, key=lambda c: PRIORITY.index(c) if c in PRIORITY else len(PRIORITY))
-
-
-def keywords(labels: dict, multi_label: set[str] = frozenset({"shot.subject"})) -> list[str]:
-    """Editor-facing keywords from a clip's ``metadata["cinemanet"]["labels"]``: each cinematography
-    category's label ("Close Up"), every multi-label label that holds (score >= 0.5), and an ImageNet or
-    Places365 label only when its confidence is at least 0.5."""
-    out: list[str] = []
-    for category in ordered_categories(labels):
-        entry = labels[category]
-        if hasattr(entry, "get") and entry.get("uncertain"):
-            continue
-        if category in ("imagenet", "places365") or category.startswith("legacy."):
-            if category.startswith("legacy.") or entry["confidence"] < VOCABULARY_KEYWORD_CONFIDENCE:
-                continue
-        titles = [entry["title"]]
-        if category in multi_label:
-            from .taxonomy import known_category
-
-            known = known_category(category)
-            for label_id, score in entry["scores"].items():
-                if score >= MULTI_LABEL_KEYWORD_SCORE and known is not None:
-                    title = known.label(label_id).title
-                    if title not in titles:
-                        titles.append(title)
-        out += [t for t in titles if t not in out]
-    return out

@@ -77,7 +77,7 @@ class ShotRow:
     labels: dict[str, CategoryLabel] = field(default_factory=dict)
 
     def label_json(self) -> dict[str, dict]:
-        """The labels as tag writes them into clip metadata (what ``select.matches`` reads)."""
+        """The labels as tag writes them into clip metadata."""
         return {c: label.to_json() for c, label in self.labels.items()}
 
 

@@ -12,7 +12,7 @@ instead of walking OTIO themselves, so no two formats can disagree about a clip 
 - Transitions are written as cuts (OTIO places the clips around a transition back to back anyway).
 - Markers are placed by their offset from the clip's first visible frame; a range marker partly hidden keeps
   its visible part, markers wholly outside the visible part are dropped.
-- Drop-frame comes from the input (``metadata["cinemanet"]["drop_frame"]`` set by our readers, or an FCP7
+- Drop-frame comes from the input (``schema.drop_frame``, set by our readers, or an FCP7
   sequence's ``displayformat``), else from the rate: drop-frame at 29.97 and 59.94.
 
 Only OTIO and the standard library here: OTIO imports the adapters, which import this, whenever it lists plugins.
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import opentimelineio as otio
 
+from . import schema
 from .files import url_to_path
 from .timecode import exact_rate, frames_on_grid, is_ntsc, is_video_rate
 
-NAMESPACE = "cinemanet"
 DEFAULT_RATE = Fraction(24)
 
 
@@ -128,9 +128,9 @@ def drop_frame(timeline: otio.schema.Timeline, rate: Fraction | None = None) -> 
     rate = timeline_rate(timeline) if rate is None else rate
     if not (is_ntsc(rate) and round(rate) % 30 == 0):
         return False
-    ours = timeline.metadata.get(NAMESPACE)
-    if hasattr(ours, "get") and isinstance(ours.get("drop_frame"), bool):
-        return ours["drop_frame"]
+    stated = schema.drop_frame(timeline)
+    if stated is not None:
+        return stated
     fcp = timeline.metadata.get("fcp_xml")
     tc = fcp.get("timecode") if hasattr(fcp, "get") else None
     display = tc.get("displayformat") if hasattr(tc, "get") else None
@@ -139,20 +139,12 @@ def drop_frame(timeline: otio.schema.Timeline, rate: Fraction | None = None) -> 
     return True
 
 
-def set_drop_frame(timeline: otio.schema.Timeline, value: bool) -> None:
-    """Record the timecode mode a reader found (or the user asked for) on the timeline."""
-    ours = timeline.metadata.get(NAMESPACE)
-    if not hasattr(ours, "get"):
-        timeline.metadata[NAMESPACE] = {}
-    timeline.metadata[NAMESPACE]["drop_frame"] = bool(value)
-
-
 def _media_rate(clip: otio.schema.Clip, fallback: Fraction | None) -> Fraction | None:
     """The rate of the clip's media: as measured when analysed, else its available range's, else its source's."""
     ref = clip.media_reference
-    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-    if hasattr(meta, "get") and meta.get("rate"):
-        return exact_rate(float(meta["rate"]))
+    measured = schema.media_record(ref)
+    if measured is not None and measured.rate:
+        return exact_rate(measured.rate)
     available = getattr(ref, "available_range", None)
     if available is not None and is_video_rate(available.start_time.rate):
         return exact_rate(available.start_time.rate)
@@ -183,13 +175,12 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
     if isinstance(ref, otio.schema.GeneratorReference):
         return None
     rate = _media_rate(clip, timeline_rate_) or timeline_rate_
-    meta = ref.metadata.get(NAMESPACE) if ref is not None else None
-    meta = meta if hasattr(meta, "get") else {}
+    measured = schema.media_record(ref) or schema.MediaRecord(None)
     url = getattr(ref, "target_url", None) or None
     local = url_to_path(url) if url else None
-    path = str(meta["path"]) if meta.get("path") else (str(local) if local is not None else None)
-    if meta.get("path"):
-        url = Path(str(meta["path"])).resolve().as_uri()
+    path = measured.path if measured.path else (str(local) if local is not None else None)
+    if measured.path:
+        url = Path(measured.path).resolve().as_uri()
     elif url and not url.startswith("file:") and "://" not in url:
         url = Path(url).resolve().as_uri()  # a plain path
     available = getattr(ref, "available_range", None)
@@ -200,8 +191,7 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
         start, duration = 0, None
     name = Path(path).name if path else (getattr(ref, "name", "") or clip.name or "")
     return Media(url=url, path=path, name=name, rate=rate, start=start, duration=duration,
-                 width=int(meta["width"]) if meta.get("width") else None,
-                 height=int(meta["height"]) if meta.get("height") else None)
+                 width=measured.width, height=measured.height)
 
 
 # ----------------------------------------------------------------------------------------------- walk
@@ -302,13 +292,12 @@ class _Builder:
             if not 0 <= offset < record_out - record_in:
                 continue
             length = min(length, record_out - record_in - offset)
-            ours = marker.metadata.get(NAMESPACE)
-            category = ours.get("category") if hasattr(ours, "get") else None
-            if hasattr(ours, "get") and ours.get("chapter"):
+            ours = schema.marker_record(marker)
+            if ours is not None and ours.chapter:
                 continue  # our FCPXML chapter marker: the writer makes it again from the labels
             markers.append(PlacedMarker(name=marker.name or "", comment=marker.comment or "",
                                         color=str(marker.color or "RED"), offset=offset, duration=length,
-                                        category=category if isinstance(category, str) else None))
+                                        category=ours.category if ours is not None else None))
         tracks = self.video if kind == "video" else self.audio
         tracks[number - 1].append(PlacedClip(kind, number, clip.name or "", record_in, record_out, source_in,
                                              source_out, media, tuple(markers), clip))

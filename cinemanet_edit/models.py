@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from .backbone import INPUT_SIZE
 from .errors import CinemanetError
-from .taxonomy import VOCABULARY_COLORS, VOCABULARY_TITLES, Category, Label, known_category
+from .taxonomy import Category, Label, describe, known_category
 
 MANIFEST = "manifest.json"
 
@@ -138,10 +138,10 @@ def _load_head(folder: Path, spec: dict) -> Head:
         if category is not None:  # a known category from another source keeps our titles and colours
             titles = {label.id: label.title for label in category.labels}
             labels = tuple(Label(label.id, titles.get(label.id, label.title)) for label in labels)
-        category = Category(category_id, spec.get("title", VOCABULARY_TITLES.get(category_id, category_id)),
-                            labels, multi_label=spec.get("multi_label", False),
-                            marker_color=spec.get("marker_color", VOCABULARY_COLORS.get(category_id, "PURPLE")),
-                            top_k=spec.get("top_k") or None)
+        base = describe(category_id)  # a vocabulary's title, colour, order and keyword policy
+        category = replace(base, title=spec.get("title", base.title), labels=labels,
+                           multi_label=spec.get("multi_label", False),
+                           marker_color=spec.get("marker_color", base.marker_color), top_k=spec.get("top_k") or None)
     if category is None:
         raise CinemanetError(f"head for unknown category {category_id!r} has no labels_file")
     kernel = bias = None

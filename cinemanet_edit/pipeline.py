@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from . import aggregate, annotate, decode, sampling
+from . import aggregate, annotate, decode, sampling, schema
 from .classify import BATCH_SIZE, Classifier
 from .errors import CinemanetError
 from .formats import check_formats, planned_outputs, reader_for, write_outputs
-from .layout import set_drop_frame
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
 from .scoring import FrameScorer, Progress, Scored
@@ -190,10 +189,9 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     reporter = reporter or Reporter()
     started = time.perf_counter()
     report = TagReport(model=analyzer.models.version)
-    ours = timeline.metadata.get("cinemanet")
-    for warning in (ours.get("reader_warnings") or []) if hasattr(ours, "get") else []:
-        report.warnings.append(str(warning))
-        reporter.warn(str(warning))
+    for warning in schema.reader_warnings(timeline):
+        report.warnings.append(warning)
+        reporter.warn(warning)
     refs = clip_refs(timeline, resolver)
     clips = dict(video_clips(timeline))
     report.clips = len(refs)
@@ -230,7 +228,7 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     if shots and is_media_file(input_path, input_format):
         timeline = shot_timeline(input_path, reporter or Reporter())
     if drop_frame is not None:
-        set_drop_frame(timeline, drop_frame)
+        schema.set_drop_frame(timeline, drop_frame)
     planned = planned_outputs(timeline, outputs, output_format, writer_args)
     for target, _name, _args in planned:
         if target not in outputs:  # an EDL's extra track files: the same rules before any analysis

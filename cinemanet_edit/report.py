@@ -2,7 +2,7 @@
 and source timecode and labels with confidence bars, filters by label, and the shot-size distribution of the
 cut as a chart. Thumbnails are JPEGs inside the page (data URIs); nothing is fetched from anywhere.
 
-Thumbnails are taken from the frames the analysis used (``metadata["cinemanet"]["samples"]``); when the caller
+Thumbnails are taken from the frames the analysis used (``schema.ClipRecord.samples``); when the caller
 has them already decoded they are reused (``thumbnails``), otherwise they are decoded here, one pass per file.
 """
 
@@ -16,18 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from . import timecode
-from .annotate import NAMESPACE, keywords, ordered_categories
 from .files import atomic_write
 from .layout import Layout, PlacedClip, layout
-from .taxonomy import CINEMATOGRAPHY, VOCABULARY_TITLES
+from .schema import clip_record, ordered_categories
+from .taxonomy import CINEMATOGRAPHY, describe
 
 THUMB_WIDTH = 144
 MAX_THUMBS = 4  # per clip
-
-
-def _title(category: str) -> str:
-    known = {c.id: c.title for c in CINEMATOGRAPHY}
-    return known.get(category) or VOCABULARY_TITLES.get(category, category)
 
 
 def _jpeg_encoder(width: int, height: int):
@@ -71,14 +66,14 @@ class ThumbnailCollector:
 
 def sample_frames(placed: PlacedClip) -> list[int]:
     """The media frames (0-based in the file) the analysis used for a clip."""
-    data = placed.clip.metadata.get(NAMESPACE)
-    samples = data.get("samples") if hasattr(data, "get") else None
-    if not hasattr(samples, "get") or placed.media is None:
+    record = clip_record(placed.clip)
+    samples = record.samples if record is not None else None
+    if samples is None or placed.media is None:
         return []
-    rate = float(samples.get("rate") or placed.media.rate)
+    rate = float(samples.rate or placed.media.rate)
     frames = []
-    for value in list(samples.get("source_frames") or [])[:MAX_THUMBS]:
-        media_frame = round(timecode.frames_on_grid(float(value), rate, placed.media.rate)) - placed.media.start
+    for value in samples.source_frames[:MAX_THUMBS]:
+        media_frame = round(timecode.frames_on_grid(value, rate, placed.media.rate)) - placed.media.start
         frames.append(max(0, media_frame))
     return frames
 
@@ -115,9 +110,9 @@ def _label_rows(labels: dict) -> list[dict]:
     rows = []
     for category in ordered_categories(labels):
         entry = labels[category]
-        value = entry.get("title", "") + (" (uncertain)" if entry.get("uncertain") else "")
-        rows.append({"category": category, "title": _title(category), "label": entry.get("label", ""),
-                     "value": value, "confidence": float(entry.get("confidence", 0))})
+        value = entry.title + (" (uncertain)" if entry.uncertain else "")
+        rows.append({"category": category, "title": describe(category).title, "label": entry.label,
+                     "value": value, "confidence": entry.confidence})
     return rows
 
 
@@ -129,9 +124,8 @@ def build_html(cut: Layout, thumbs: dict[tuple[str, int], bytes], title: str) ->
     framing_count: dict[str, int] = defaultdict(int)
     total = 0
     for placed in sorted((c for c in cut.all_clips() if c.kind == "video"), key=lambda c: (c.record_in, c.track)):
-        data = placed.clip.metadata.get(NAMESPACE)
-        labels = data.get("labels") if hasattr(data, "get") else None
-        rows = _label_rows(labels) if hasattr(labels, "items") else []
+        record = clip_record(placed.clip)
+        rows = _label_rows(record.labels) if record is not None else []
         for row in rows:
             filters[row["category"]][row["label"]] = (row["title"], row["value"])
         framing = next((r for r in rows if r["category"] == "shot.framing"), None)
@@ -151,7 +145,7 @@ def build_html(cut: Layout, thumbs: dict[tuple[str, int], bytes], title: str) ->
         source_rate = placed.media.rate if placed.media is not None else cut.rate
         source = (f"{timecode.render(placed.source_in, source_rate)}-"
                   f"{timecode.render(placed.source_out, source_rate)}" if timecode.is_video_rate(source_rate) else "")
-        words = keywords(labels) if hasattr(labels, "items") else []
+        words = record.keywords() if record is not None else []
         attrs = " ".join(f'data-{html.escape(r["category"].replace(".", "-"))}="{html.escape(r["label"])}"'
                          for r in rows)
         cards.append(
@@ -162,7 +156,7 @@ def build_html(cut: Layout, thumbs: dict[tuple[str, int], bytes], title: str) ->
             f'<p class="file">{html.escape(placed.media.name if placed.media else "")}</p>'
             f'{bars}<p class="kw">{html.escape(", ".join(words))}</p></article>')
     selects = "".join(
-        f'<label>{html.escape(_title(category))} <select data-cat="{html.escape(category.replace(".", "-"))}">'
+        f'<label>{html.escape(describe(category).title)} <select data-cat="{html.escape(category.replace(".", "-"))}">'
         f'<option value="">any</option>'
         + "".join(f'<option value="{html.escape(label)}">{html.escape(value)}</option>'
                   for label, (_t, value) in sorted(options.items(), key=lambda kv: kv[1][1]))

@@ -20,16 +20,18 @@ the title in quotes (``"Close Up"``). An unknown category or label is a one-line
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import opentimelineio as otio
 
+from . import schema
 from .errors import CinemanetError
-from .layout import layout
+from .layout import Layout, PlacedClip, layout
 from .taxonomy import CINEMATOGRAPHY, Category
 from .timecode import frames_on_grid
+from .types import CategoryLabel
 
-NAMESPACE = "cinemanet"
 TOKEN = re.compile(r'\s*(?:(\()|(\))|(,)|(!=|=)|"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_.\-]+))')
 HAS_SCORE = 0.5
 
@@ -154,8 +156,8 @@ def parse_query(text: str, categories: dict[str, Category] | None = None) -> Nod
     return _Parser(text, categories or {c.id: c for c in CINEMATOGRAPHY}).parse()
 
 
-def matches(node: Node, labels: dict, min_confidence: float = 0.0) -> bool:
-    """Whether a clip's ``metadata["cinemanet"]["labels"]`` satisfy the query."""
+def matches(node: Node, labels: Mapping[str, CategoryLabel], min_confidence: float = 0.0) -> bool:
+    """Whether a clip's (or a catalogue shot's) labels satisfy the query."""
     if node.op == "and":
         return all(matches(n, labels, min_confidence) for n in node.children)
     if node.op == "or":
@@ -164,17 +166,16 @@ def matches(node: Node, labels: dict, min_confidence: float = 0.0) -> bool:
         return not matches(node.children[0], labels, min_confidence)
     cond = node.condition
     entry = labels.get(cond.category)
-    if not hasattr(entry, "get"):
+    if entry is None:
         return False
-    if entry.get("uncertain"):  # below tag's --min-confidence: matches nothing, and "not in" everything
+    if entry.uncertain:  # below tag's --min-confidence: matches nothing, and "not in" everything
         return cond.op == "not in"
     if cond.op == "has":
-        scores = entry.get("scores") or {}
-        score = float(scores.get(cond.labels[0], entry["confidence"] if entry.get("label") == cond.labels[0]
-                                 else 0.0))
+        wanted = cond.labels[0]
+        score = entry.scores.get(wanted, entry.confidence if entry.label == wanted else 0.0)
         return score >= max(HAS_SCORE, min_confidence)
-    hit = entry.get("label") in cond.labels and float(entry.get("confidence", 0)) >= min_confidence
-    return hit if cond.op == "in" else entry.get("label") not in cond.labels
+    hit = entry.label in cond.labels and entry.confidence >= min_confidence
+    return hit if cond.op == "in" else entry.label not in cond.labels
 
 
 def select(timeline: otio.schema.Timeline, query: str, handles: int = 0, min_confidence: float = 0.0,
@@ -182,40 +183,39 @@ def select(timeline: otio.schema.Timeline, query: str, handles: int = 0, min_con
     """A string-out of the matching video clips in timeline order (by record in, then track), each with
     ``handles`` frames of media either side where the media has them; labels and markers travel along."""
     node = parse_query(query, categories)
-    if not any(NAMESPACE in c.metadata for c in timeline.find_clips()):
+    if not any(schema.has_record(c) for c in timeline.find_clips()):
         raise CinemanetError("no labels in this timeline: tag it first (.otio and .fcpxml keep the labels)")
     cut = layout(timeline)
     picked = []
     for placed in sorted(cut.all_clips(), key=lambda c: (c.record_in, c.track)):
         if placed.kind != "video" or placed.media is None:
             continue
-        data = placed.clip.metadata.get(NAMESPACE)
-        labels = data.get("labels") if hasattr(data, "get") else None
-        if labels and matches(node, labels, min_confidence):
+        record = schema.clip_record(placed.clip)
+        if record is not None and record.labels and matches(node, record.labels, min_confidence):
             picked.append(placed)
-    if limit is not None:
-        picked = picked[:limit]
+    return string_out(timeline, cut, picked[:limit] if limit is not None else picked, query, handles,
+                      min_confidence)
+
+
+def string_out(timeline: otio.schema.Timeline, cut: Layout, picked: list[PlacedClip], query: str, handles: int,
+               min_confidence: float) -> otio.schema.Timeline:
+    """The picked clips of ``cut`` one after another on one track, with handles where the media has them."""
     out = otio.schema.Timeline(name=f"{timeline.name or 'selects'} selects")
     if timeline.global_start_time is not None:
         out.global_start_time = timeline.global_start_time
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     out.tracks.append(track)
-    rate = float(cut.rate)
     for placed in picked:
         clip = placed.clip.deepcopy()
         media = placed.media
-        m_rate = float(media.rate)
         extra = round(frames_on_grid(handles, cut.rate, media.rate)) if handles else 0
-        first = placed.source_in - extra
+        first = max(placed.source_in - extra, media.start)
         end = placed.source_out + extra
         if media.duration is not None:
-            first = max(first, media.start)
             end = min(end, media.start + media.duration)
-        else:
-            first = max(first, media.start)
+        m_rate = float(media.rate)
         clip.source_range = otio.opentime.TimeRange(otio.opentime.RationalTime(first, m_rate),
                                                     otio.opentime.RationalTime(end - first, m_rate))
         track.append(clip)
-    out.metadata[NAMESPACE] = {"selects": {"query": query, "handles": handles, "min_confidence": min_confidence,
-                                           "from": timeline.name or "", "rate": rate}}
+    schema.set_selects(out, query, handles, min_confidence, timeline.name or "", float(cut.rate))
     return out

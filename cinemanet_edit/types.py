@@ -78,10 +78,14 @@ class CategoryLabel:
     title: str  # display name, e.g. "Close Up"
     confidence: float
     scores: dict[str, float]  # every label's probability (top-k for large vocabularies)
+    uncertain: bool = False  # below the run's --min-confidence: kept in metadata, shown as no marker or keyword
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "title": self.title, "confidence": round(self.confidence, 6),
-                "scores": {k: round(v, 6) for k, v in self.scores.items()}}
+        out = {"label": self.label, "title": self.title, "confidence": round(self.confidence, 6),
+               "scores": {k: round(v, 6) for k, v in self.scores.items()}}
+        if self.uncertain:
+            out["uncertain"] = True
+        return out
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from conftest import SHARED
 from lxml import etree
 
 from cinemanet_edit import annotate, timecode
+from cinemanet_edit.schema import is_our_marker
 from cinemanet_edit.taxonomy import SHOT_ANGLE, SHOT_FRAMING
 from cinemanet_edit.types import CategoryLabel, ClipLabels
 
@@ -123,7 +124,7 @@ def test_valid_exact_and_round_trips(rate, version):
         assert dict(c.metadata["cinemanet"]["labels"]["shot.framing"]) == \
             dict(o.metadata["cinemanet"]["labels"]["shot.framing"])
         assert sorted(m.name for m in c.markers) == sorted(m.name for m in o.markers)
-        assert sum(annotate.is_ours(m) for m in c.markers) == 2
+        assert sum(is_our_marker(m) for m in c.markers) == 2
     # the V2 clip comes back on its own track at its record time
     (c3,) = [c for c in back.find_clips() if c.name == "C003"]
     record = c3.transformed_time(c3.source_range.start_time, back.tracks)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from cinemanet_edit.catalogue import Catalogue, content_fingerprint
 from cinemanet_edit.engines import EngineOptions
 from cinemanet_edit.formats import write_outputs
 from cinemanet_edit.index import IndexReport, hits_timeline, run_index, search
+from cinemanet_edit.types import CategoryLabel
 
 pa = pytest.importorskip("pyarrow")
 import pyarrow.dataset as ds  # noqa: E402
@@ -206,6 +208,27 @@ def test_search_prints_hits_and_writes_a_string_out_every_reader_takes(catalogue
         from lxml import etree
 
         assert etree.DTD(str(dtd)).validate(etree.parse(str(out_xml)))
+
+
+def test_search_works_on_every_category_the_catalogue_holds(catalogue, tmp_path):
+    folder, _ = catalogue
+    rows = Catalogue(folder).rows()
+    top = rows[0].labels["imagenet"].label  # a vocabulary whose labels come from the model's label file
+    expected = [r for r in rows if r.labels["imagenet"].label == top]
+    assert search(folder, f"imagenet = {top.rsplit('.', 1)[1]}") == expected
+    has = [r for r in rows if r.labels["imagenet"].scores.get(top, 0) >= 0.5]
+    assert search(folder, f"imagenet has {top.rsplit('.', 1)[1]}") == has
+    out = tmp_path / "hits.otio"
+    assert cli.main(["search", str(folder), "--where", f"imagenet = {top.rsplit('.', 1)[1]}", "-o", str(out)]) == 0
+    assert len(list(otio.adapters.read_from_file(str(out)).find_clips())) == len(expected)
+    # a catalogue made with heads this installation lacks stays searchable by what its rows name
+    other = tmp_path / "other"
+    extra = [replace(r, path=r.path + ".copy", labels={**r.labels, "legacy.shot.mood": CategoryLabel(
+        "legacy.shot.mood", "legacy.shot.mood.dark" if i % 2 else "legacy.shot.mood.bright", "x", 0.9,
+        {"legacy.shot.mood.dark": 0.9 if i % 2 else 0.1})}) for i, r in enumerate(rows)]
+    Catalogue(other).add(extra, list(extra[0].labels))
+    dark = [r for r in Catalogue(other).rows() if r.labels["legacy.shot.mood"].label.endswith(".dark")]
+    assert dark and search(other, "legacy.shot.mood = dark") == dark
 
 
 def test_search_errors_are_one_line(catalogue, tmp_path, capsys):

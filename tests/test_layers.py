@@ -14,7 +14,7 @@ PACKAGE = ROOT / "cinemanet_edit"
 
 # Lowest first. A module may import from its own layer or below, never above.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "types", "timecode", "taxonomy", "sanitize", "files", "backbone"},  # foundations
+    {"__init__", "errors", "types", "timecode", "taxonomy", "schema", "sanitize", "files", "backbone"},  # foundations
     {"layout", "cache", "decode", "annotate", "aggregate", "sampling", "models"},  # one stage each
     {"classify", "formats", "shots", "catalogue"},  # the networks and runtimes; the format registry; the catalogue
     {"timeline", "scoring", "select", "report"},  # timelines in; plans to probabilities; selects; the page
@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"resolve", "training", "archive", "engines", "index"},  # applications of the library
     {"cli", "__main__"},
 ]
-ADAPTERS_MAY_USE = {"timecode", "layout", "sanitize", "annotate", "taxonomy", "files", "errors", "types"}
+ADAPTERS_MAY_USE = {"timecode", "layout", "sanitize", "annotate", "taxonomy", "schema", "files", "errors", "types"}
 
 
 def _module_name(path: Path) -> str:

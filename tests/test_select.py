@@ -13,6 +13,7 @@ from test_fcpxml import labelled
 
 from cinemanet_edit import cli
 from cinemanet_edit.errors import CinemanetError
+from cinemanet_edit.schema import labels_from_json
 from cinemanet_edit.select import matches, parse_query, select
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
@@ -48,14 +49,14 @@ def names(tl) -> list[str]:
 
 def test_queries_and_their_errors():
     q = parse_query("shot.framing in (close-up, \"Extreme Close Up\") and not shot.angle = high")
-    labels = {"shot.framing": {"label": "shot.framing.close-up", "confidence": 0.8, "scores": {}},
-              "shot.angle": {"label": "shot.angle.low", "confidence": 0.6, "scores": {}}}
+    labels = labels_from_json({"shot.framing": {"label": "shot.framing.close-up", "confidence": 0.8, "scores": {}},
+                               "shot.angle": {"label": "shot.angle.low", "confidence": 0.6, "scores": {}}})
     assert matches(q, labels) and matches(q, labels, min_confidence=0.7)  # "not" needs no confidence
     sure = parse_query("shot.framing in (close-up, \"Extreme Close Up\") and shot.angle = low")
     assert matches(sure, labels) and not matches(sure, labels, min_confidence=0.7)  # the angle is only 0.6
     assert matches(parse_query("shot.angle = high or shot.framing is shot.framing.close-up"), labels)
-    subject = {"shot.subject": {"label": "shot.subject.face", "confidence": 0.9,
-                                "scores": {"shot.subject.face": 0.9, "shot.subject.faces": 0.55}}}
+    subject = labels_from_json({"shot.subject": {"label": "shot.subject.face", "confidence": 0.9,
+                                                 "scores": {"shot.subject.face": 0.9, "shot.subject.faces": 0.55}}})
     assert matches(parse_query("shot.subject has faces"), subject)
     assert not matches(parse_query("shot.subject has faces"), subject, min_confidence=0.6)
     with pytest.raises(CinemanetError, match=r"unknown category 'shot.frame' \(categories: shot.framing"):

@@ -13,7 +13,8 @@ import json
 import opentimelineio as otio
 from conftest import shared_media
 
-from cinemanet_edit import annotate, cli, decode
+from cinemanet_edit import cli, decode
+from cinemanet_edit.schema import is_our_marker
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
@@ -57,7 +58,7 @@ def test_tag_shared_media_twice(tmp_path, capsys):
     clips = {c.name: c for c in otio.adapters.read_from_file(str(first)).find_clips()}
     for name, (start, length) in expected.items():
         c = clips[name]
-        ours = [m for m in c.markers if annotate.is_ours(m)]
+        ours = [m for m in c.markers if is_our_marker(m)]
         assert len(ours) == 5 and all(m.marked_range == c.trimmed_range() for m in ours)
         frames = c.metadata["cinemanet"]["samples"]["source_frames"]
         assert frames and all(start <= f < start + length for f in frames), name

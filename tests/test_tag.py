@@ -11,8 +11,9 @@ import pytest
 from conftest import one_clip_otio
 from fakes import frame_id_analyzer
 
-from cinemanet_edit import annotate
+from cinemanet_edit import schema
 from cinemanet_edit.pipeline import SamplingPolicy, tag_file, tag_timeline
+from cinemanet_edit.schema import is_our_marker
 from cinemanet_edit.timeline import MediaResolver
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
@@ -69,7 +70,7 @@ def timeline(tmp_path, clip_23976_tc, clip_25_mjpeg, clip_2997_df, clip_5994):
 
 
 def labelled(tl):
-    return {c.name: c for c in tl.find_clips() if annotate.NAMESPACE in c.metadata}
+    return {c.name: c for c in tl.find_clips() if schema.NAMESPACE in c.metadata}
 
 
 def test_each_clip_analyses_its_own_frames(timeline, tmp_path):
@@ -93,7 +94,7 @@ def test_markers_sit_inside_each_clip_at_its_source_times(timeline, tmp_path):
     tag_file(path, out, analyzer=frame_id_analyzer(), policy=SamplingPolicy(samples=3))
     for name, c in labelled(otio.adapters.read_from_file(str(out))).items():
         source = c.trimmed_range()
-        ours = [m for m in c.markers if annotate.is_ours(m)]
+        ours = [m for m in c.markers if is_our_marker(m)]
         assert len(ours) == 1
         assert ours[0].marked_range == source
         assert ours[0].color == "ORANGE" and ours[0].name.startswith("Frame: ")
@@ -124,7 +125,7 @@ def test_retag_replaces_only_our_markers(timeline, tmp_path):
     assert first.read_bytes() == before  # the input is never modified
     a2 = labelled(otio.adapters.read_from_file(str(second)))["A"]
     names = [m.name for m in a2.markers]
-    assert names.count("editor note") == 1 and len([m for m in a2.markers if annotate.is_ours(m)]) == 1
+    assert names.count("editor note") == 1 and len([m for m in a2.markers if is_our_marker(m)]) == 1
     assert a2.metadata["editor"]["keep"] is True
     third = tmp_path / "third.otio"
     tag_file(second, third, analyzer=frame_id_analyzer())

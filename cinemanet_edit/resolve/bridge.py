@@ -12,8 +12,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from .. import annotate, timecode
-from ..annotate import ordered_categories
+from .. import schema, timecode
 from ..pipeline import Analyzer, Reporter, SamplingPolicy, TagReport, analyse
 from ..taxonomy import RESOLVE_COLORS
 from ..timeline import MediaResolver
@@ -69,9 +68,9 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
         last = round((frames[-1] - int(item["source_start"])) * scale)
         first = max(0, min(first, int(item["duration"]) - 1))
         last = max(first, min(last, int(item["duration"]) - 1))
-        ordered = ordered_categories(labels)
+        ordered = schema.ordered_categories(labels)
         head = analyzer.categories[ordered[0]]
-        keywords = annotate.keywords(labels)
+        keywords = schema.keywords(result.labels)
         answers.append({
             "id": item_id,
             "status": "ok",
