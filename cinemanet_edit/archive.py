@@ -1,6 +1,6 @@
 """One archive file -> its shots and their labels: the unit of work that ``index`` maps over files.
 
-The same pipeline functions as ``tag`` on a flat file (``shot_timeline`` cuts it into shots, ``analyse``
+The same pipeline functions as ``tag`` on a flat file (``detect_file_shots`` cuts it into shots, ``analyse``
 labels them), so a catalogue row and a tagged clip of the same shot carry the same labels.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 from . import decode
 from .catalogue import ShotRow, SkippedFile
 from .errors import CinemanetError
-from .pipeline import DEFAULT_POLICY, Analyzer, Reporter, TagReport, analyse, shot_timeline
+from .pipeline import DEFAULT_POLICY, Analyzer, Reporter, analyse, detect_file_shots
 from .sampling import SamplingPolicy
 from .timecode import render, stated_drop_frame
-from .timeline import MediaResolver, clip_refs
+from .timeline import shot_refs
 from .types import MediaInfo
 
 
@@ -108,19 +108,17 @@ def index_file(media: MediaFile, analyzer: Analyzer, policy: SamplingPolicy = DE
     path = media.path
     result = FileResult(str(path), media.fingerprint, worker=os.getpid())
     try:
-        info = decode.probe(path)
+        files = decode.MediaFiles()  # probed once, for every stage below
+        info = files.probe(path)
         result.media_seconds = info.frame_count / float(info.rate)
         result.frames = info.frame_count
-        timeline = shot_timeline(path, reporter, info)
-        refs = clip_refs(timeline, MediaResolver(path.parent))
-        report = TagReport()
-        media: dict[Path, MediaInfo | CinemanetError] = {path: info}  # probed once, above
-        labels = analyse(refs, analyzer, policy, reporter, report, media)
+        refs = shot_refs(path, info, detect_file_shots(path, reporter, files).shots)
+        analysis = analyse(refs, analyzer, policy, reporter, files)
         result.warnings = list(dict.fromkeys(reporter.messages + [f"shot {s.name}: {s.reason}"
-                                                                  for s in report.skipped]))
-        result.rows = rows_for(path, result.fingerprint, analyzer.models.version, info, refs, labels)
+                                                                  for s in analysis.skipped]))
+        result.rows = rows_for(path, result.fingerprint, analyzer.models.version, info, refs, analysis.labels)
         if not result.rows:
-            result.error = report.skipped[0].reason if report.skipped else "no shot could be analysed"
+            result.error = analysis.skipped[0].reason if analysis.skipped else "no shot could be analysed"
     except CinemanetError as exc:
         result.error = str(exc)
     except (OSError, ValueError, RuntimeError) as exc:  # a hostile file must not end the whole archive run

@@ -1,15 +1,15 @@
 """Result cache: per-frame probabilities keyed by media content, frame and model version.
 
 Re-tagging after an edit only analyses frames it has not seen: a trimmed clip's new samples, new media.
-The key is a fingerprint of the file's content (size, modification time and a hash of 16 chunks spread
-over the file), so a file rewritten in place under the same name is analysed again; the model version
-(which hashes every model file) keeps results of different models apart. An unchanged re-run finds every
+The key is the file's content fingerprint (``files.content_fingerprint``: its size and samples spread over
+it, the same key the archive catalogue uses), so a file rewritten under the same name is analysed again and a
+copy under another name is not; the model version (which hashes every model file) keeps results of different
+models apart. An unchanged re-run finds every
 frame here and never loads the model. Stored with SQLite from the standard library.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from pathlib import Path
@@ -29,20 +29,6 @@ def cache_dir() -> Path:
 
 def default_path() -> Path:
     return cache_dir() / "results.sqlite"
-
-
-def fingerprint(path: Path) -> str:
-    """Content fingerprint: cheap for large media (reads about 1 MB), changes when the file changes."""
-    stat = os.stat(path)
-    digest = hashlib.sha1(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-    with open(path, "rb") as f:
-        if stat.st_size <= CHUNKS * CHUNK:
-            digest.update(f.read())
-        else:
-            for i in range(CHUNKS):
-                f.seek((stat.st_size - CHUNK) * i // (CHUNKS - 1))
-                digest.update(f.read(CHUNK))
-    return digest.hexdigest()
 
 
 class ResultCache:

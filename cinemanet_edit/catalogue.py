@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,23 +24,6 @@ from .types import CategoryLabel
 
 SCHEMA_VERSION = 1
 SKIPPED_FILE = "_skipped.json"
-CHUNK = 1 << 18
-CHUNKS = 4
-
-
-def content_fingerprint(path: Path) -> str:
-    """The file's size and four 256 KiB samples spread over it (the whole file when small), hashed: equal for
-    copies under other names or dates, different once the content changes; reads about 1 MB of any file."""
-    size = os.stat(path).st_size
-    digest = hashlib.sha1(f"{size}:".encode())
-    with open(path, "rb") as f:
-        if size <= CHUNK * CHUNKS:
-            digest.update(f.read())
-        else:
-            for i in range(CHUNKS):
-                f.seek((size - CHUNK) * i // (CHUNKS - 1))
-                digest.update(f.read(CHUNK))
-    return digest.hexdigest()
 
 
 def _title(category_id: str, label_id: str) -> str:

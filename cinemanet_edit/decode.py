@@ -21,6 +21,7 @@ import numpy as np
 
 from . import timecode
 from .errors import CinemanetError
+from .files import content_fingerprint
 from .types import Frame, MediaInfo
 
 # Seek only when the next sample is further ahead than this many seconds of decoding.
@@ -107,26 +108,60 @@ def probe(path: Path) -> MediaInfo:
                          tc, start, stream.codec_context.name)
 
 
-_DAMAGED: set[tuple[str, int, int]] = set()  # files this process met damage in: decoded on slice threads
+THREADS, DETERMINISTIC_THREADS = "AUTO", "SLICE"
 
 
-def _identity(path: Path) -> tuple[str, int, int]:
-    try:
-        st = os.stat(path)
-        return str(Path(path).resolve()), st.st_size, st.st_mtime_ns
-    except OSError:
-        return str(path), -1, -1
+class MediaFiles:
+    """What one run knows of its media files, each found out once and shared by every stage: the probe (or
+    why the file cannot be opened), the content fingerprint, and whether decoding met damaged data.
 
+    FFmpeg's frame threads are bit-exact on sound data, but past damaged data what they return depends on
+    timing: once a file is found damaged, every later pass decodes it on slice threads, the same every time.
+    """
 
-def is_damaged(path: Path) -> bool:
-    """Whether decoding ``path`` met damaged data earlier in this process."""
-    return _identity(path) in _DAMAGED
+    def __init__(self, *known: MediaInfo):
+        self._probes: dict[Path, MediaInfo | CinemanetError] = {}
+        self._fingerprints: dict[Path, str] = {}
+        self._damaged: set[Path] = set()
+        for info in known:
+            self._probes[self._key(info.path)] = info
 
+    @staticmethod
+    def _key(path: Path) -> Path:
+        return Path(os.path.abspath(path))
 
-def thread_type(path: Path) -> str:
-    """FFmpeg's frame threads are bit-exact on sound data, but past damaged data what they return depends on
-    timing: a file known to be damaged is decoded on slice threads, the same every time."""
-    return "SLICE" if is_damaged(path) else "AUTO"
+    def probe(self, path: Path) -> MediaInfo:
+        """The file's ``MediaInfo``; a file that cannot be opened raises the same one-line error every time."""
+        key = self._key(path)
+        if key not in self._probes:
+            try:
+                self._probes[key] = probe(path)
+            except CinemanetError as exc:
+                self._probes[key] = exc
+        found = self._probes[key]
+        if isinstance(found, CinemanetError):
+            raise found
+        return found
+
+    def fingerprint(self, path: Path) -> str:
+        """The file's content fingerprint (``files.content_fingerprint``); OSError when it cannot be read."""
+        key = self._key(path)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = content_fingerprint(path)
+        return self._fingerprints[key]
+
+    def report(self, path: Path) -> DecodeReport:
+        """A fresh report for a decoding pass over ``path``, on the threads its history calls for."""
+        damaged = self._key(path) in self._damaged
+        return DecodeReport(Path(path), threads=DETERMINISTIC_THREADS if damaged else THREADS)
+
+    def learn(self, report: DecodeReport) -> bool:
+        """Take in what a pass found; True when it met damage on frame threads (its frames should be decoded
+        again, on slice threads, to be the same every run)."""
+        if not report.damaged:
+            return False
+        self._damaged.add(self._key(report.path))
+        return report.threads != DETERMINISTIC_THREADS
 
 
 def _decoded(container, stream, report: DecodeReport) -> Iterator:
@@ -136,7 +171,7 @@ def _decoded(container, stream, report: DecodeReport) -> Iterator:
         try:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError) as exc:
-            _DAMAGED.add(_identity(report.path))
+            report.damaged = True
             bad += 1
             report.error = f"damaged data near {float(packet.pts or 0) * float(stream.time_base or 0):.2f} s: "\
                 f"{_reason(exc)}"
@@ -149,12 +184,15 @@ def _decoded(container, stream, report: DecodeReport) -> Iterator:
 
 @dataclass
 class DecodeReport:
-    """What happened while decoding one file: frames delivered and the error that stopped it, if any."""
+    """What happened while decoding one file: frames delivered, the error that stopped it, if any, and whether
+    damaged data was met (on which threads: see ``MediaFiles``)."""
 
     path: Path
     delivered: int = 0
     missing: list[int] = field(default_factory=list)
     error: str | None = None
+    damaged: bool = False
+    threads: str = THREADS
 
 
 class _Reader:
@@ -163,7 +201,7 @@ class _Reader:
     def __init__(self, container, report: DecodeReport):
         self.container = container
         self.stream = container.streams.video[0]
-        self.stream.thread_type = thread_type(report.path)
+        self.stream.thread_type = report.threads
         self.report = report
         self.tb = self.stream.time_base
         self.rate = timecode.exact_rate(Fraction(self.stream.average_rate or self.stream.guessed_rate or 25))
@@ -250,15 +288,14 @@ def picture_box(frame) -> tuple[float, float, float, float] | None:
     return None if box == [0.0, 0.0, 1.0, 1.0] else tuple(box)
 
 
-def _model_input(frame, size: int) -> np.ndarray:
-    """The frame as the network sees it: the picture without its letterbox or pillarbox bars, scaled to
-    size x size in FFmpeg (frames without bars take the direct path, unchanged)."""
-    box = picture_box(frame)
+def _scaled(frame, size: int, height: int, crop_bars: bool) -> np.ndarray:
+    """The frame scaled to size x height in FFmpeg; with ``crop_bars`` the picture without its letterbox or
+    pillarbox bars, as the network sees it (frames without bars take the direct path, unchanged)."""
+    box = picture_box(frame) if crop_bars else None
     if box is None:
-        return frame.to_ndarray(width=size, height=size, format="rgb24")
+        return frame.to_ndarray(width=size, height=height, format="rgb24")
     width = min(frame.width, 960)
-    height = max(2, round(frame.height * width / frame.width))
-    full = frame.to_ndarray(width=width, height=height, format="rgb24")
+    full = frame.to_ndarray(width=width, height=max(2, round(frame.height * width / frame.width)), format="rgb24")
     grey = full.astype(np.float32).mean(axis=2)
 
     def edge(lines: np.ndarray) -> int:  # the exact bar size at this resolution
@@ -270,8 +307,8 @@ def _model_input(frame, size: int) -> np.ndarray:
         top, bottom = edge(grey), edge(grey[::-1])
     if box[0] > 0:
         left, right = edge(grey.T), edge(grey.T[::-1])
-    crop = np.ascontiguousarray(full[top:height - bottom, left:width - right])
-    return av.VideoFrame.from_ndarray(crop, format="rgb24").reformat(width=size, height=size).to_ndarray(
+    crop = np.ascontiguousarray(full[top:full.shape[0] - bottom, left:width - right])
+    return av.VideoFrame.from_ndarray(crop, format="rgb24").reformat(width=size, height=height).to_ndarray(
         format="rgb24")
 
 
@@ -285,10 +322,11 @@ def _upright(frame, image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
-def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeReport | None = None,
-                  height: int | None = None) -> Iterator[Frame]:
+def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeReport | None = None, *,
+                  height: int | None = None, crop_bars: bool = True) -> Iterator[Frame]:
     """Yield ``Frame``s for the given 0-based frame indices of ``path``, scaled to size x size RGB (size x
-    height for thumbnails).
+    ``height`` when given), the letterbox or pillarbox bars cropped first unless ``crop_bars`` is False (the
+    model's input crops them; thumbnails and the shot detector see the whole frame).
 
     Indices are visited in increasing order. A frame index counts frames from the first frame's timestamp
     at the stream's rate, so containers that start at a non-zero timestamp index like any other.
@@ -315,10 +353,7 @@ def decode_frames(path: Path, indices: Iterable[int], size: int, report: DecodeR
             if frame is None:
                 report.missing.extend(targets[n:])
                 return
-            if height is None:
-                image = _upright(frame, _model_input(frame, size))
-            else:
-                image = _upright(frame, frame.to_ndarray(width=size, height=height, format="rgb24"))
+            image = _upright(frame, _scaled(frame, size, height or size, crop_bars))
             report.delivered += 1
             yield Frame(Path(path), target, image)
 
@@ -334,7 +369,7 @@ def every_frame(path: Path, width: int, height: int, report: DecodeReport | None
         return
     with container:
         stream = container.streams.video[0]
-        stream.thread_type = thread_type(path)
+        stream.thread_type = report.threads
         try:
             for frame in _decoded(container, stream, report):
                 report.delivered += 1

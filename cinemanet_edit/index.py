@@ -12,9 +12,10 @@ import opentimelineio as otio
 
 from . import annotate
 from .archive import AnalyzerSpec, FileResult, MediaFile, find_media
-from .catalogue import Catalogue, ShotRow, SkippedFile, content_fingerprint
+from .catalogue import Catalogue, ShotRow, SkippedFile
 from .engines import ENGINES, EngineOptions
 from .errors import CinemanetError
+from .files import content_fingerprint
 from .layout import layout
 from .models import load_model_set
 from .select import matches, parse_query, string_out

@@ -11,7 +11,6 @@ import os
 import re
 import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,19 @@ class Skipped:
 
 
 @dataclass
+class Analysis:
+    """What ``analyse`` made: each analysed clip's labels (by clip key, with the media frames they came from),
+    the clips it skipped and why, warnings, and frame counts."""
+
+    labels: dict[str, ClipLabels] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    frames_planned: int = 0
+    frames_analysed: int = 0
+    frames_cached: int = 0  # of frames_analysed, served by the result cache
+
+
+@dataclass
 class TagReport:
     """What a tag run did, for the summary line and ``--json``."""
 
@@ -68,6 +80,16 @@ class TagReport:
     def frames_per_second(self) -> float:
         return self.frames_analysed / self.seconds if self.seconds > 0 else 0.0
 
+    def add(self, analysis: Analysis) -> None:
+        """Take in what an analysis made (after the reader's warnings)."""
+        self.labels = analysis.labels
+        self.analysed = len(analysis.labels)
+        self.skipped += analysis.skipped
+        self.warnings += analysis.warnings
+        self.frames_planned = analysis.frames_planned
+        self.frames_analysed = analysis.frames_analysed
+        self.frames_cached = analysis.frames_cached
+
     def to_json(self) -> dict:
         return {
             "input": self.input, "output": self.output, "model": self.model, "clips": self.clips,
@@ -77,6 +99,24 @@ class TagReport:
             "seconds": round(self.seconds, 3), "frames_per_second": round(self.frames_per_second, 2),
             "warnings": self.warnings,
         }
+
+    def summary(self) -> str:
+        """The one line ``tag`` prints when it is done."""
+        line = (f"tagged {self.analysed} of {self.clips} clips -> {self.output} "
+                f"({self.frames_analysed} frames in {self.seconds:.1f} s, {self.frames_per_second:.1f} frames/s"
+                + (f", {self.frames_cached} from the cache)" if self.frames_cached else ")"))
+        if self.skipped:
+            line += "; skipped " + ", ".join(f"{n} ({reason})" for reason, n in count_reasons(
+                s.reason.split(":")[0] for s in self.skipped).items())
+        return line
+
+
+def count_reasons(reasons: Iterable[str]) -> dict[str, int]:
+    """How often each reason occurs, in first-seen order (skip summaries of tag and index)."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 def _describe(ref: ClipRef) -> str:
@@ -103,8 +143,9 @@ class Analyzer:
     def classifier(self) -> Classifier:
         return self.scorer.classifier
 
-    def score(self, plans: list[SamplePlan], reporter: Reporter, on_frame=None) -> Scored:
-        scored = self.scorer.score(plans, reporter, on_frame)
+    def score(self, plans: list[SamplePlan], reporter: Reporter, on_frame=None,
+              files: decode.MediaFiles | None = None) -> Scored:
+        scored = self.scorer.score(plans, reporter, on_frame, files)
         self.cached_frames = scored.cached
         return scored
 
@@ -115,78 +156,72 @@ class Analyzer:
 
 
 def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,
-            report: TagReport, media: dict[Path, MediaInfo | CinemanetError], on_frame=None) -> dict[str, ClipLabels]:
-    """Labels for every analysable clip; skipped clips and warnings are recorded in ``report``.
-
-    ``media`` caches what each file is (or why it cannot be opened); it is filled here.
-    """
-    plans: list[tuple[ClipRef, SamplePlan]] = []
-    for ref in refs:
-        if ref.skip_reason:
-            report.skipped.append(Skipped(ref.key, ref.name, ref.skip_reason, None))
-            continue
-        path = ref.media_path
-        if path not in media:
-            try:
-                media[path] = decode.probe(path)
-            except CinemanetError as exc:
-                media[path] = exc
-        info = media[path]
-        if isinstance(info, CinemanetError):
-            report.skipped.append(Skipped(ref.key, ref.name, str(info), str(path)))
-            continue
-        try:
-            plan, note = sampling.plan(ref, info, policy)
-        except SkipClip as exc:
-            report.skipped.append(Skipped(ref.key, ref.name, str(exc), str(path)))
-            continue
-        if note:
-            report.warnings.append(f"{_describe(ref)}: {note}")
-            reporter.warn(f"{_describe(ref)}: {note}")
-        plans.append((ref, plan))
-
-    for skipped in report.skipped:
-        message = f"skipping clip '{skipped.name}' ({skipped.key}): {skipped.reason}"
+            files: decode.MediaFiles | None = None, on_frame=None) -> Analysis:
+    """Labels for every analysable clip, and what was skipped or went wrong. ``files``: the run's knowledge of
+    its media files (each probed once, whichever stage asks first)."""
+    files = files or decode.MediaFiles()
+    result = Analysis()
+    plans = _plans(refs, files, policy, result, reporter)
+    for skipped in result.skipped:
+        reporter.warn(f"skipping clip '{skipped.name}' ({skipped.key}): {skipped.reason}")
+    scored = analyzer.score([plan for _, plan in plans], reporter, on_frame, files)
+    result.frames_planned = len({(plan.media_path, m) for _, plan in plans for m in plan.frames})
+    result.frames_analysed, result.frames_cached = len(scored.scores), scored.cached
+    for message in _decode_warnings(scored):
+        result.warnings.append(message)
         reporter.warn(message)
-
-    scored = analyzer.score([plan for _, plan in plans], reporter, on_frame)
-    wanted: dict[Path, set[int]] = defaultdict(set)
-    for _, plan in plans:
-        wanted[plan.media_path].update(plan.frames)
-    report.frames_planned = sum(len(frames) for frames in wanted.values())
-    report.frames_analysed = len(scored.scores)
-    report.frames_cached = scored.cached
-    for path, dr in scored.reports.items():
-        if not (dr.error or dr.missing):
-            continue
-        if dr.missing:
-            message = f"{path}: {len(dr.missing)} of {dr.delivered + len(dr.missing)} frames not decoded"
-            message += f" ({dr.error})" if dr.error else " (past the end of the file)"
-        else:
-            message = f"{path}: all {dr.delivered} sampled frames decoded, around damaged data ({dr.error})"
-        report.warnings.append(message)
-        reporter.warn(message)
-
-    results: dict[str, ClipLabels] = {}
     for ref, plan in plans:
         got = scored.samples(plan)
         if not got:
             reason = scored.reports[plan.media_path].error or "no frame could be decoded"
-            report.skipped.append(Skipped(ref.key, ref.name, reason, str(plan.media_path)))
+            result.skipped.append(Skipped(ref.key, ref.name, reason, str(plan.media_path)))
             reporter.warn(f"skipping {_describe(ref)}: {reason}")
             continue
-        results[ref.key] = ClipLabels(ref.key, analyzer.labels(got), tuple(t for t, _ in got), plan.rate,
-                                      len(plan.frames))
-    report.analysed = len(results)
-    return results
+        decoded = tuple(m for m in plan.frames if (plan.media_path, m) in scored.scores)
+        result.labels[ref.key] = ClipLabels(ref.key, analyzer.labels(got), tuple(t for t, _ in got), plan.rate,
+                                            len(plan.frames), decoded)
+    return result
+
+
+def _plans(refs: list[ClipRef], files: decode.MediaFiles, policy: SamplingPolicy, result: Analysis,
+           reporter: Reporter) -> list[tuple[ClipRef, SamplePlan]]:
+    """The sample plan of every clip that can be analysed; the others go to ``result.skipped``."""
+    plans = []
+    for ref in refs:
+        if ref.skip_reason:
+            result.skipped.append(Skipped(ref.key, ref.name, ref.skip_reason, None))
+            continue
+        try:
+            plan, note = sampling.plan(ref, files.probe(ref.media_path), policy)
+        except (CinemanetError, SkipClip) as exc:
+            result.skipped.append(Skipped(ref.key, ref.name, str(exc), str(ref.media_path)))
+            continue
+        if note:
+            result.warnings.append(f"{_describe(ref)}: {note}")
+            reporter.warn(f"{_describe(ref)}: {note}")
+        plans.append((ref, plan))
+    return plans
+
+
+def _decode_warnings(scored: Scored) -> list[str]:
+    """A line per file whose decoding lost frames or met damaged data."""
+    out = []
+    for path, dr in scored.reports.items():
+        if dr.missing:
+            message = f"{path}: {len(dr.missing)} of {dr.delivered + len(dr.missing)} frames not decoded"
+            out.append(message + (f" ({dr.error})" if dr.error else " (past the end of the file)"))
+        elif dr.error:
+            out.append(f"{path}: all {dr.delivered} sampled frames decoded, around damaged data ({dr.error})")
+    return out
 
 
 def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyzer: Analyzer,
                  policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None,
-                 on_frame=None, min_confidence: float = 0.0) -> TagReport:
+                 on_frame=None, min_confidence: float = 0.0, files: decode.MediaFiles | None = None) -> TagReport:
     """Analyse every video clip of ``timeline`` and annotate it in place; the report holds the labels written
     (``report.labels``, by clip key)."""
     reporter = reporter or Reporter()
+    files = files or decode.MediaFiles()
     started = time.perf_counter()
     report = TagReport(model=analyzer.models.version)
     for warning in schema.reader_warnings(timeline):
@@ -195,16 +230,15 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     refs = clip_refs(timeline, resolver)
     clips = dict(video_clips(timeline))
     report.clips = len(refs)
-    media: dict[Path, MediaInfo | CinemanetError] = {}
     try:
-        report.labels = analyse(refs, analyzer, policy, reporter, report, media, on_frame)
+        report.add(analyse(refs, analyzer, policy, reporter, files, on_frame))
     finally:
         reporter.close()
     for ref in refs:
         if ref.key in report.labels:
             annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories, analyzer.models.version,
                               min_confidence)
-            annotate.describe_media(clips[ref.key], media.get(ref.media_path))
+            annotate.describe_media(clips[ref.key], files.probe(ref.media_path))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -224,9 +258,10 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     for output in outputs:
         check_output(input_path, output, force)
     check_formats(outputs, output_format)
-    timeline = read_timeline(input_path, input_format, **(input_args or {}))
+    files = decode.MediaFiles()  # every stage below asks it: each media file is probed once
+    timeline = read_timeline(input_path, input_format, files=files, **(input_args or {}))
     if shots and is_media_file(input_path, input_format):
-        timeline = shot_timeline(input_path, reporter or Reporter())
+        timeline = shot_timeline(input_path, reporter or Reporter(), files)
     if drop_frame is not None:
         schema.set_drop_frame(timeline, drop_frame)
     planned = planned_outputs(timeline, outputs, output_format, writer_args)
@@ -235,17 +270,17 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
             check_output(input_path, target, force)
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
     if split_shots and not is_media_file(input_path, input_format):
-        split_into_shots(timeline, resolver, reporter or Reporter())
+        split_into_shots(timeline, resolver, reporter or Reporter(), files)
     analyzer = analyzer or Analyzer()
     writer_args = dict(writer_args or {})
     on_frame = None
     if any(name == "cinemanet_html" for _t, name, _a in planned):
         from .report import ThumbnailCollector
 
-        collector = ThumbnailCollector()  # the report's pictures come from the frames the analysis decodes
+        collector = ThumbnailCollector(files)  # the report's pictures come from the frames the analysis decodes
         on_frame = collector
         writer_args["cinemanet_html"] = {**writer_args.get("cinemanet_html", {}), "thumbnails": collector.thumbs}
-    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, on_frame, min_confidence)
+    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, on_frame, min_confidence, files)
     written = write_outputs(timeline, outputs, output_format, writer_args)
     report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
     return report
@@ -255,66 +290,82 @@ def is_media_file(path: Path, input_format: str | None = None) -> bool:
     return input_format is None and reader_for(path) is None and path.suffix.lower() in decode.MEDIA_SUFFIXES
 
 
-def shot_timeline(path: Path, reporter: Reporter, media: MediaInfo | None = None) -> otio.schema.Timeline:
-    """A flat file cut into its shots (TransNetV2), one clip per shot. ``media``: the file's probe, if known."""
+def detect_file_shots(path: Path, reporter: Reporter, files: decode.MediaFiles | None = None):
+    """A flat file's shots (TransNetV2), with progress; a detection stopped by damage is a warning."""
     from . import shots
 
-    media = media or decode.probe(path)
+    files = files or decode.MediaFiles()
+    media = files.probe(path)
     reporter.start(media.frame_count, "frame")
     try:
-        found = shots.detect_shots(path, media.frame_count, progress=reporter.advance)
+        found = shots.detect_shots(path, media.frame_count, progress=reporter.advance, files=files)
     finally:
         reporter.close()
     if found.error:
         reporter.warn(f"{path}: shot detection stopped early ({found.error}); the last shot runs to the end")
-    return media_timeline(path, found.shots, media)
+    return found
 
 
-def split_into_shots(timeline: otio.schema.Timeline, resolver: MediaResolver, reporter: Reporter) -> int:
+def shot_timeline(path: Path, reporter: Reporter, files: decode.MediaFiles | None = None) -> otio.schema.Timeline:
+    """A flat file cut into its shots, one clip per shot."""
+    files = files or decode.MediaFiles()
+    found = detect_file_shots(path, reporter, files)
+    return media_timeline(path, found.shots, files.probe(path))
+
+
+def split_into_shots(timeline: otio.schema.Timeline, resolver: MediaResolver, reporter: Reporter,
+                     files: decode.MediaFiles | None = None) -> int:
     """Split every video clip that holds several shots (a long take, a reel cut in as one clip) into one clip
     per shot, in place; returns how many clips were added. Clips whose media cannot be read stay whole."""
     from . import shots
-    from .timecode import frames_on_grid
 
+    files = files or decode.MediaFiles()
     added = 0
     clips = dict(video_clips(timeline))
     for ref in clip_refs(timeline, resolver):
         if ref.skip_reason or ref.source is None:
             continue
         try:
-            media = decode.probe(ref.media_path)
+            media = files.probe(ref.media_path)
             span = sampling.media_range(ref, media)
-            found = shots.detect_shots(ref.media_path, span.end - span.first, frames=range(span.first, span.end))
+            found = shots.detect_shots(ref.media_path, span.end - span.first, frames=range(span.first, span.end),
+                                       files=files)
         except (CinemanetError, SkipClip) as exc:
             reporter.warn(f"{_describe(ref)}: not split into shots ({exc})")
             continue
-        if len(found.shots) < 2:
-            continue
-        clip = clips[ref.key]
-        source = clip.trimmed_range()
-        rate = source.start_time.rate
-        end = source.end_time_exclusive()
-        pieces = []
-        for shot in found.shots:
-            start = source.start_time + otio.opentime.RationalTime(
-                float(frames_on_grid(shot.first, media.rate, rate)), rate)
-            stop = end if shot.index == len(found.shots) - 1 else source.start_time + otio.opentime.RationalTime(
-                float(frames_on_grid(shot.end, media.rate, rate)), rate)
-            piece = clip.deepcopy()
-            piece.name = f"{clip.name} ({shot.index + 1})"
-            piece.source_range = otio.opentime.TimeRange(start, stop - start)
-            for marker in list(piece.markers):
-                at = marker.marked_range.start_time
-                if not (start <= at < stop):
-                    piece.markers.remove(marker)
-            pieces.append(piece)
-        parent = clip.parent()
-        index = list(parent).index(clip)
-        del parent[index]
-        for offset, piece in enumerate(pieces):
-            parent.insert(index + offset, piece)
-        added += len(pieces) - 1
+        if len(found.shots) >= 2:
+            _split_clip(clips[ref.key], found.shots, media)
+            added += len(found.shots) - 1
     return added
+
+
+def _split_clip(clip: otio.schema.Clip, found_shots, media: MediaInfo) -> None:
+    """Replace ``clip`` in its track by one copy per shot, each trimmed to its shot, markers kept where they sit."""
+    from .timecode import frames_on_grid
+
+    source = clip.trimmed_range()
+    rate = source.start_time.rate
+    end = source.end_time_exclusive()
+    pieces = []
+
+    def at(frame: int) -> otio.opentime.RationalTime:  # a media frame of the clip's range, in its source time
+        return source.start_time + otio.opentime.RationalTime(float(frames_on_grid(frame, media.rate, rate)), rate)
+
+    for shot in found_shots:
+        start = at(shot.first)
+        stop = end if shot.index == len(found_shots) - 1 else at(shot.end)
+        piece = clip.deepcopy()
+        piece.name = f"{clip.name} ({shot.index + 1})"
+        piece.source_range = otio.opentime.TimeRange(start, stop - start)
+        for marker in list(piece.markers):
+            if not (start <= marker.marked_range.start_time < stop):
+                piece.markers.remove(marker)
+        pieces.append(piece)
+    parent = clip.parent()
+    index = list(parent).index(clip)
+    del parent[index]
+    for offset, piece in enumerate(pieces):
+        parent.insert(index + offset, piece)
 
 
 def check_output(input_path: Path, output_path: Path, force: bool) -> None:

@@ -45,7 +45,8 @@ def _jpeg_encoder(width: int, height: int):
 class ThumbnailCollector:
     """Keeps a JPEG of each frame the analysis decodes (model-size squares, put back to the picture's shape)."""
 
-    def __init__(self):
+    def __init__(self, files=None):
+        self.files = files  # the run's decode.MediaFiles: the frame size is known from its probe
         self.thumbs: dict[tuple[str, int], bytes] = {}
         self._encoders: dict[tuple[int, int], object] = {}
         self._sizes: dict[str, tuple[int, int]] = {}
@@ -55,7 +56,7 @@ class ThumbnailCollector:
         if key not in self._sizes:
             from . import decode
 
-            info = decode.probe(Path(path))
+            info = (self.files or decode.MediaFiles()).probe(Path(path))
             height = max(2, round(THUMB_WIDTH * info.height / max(1, info.width) / 2) * 2)
             self._sizes[key] = (THUMB_WIDTH, height)
         size = self._sizes[key]
@@ -99,7 +100,7 @@ def decode_thumbnails(cut: Layout, existing: dict | None = None) -> dict[tuple[s
         width, height = sizes[path]
         encode = _jpeg_encoder(width, height)
         try:
-            for frame in decode.decode_frames(Path(path), sorted(frames), width, height=height):
+            for frame in decode.decode_frames(Path(path), sorted(frames), width, height=height, crop_bars=False):
                 thumbs[(path, frame.index)] = encode(frame.image)
         except CinemanetError:
             continue  # offline or unreadable media: the card shows no picture

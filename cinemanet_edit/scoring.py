@@ -1,7 +1,7 @@
 """Sample plans -> per-frame probabilities: the one path ``tag`` and ``classify`` share.
 
-The result cache answers first (keyed by file content, frame and model version); the frames it lacks are
-decoded in one forward pass per file, in a background thread ahead of inference, and classified in batches.
+The result cache answers first (keyed by the file's content fingerprint, frame and model version); the frames
+it lacks are decoded in one forward pass per file, in a background thread ahead of inference, and classified in batches.
 The classifier (and so TensorFlow or LiteRT) is built only when a frame is missing from the cache.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import decode
-from .cache import ResultCache, fingerprint
+from .cache import ResultCache
 from .classify import BATCH_SIZE, Classifier
 from .models import ModelSet
 from .types import SamplePlan
@@ -76,87 +76,101 @@ class FrameScorer:
         return self._classifier is not None
 
     def score(self, plans: Iterable[SamplePlan], progress: Progress,
-              on_frame: Callable[[Path, int, np.ndarray], None] | None = None) -> Scored:
+              on_frame: Callable[[Path, int, np.ndarray], None] | None = None,
+              files: decode.MediaFiles | None = None) -> Scored:
         """Probabilities of every planned frame; ``on_frame`` sees each frame this run decodes (the report
-        makes its thumbnails from them)."""
+        makes its thumbnails from them). ``files``: the run's knowledge of its files (probes, fingerprints,
+        damage), so that nothing is found out twice."""
+        media = files or decode.MediaFiles()
         wanted: dict[Path, set[int]] = defaultdict(set)
         for plan in plans:
             wanted[plan.media_path].update(plan.frames)
         progress.start(sum(len(v) for v in wanted.values()), "frame")
-        out = Scored(reports={path: decode.DecodeReport(path) for path in wanted})
-        categories = {h.category.id: len(h.category.labels) for h in self.models.heads}
+        out = Scored(reports={path: media.report(path) for path in wanted})
         cache = self._cache()
+        try:
+            missing = self._from_cache(cache, wanted, out, progress, media)
+            if missing:  # only now is the model loaded
+                self._classify(self._decoded(missing, out, media, on_frame), cache, out, progress, media, missing)
+        finally:
+            if cache is not None:
+                cache.close()
+        return out
+
+    def _sizes(self) -> dict[str, int]:
+        return {h.category.id: len(h.category.labels) for h in self.models.heads}
+
+    def _from_cache(self, cache: ResultCache | None, wanted: dict[Path, set[int]], out: Scored, progress: Progress,
+                    media: decode.MediaFiles) -> dict[Path, list[int]]:
+        """Fill ``out`` with what the result cache holds; returns the frames still to analyse, per file."""
         missing: dict[Path, list[int]] = {}
-        fingerprints: dict[Path, str] = {}
         for path, indices in wanted.items():
             todo = sorted(indices)
-            if cache is not None:
+            key = _fingerprint(media, path) if cache is not None else None
+            if key is not None:
                 try:
-                    fingerprints[path] = fingerprint(path)
-                except OSError:
-                    pass
-                if path in fingerprints:
-                    try:
-                        hits = cache.get(fingerprints[path], todo, self.models.version, categories)
-                    except sqlite3.Error:
-                        hits = {}
-                    for frame, scores in hits.items():
-                        out.scores[(path, frame)] = scores
-                    out.reports[path].delivered += len(hits)
-                    out.cached += len(hits)
-                    progress.advance(len(hits))
-                    todo = [i for i in todo if i not in hits]
+                    hits = cache.get(key, todo, self.models.version, self._sizes())
+                except sqlite3.Error:
+                    hits = {}
+                out.scores.update({(path, frame): scores for frame, scores in hits.items()})
+                out.reports[path].delivered += len(hits)
+                out.cached += len(hits)
+                progress.advance(len(hits))
+                todo = [i for i in todo if i not in hits]
             if todo:
                 missing[path] = todo
+        return missing
 
-        def decoded(path: Path, indices: list[int], *tag: str) -> Iterator[tuple[tuple, np.ndarray]]:
+    def _decoded(self, missing: dict[Path, list[int]], out: Scored, media: decode.MediaFiles,
+                 on_frame) -> Iterator[tuple[tuple, np.ndarray]]:
+        """((path, frame[, "again"]), image) of every missing frame, file by file. A file that meets damage on
+        frame threads is decoded again on slice threads, its frames marked "again": those replace the first's."""
+        def one_pass(path: Path, indices: list[int], *tag: str):
             for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
                 if on_frame is not None:
                     on_frame(path, frame.index, frame.image)
                 yield (path, frame.index, *tag), frame.image
 
-        def frames() -> Iterator[tuple[tuple, np.ndarray]]:
-            for path, indices in missing.items():
-                threads = decode.thread_type(path)
-                yield from decoded(path, indices)
-                if decode.thread_type(path) != threads:  # damage met on frame threads: again, deterministically
-                    out.reports[path] = decode.DecodeReport(path)
-                    yield from decoded(path, indices, "again")
+        for path, indices in missing.items():
+            yield from one_pass(path, indices)
+            if media.learn(out.reports[path]):
+                out.reports[path] = media.report(path)
+                yield from one_pass(path, indices, "again")
 
+    def _classify(self, frames: Iterator, cache: ResultCache | None, out: Scored, progress: Progress,
+                  media: decode.MediaFiles, missing: dict[Path, list[int]]) -> None:
+        """Run the classifier over ``frames`` in batches, saving to the cache as it goes (an interrupted run
+        resumes where it stopped)."""
         fresh: dict[Path, dict[int, dict]] = defaultdict(dict)
-
-        def save() -> None:  # as we go, so that an interrupted run resumes where it stopped
-            if cache is not None:
-                for path, frames_done in fresh.items():
-                    if path in fingerprints:
-                        try:
-                            cache.put(fingerprints[path], self.models.version, frames_done, categories)
-                        except sqlite3.Error:
-                            pass  # a full disk or a locked file: the results are still in this run
-            fresh.clear()
-
+        again: set[Path] = set()
+        stream = self.classifier.predict_stream(prefetched(frames, 2 * self.batch_size))
         try:
-            if missing:  # only now is the model loaded
-                stream = self.classifier.predict_stream(prefetched(frames(), 2 * self.batch_size))
-                again: set[Path] = set()
-                for n, (tagged, probabilities) in enumerate(stream, start=1):
-                    key = tagged[:2]  # a third element marks a damaged file's second, deterministic pass
-                    if len(tagged) == 3 and key[0] not in again:  # forget the first pass's frames of that file
-                        again.add(key[0])
-                        for stale in [k for k in out.scores if k[0] == key[0] and k[1] in missing[key[0]]]:
-                            del out.scores[stale]
-                        fresh.pop(key[0], None)
-                    out.scores[key] = {c: p.astype(np.float32) for c, p in probabilities.items()}
-                    fresh[key[0]][key[1]] = out.scores[key]
-                    if len(tagged) == 2:
-                        progress.advance()
-                    if n % FLUSH_EVERY == 0:
-                        save()
+            for n, (tagged, probabilities) in enumerate(stream, start=1):
+                path, frame = tagged[:2]
+                if len(tagged) == 3 and path not in again:  # forget the first pass's frames of that file
+                    again.add(path)
+                    for stale in [k for k in out.scores if k[0] == path and k[1] in missing[path]]:
+                        del out.scores[stale]
+                    fresh.pop(path, None)
+                out.scores[(path, frame)] = {c: p.astype(np.float32) for c, p in probabilities.items()}
+                fresh[path][frame] = out.scores[(path, frame)]
+                if len(tagged) == 2:
+                    progress.advance()
+                if n % FLUSH_EVERY == 0:
+                    self._save(cache, fresh, media)
         finally:
-            save()
-            if cache is not None:
-                cache.close()
-        return out
+            self._save(cache, fresh, media)
+
+    def _save(self, cache: ResultCache | None, fresh: dict[Path, dict[int, dict]], media: decode.MediaFiles) -> None:
+        if cache is not None:
+            for path, frames_done in fresh.items():
+                key = _fingerprint(media, path)
+                if key is not None:
+                    try:
+                        cache.put(key, self.models.version, frames_done, self._sizes())
+                    except sqlite3.Error:
+                        pass  # a full disk or a locked file: the results are still in this run
+        fresh.clear()
 
     def _cache(self) -> ResultCache | None:
         if not self.use_cache:
@@ -165,6 +179,13 @@ class FrameScorer:
             return ResultCache()
         except (OSError, sqlite3.Error):
             return None  # a read-only home or a broken cache file: analyse without it
+
+
+def _fingerprint(media: decode.MediaFiles, path: Path) -> str | None:
+    try:
+        return media.fingerprint(path)
+    except OSError:
+        return None  # unreadable now: analysed without the cache
 
 
 def prefetched(items: Iterator, depth: int) -> Iterator:

@@ -16,10 +16,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import CinemanetError
+
+if TYPE_CHECKING:
+    from .decode import MediaFiles
 
 FRAME_HEIGHT, FRAME_WIDTH = 27, 48
 WINDOW, STEP, CONTEXT = 100, 50, 25  # frames per window, new frames per window, context on each side
@@ -366,36 +370,38 @@ def detector() -> TransNetV2:
 
 
 def detect_shots(path: Path, frame_count: int | None = None, threshold: float = THRESHOLD,
-                 net: TransNetV2 | None = None, progress=None, frames: range | None = None) -> Detection:
+                 net: TransNetV2 | None = None, progress=None, frames: range | None = None,
+                 files: MediaFiles | None = None) -> Detection:
     """Decode every frame of ``path`` at 48x27 in one pass, score it, and cut the file into shots. The
     shots cover [0, frame_count) when given (the probe's count), else the frames that decoded. With ``frames``
-    only that range of the file is read (a clip's source range), and the shots count from its first frame."""
+    only that range of the file is read (a clip's source range), and the shots count from its first frame.
+    ``files``: the run's knowledge of its media files (a file found damaged is read on deterministic threads)."""
     import time
 
-    from .decode import thread_type
+    from .decode import MediaFiles
 
     started = time.perf_counter()
     net = net or detector()
-    threads = thread_type(Path(path))
-    detection = _detect(path, frame_count, threshold, net, progress, frames)
-    if detection.error and threads != thread_type(Path(path)):  # damaged: again on deterministic threads
-        detection = _detect(path, frame_count, threshold, net, None, frames)
+    media = files or MediaFiles()
+    report = media.report(Path(path))
+    detection = _detect(path, frame_count, threshold, net, progress, frames, report)
+    if media.learn(report):  # damage met on frame threads: again, the same every run
+        detection = _detect(path, frame_count, threshold, net, None, frames, media.report(Path(path)))
     detection.seconds = time.perf_counter() - started
     return detection
 
 
 def _detect(path: Path, frame_count: int | None, threshold: float, net: TransNetV2, progress,
-            frames: range | None) -> Detection:
-    from .decode import DecodeReport, decode_frames, every_frame
+            frames: range | None, report) -> Detection:
+    from .decode import decode_frames, every_frame
 
-    report = DecodeReport(Path(path))
     lumas: list[np.ndarray] = []
 
     def small_frames():
         if frames is None:
             yield from every_frame(path, FRAME_WIDTH, FRAME_HEIGHT, report)
             return
-        for frame in decode_frames(path, frames, FRAME_WIDTH, report, height=FRAME_HEIGHT):
+        for frame in decode_frames(path, frames, FRAME_WIDTH, report, height=FRAME_HEIGHT, crop_bars=False):
             yield frame.image
 
     def frames_and_luma():

@@ -100,8 +100,22 @@ def media_timeline(path: Path, shots=None, media: MediaInfo | None = None) -> ot
     return timeline
 
 
-def read_timeline(path: Path, format_name: str | None = None, **adapter_args) -> otio.schema.Timeline:
-    """Read a timeline (OTIO, EDL, FCP7 XML, FCPXML ...) or wrap a bare media file; one-line errors."""
+def shot_refs(path: Path, media: MediaInfo, shots) -> list[ClipRef]:
+    """A flat file's shots (``shots.Shot`` frame ranges) as the clips to analyse, straight from their exact
+    frames: the refs ``clip_refs`` gives for ``media_timeline(path, shots)``, without the timeline."""
+    rate = float(media.rate)
+    available = TimeSpan(float(media.start_frame), float(media.frame_count), rate)
+    resolved = path.resolve()
+    if not shots:
+        return [ClipRef("V1.1", path.stem, resolved, available, available)]
+    return [ClipRef(f"V1.{shot.index + 1}", f"{path.stem} {shot.index + 1:03d}", resolved,
+                    TimeSpan(float(media.start_frame + shot.first), float(shot.end - shot.first), rate), available)
+            for shot in shots]
+
+
+def read_timeline(path: Path, format_name: str | None = None, *, files=None, **adapter_args) -> otio.schema.Timeline:
+    """Read a timeline (OTIO, EDL, FCP7 XML, FCPXML ...) or wrap a bare media file; one-line errors.
+    ``files``: the run's ``decode.MediaFiles``, which probes a bare media file (once for the whole run)."""
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise CinemanetError(f"{path}: no such file")
@@ -112,7 +126,7 @@ def read_timeline(path: Path, format_name: str | None = None, **adapter_args) ->
         check_timeline_size(path)
     if adapter is None:
         if path.suffix.lower() in MEDIA_SUFFIXES:
-            return media_timeline(path)
+            return media_timeline(path, media=files.probe(path) if files is not None else None)
         raise CinemanetError(f"{path}: unknown timeline format {path.suffix!r} (use --input-format)")
     if "rate" in adapter_args:  # only EDLs carry no rate of their own
         rate = adapter_args.pop("rate")

@@ -97,3 +97,4 @@ class ClipLabels:
     source_times: tuple[float, ...]  # the samples that decoded, in the clip's source time (units of ``rate``)
     rate: float
     frames_requested: int = 0
+    media_frames: tuple[int, ...] = ()  # the same samples as 0-based frames of the media file

@@ -106,7 +106,8 @@ def test_a_foreign_or_damaged_cache_is_never_trusted(tmp_path, monkeypatch):
 
     import numpy as np
 
-    from cinemanet_edit.cache import ResultCache, fingerprint
+    from cinemanet_edit.cache import ResultCache
+    from cinemanet_edit.files import content_fingerprint as fingerprint
 
     media = make_video(tmp_path / "shot.mov", Fraction(25), 80, codec="mjpeg")
     cut = timeline_over(tmp_path, media)

@@ -25,8 +25,9 @@ from conftest import SHARED, make_video, scene
 
 from cinemanet_edit import cli
 from cinemanet_edit.archive import find_media
-from cinemanet_edit.catalogue import Catalogue, content_fingerprint
+from cinemanet_edit.catalogue import Catalogue
 from cinemanet_edit.engines import EngineOptions
+from cinemanet_edit.files import content_fingerprint
 from cinemanet_edit.formats import write_outputs
 from cinemanet_edit.index import IndexReport, hits_timeline, run_index, search
 from cinemanet_edit.types import CategoryLabel

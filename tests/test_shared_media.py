@@ -84,12 +84,10 @@ def test_a_damaged_file_gives_the_same_frames_and_shots_every_time():
     plan = whole_media_plan(decode.probe(path), SamplingPolicy(samples=30))
     results, cuts = [], []
     for _ in range(3):
-        decode._DAMAGED.clear()  # as a new process would meet it
         scored = analyzer.score([plan], Progress())
         assert scored.reports[path].error
         results.append({k: v["shot.framing"].tolist() for k, v in scored.scores.items()})
     for _ in range(2):
-        decode._DAMAGED.clear()
         cuts.append([(s.first, s.end) for s in shots.detect_shots(path).shots])
     assert results[0] == results[1] == results[2] and len(results[0]) == 30
     assert cuts[0] == cuts[1] and len(cuts[0]) > 1

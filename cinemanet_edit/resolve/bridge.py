@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .. import schema, timecode
-from ..pipeline import Analyzer, Reporter, SamplingPolicy, TagReport, analyse
+from ..pipeline import Analyzer, Reporter, SamplingPolicy, analyse
 from ..taxonomy import RESOLVE_COLORS
 from ..timeline import MediaResolver
 from ..types import ClipRef, TimeSpan
@@ -48,13 +48,13 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
                             reason))
         items[item["id"]] = (item, media_rate)
     started = time.perf_counter()
-    report = TagReport(model=analyzer.models.version)
     reporter = reporter or Reporter()
     try:
-        results = analyse(refs, analyzer, policy, reporter, report, {})
+        analysis = analyse(refs, analyzer, policy, reporter)
     finally:
         reporter.close()
-    skipped = {s.name: s.reason for s in report.skipped}
+    results = analysis.labels
+    skipped = {s.name: s.reason for s in analysis.skipped}
     answers = []
     for item_id, (item, media_rate) in items.items():
         result = results.get(item_id)
@@ -62,7 +62,7 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
             answers.append({"id": item_id, "status": "skipped", "reason": skipped.get(item_id, "not analysed")})
             continue
         labels = {c: label.to_json() for c, label in result.labels.items()}
-        frames = [int(round(t)) for t in result.source_times]
+        frames = list(result.media_frames)  # counted from the media's first frame, as Resolve counts source frames
         scale = timeline_rate / media_rate
         first = round((frames[0] - int(item["source_start"])) * scale)
         last = round((frames[-1] - int(item["source_start"])) * scale)
@@ -87,7 +87,7 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
             },
         })
     return {"version": JOB_VERSION, "model": analyzer.models.version, "items": answers,
-            "warnings": report.warnings, "frames_analysed": report.frames_analysed,
+            "warnings": analysis.warnings, "frames_analysed": analysis.frames_analysed,
             "seconds": round(time.perf_counter() - started, 3)}
 
 

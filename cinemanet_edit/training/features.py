@@ -54,7 +54,7 @@ def _decode_and_hash(path: Path, size: int, hash_file: Path) -> tuple[np.ndarray
     frame, bars included: the near-duplicate groups, and so a fine-tune's held-out split, must not move when
     the network's input preparation changes (cropping letterbox bars did). None if it does not decode."""
     frames = list(decode.decode_frames(path, [0], size))
-    whole = list(decode.decode_frames(path, [0], size, height=size))
+    whole = list(decode.decode_frames(path, [0], size, crop_bars=False))
     if not frames or not whole:
         return None
     h = dhash(whole[0].image)
