@@ -159,7 +159,27 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
     """Parse a CMX 3600 EDL: video events become clips on one track, gaps where the record jumps."""
     text = decode_text(input_str) if isinstance(input_str, bytes) else input_str
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    rate = float(rate)
+    title, drop, events = _parse(text)
+    rate, use_drop = _rate_and_mode(events, float(rate), drop)
+
+    def frames(tc: str) -> int:
+        return timecode.parse(tc, rate, drop_frame=(";" in tc or use_drop) if round(rate) in (30, 60)
+                              and timecode.is_ntsc(rate) else False)
+
+    timeline = otio.schema.Timeline(name=title)
+    set_drop_frame(timeline, use_drop and timecode.is_ntsc(rate) and round(rate) % 30 == 0)
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    if not events:
+        raise EDLError("no events: not a CMX 3600 EDL (or an empty one)")
+    warnings = _place_events(events, track, timeline, rate, frames)
+    if warnings:
+        set_reader_warnings(timeline, warnings)
+    return timeline
+
+
+def _parse(text: str) -> tuple[str, bool | None, list[dict]]:
+    """(title, drop-frame as FCM: says it or None, the events with their names, files and locators)."""
     drop = None
     title = ""
     events: list[dict] = []
@@ -178,42 +198,45 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
                            "trans": trans, "tc": (s_in, s_out, r_in, r_out), "name": "", "file": None,
                            "locators": [], "comments": []})
         elif events and (line.startswith("*") or upper.startswith(("FROM CLIP NAME:", "TO CLIP NAME:"))):
-            body = line.lstrip("*").strip()
-            key = body.upper()
-            if key.startswith("FROM CLIP NAME:"):
-                if not events[-1]["name"]:  # a dissolve names its incoming clip with TO CLIP NAME
-                    events[-1]["name"] = body.split(":", 1)[1].strip()
-            elif key.startswith("TO CLIP NAME:"):
-                events[-1]["name"] = body.split(":", 1)[1].strip()
-            elif key.startswith(("SOURCE FILE:", "FROM CLIP:", "FROM FILE:")):  # Resolve/Premiere; Avid
-                events[-1]["file"] = body.split(":", 1)[1].strip()
-                events[-1]["comments"].append(body)
-            elif (loc := LOC.match(line)) is not None:
-                events[-1]["locators"].append((loc.group(1), loc.group(2).upper(), loc.group(3).strip(), 1))
-            else:
-                events[-1]["comments"].append(body)
+            _comment(events[-1], line)
         elif events and (rm := RESOLVE_MARKER.search(line)) is not None:
             color = COLORS_BACK.get(rm.group(1).upper(), "BLUE")
             events[-1]["locators"].append((events[-1]["tc"][2], color, rm.group(2).strip(), int(rm.group(3))))
-    any_semicolon = any(";" in t for e in events for t in e["tc"])
-    use_drop = bool(drop) or any_semicolon
+    return title, drop, events
+
+
+def _comment(event: dict, line: str) -> None:
+    """A comment line under an event: its clip name, its source file, an Avid locator, or a plain comment."""
+    body = line.lstrip("*").strip()
+    key = body.upper()
+    if key.startswith("FROM CLIP NAME:"):
+        if not event["name"]:  # a dissolve names its incoming clip with TO CLIP NAME
+            event["name"] = body.split(":", 1)[1].strip()
+    elif key.startswith("TO CLIP NAME:"):
+        event["name"] = body.split(":", 1)[1].strip()
+    elif key.startswith(("SOURCE FILE:", "FROM CLIP:", "FROM FILE:")):  # Resolve/Premiere; Avid
+        event["file"] = body.split(":", 1)[1].strip()
+        event["comments"].append(body)
+    elif (loc := LOC.match(line)) is not None:
+        event["locators"].append((loc.group(1), loc.group(2).upper(), loc.group(3).strip(), 1))
+    else:
+        event["comments"].append(body)
+
+
+def _rate_and_mode(events: list[dict], rate: float, drop: bool | None) -> tuple[float, bool]:
+    """The EDL's rate and whether it counts drop-frame: FCM: or a ``;`` in any timecode says drop-frame, which
+    exists only at 29.97 and 59.94 (frame numbers above 29 mean 59.94)."""
+    use_drop = bool(drop) or any(";" in t for e in events for t in e["tc"])
     if use_drop and round(rate) not in (30, 60):
-        # drop-frame exists only at 29.97 and 59.94: frame numbers above 29 mean 59.94
         top = max((int(t[-2:]) for e in events for t in e["tc"]), default=0)
         rate = 60 if top > 29 else 30
     if use_drop and not timecode.is_ntsc(rate):
         rate = round(rate) * 1000 / 1001
+    return rate, use_drop
 
-    def frames(tc: str) -> int:
-        return timecode.parse(tc, rate, drop_frame=(";" in tc or use_drop) if round(rate) in (30, 60)
-                              and timecode.is_ntsc(rate) else False)
 
-    timeline = otio.schema.Timeline(name=title)
-    set_drop_frame(timeline, use_drop and timecode.is_ntsc(rate) and round(rate) % 30 == 0)
-    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
-    timeline.tracks.append(track)
-    if not events:
-        raise EDLError("no events: not a CMX 3600 EDL (or an empty one)")
+def _place_events(events: list[dict], track, timeline, rate: float, frames) -> list[str]:
+    """The video events as clips (gaps where the record jumps, black as gaps); returns what was skipped."""
     position = None
     warnings = []
     for event in events:
@@ -235,27 +258,30 @@ def read_from_string(input_str, rate: float = 24.0) -> otio.schema.Timeline:
             r_in = position
             if r_out <= r_in:
                 continue
-        name = event["name"] or event["reel"]
         if event["reel"].upper() in BLACK:
             track.append(otio.schema.Gap(duration=RT(r_out - r_in, rate)))
         else:
-            if event["file"]:
-                ref = otio.schema.ExternalReference(target_url=event["file"])
-            elif FILE_NAME.match(event["name"]):  # the clip name is a file name: relink by it
-                ref = otio.schema.ExternalReference(target_url=event["name"])
-            else:
-                ref = otio.schema.MissingReference(name=name)
-            clip = otio.schema.Clip(name=name, media_reference=ref,
-                                    source_range=otio.opentime.TimeRange(RT(s_in, rate), RT(r_out - r_in, rate)))
-            clip.metadata["cmx_3600"] = {"reel": event["reel"], "comments": event["comments"]}
-            for loc_tc, color, text_, duration in event["locators"]:
-                offset = frames(loc_tc) - r_in
-                if 0 <= offset < r_out - r_in:
-                    clip.markers.append(otio.schema.Marker(
-                        name=text_, color=color if color in otio.schema.MarkerColor.__dict__ else "RED",
-                        marked_range=otio.opentime.TimeRange(RT(s_in + offset, rate), RT(duration, rate))))
-            track.append(clip)
+            track.append(_clip(event, s_in, r_in, r_out, rate, frames))
         position = r_out
-    if warnings:
-        set_reader_warnings(timeline, warnings)
-    return timeline
+    return warnings
+
+
+def _clip(event: dict, s_in: int, r_in: int, r_out: int, rate: float, frames) -> otio.schema.Clip:
+    """One event's clip: its media by source file, else by a clip name that is a file name; its locators."""
+    name = event["name"] or event["reel"]
+    if event["file"]:
+        ref = otio.schema.ExternalReference(target_url=event["file"])
+    elif FILE_NAME.match(event["name"]):  # the clip name is a file name: relink by it
+        ref = otio.schema.ExternalReference(target_url=event["name"])
+    else:
+        ref = otio.schema.MissingReference(name=name)
+    clip = otio.schema.Clip(name=name, media_reference=ref,
+                            source_range=otio.opentime.TimeRange(RT(s_in, rate), RT(r_out - r_in, rate)))
+    clip.metadata["cmx_3600"] = {"reel": event["reel"], "comments": event["comments"]}
+    for loc_tc, color, text_, duration in event["locators"]:
+        offset = frames(loc_tc) - r_in
+        if 0 <= offset < r_out - r_in:
+            clip.markers.append(otio.schema.Marker(
+                name=text_, color=color if color in otio.schema.MarkerColor.__dict__ else "RED",
+                marked_range=otio.opentime.TimeRange(RT(s_in + offset, rate), RT(duration, rate))))
+    return clip

@@ -78,6 +78,7 @@ def test_an_interrupted_run_keeps_what_it_analysed(tmp_path, monkeypatch):
 
     from cinemanet_edit import scoring
 
+    monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "cache"))  # media of the same content hit a shared one
     media = make_video(tmp_path / "shot.mov", Fraction(25), 80, codec="mjpeg")
     cut = timeline_over(tmp_path, media)
     analyzer = frame_id_analyzer(batch_size=1)

@@ -146,10 +146,12 @@ def test_bars_are_cropped_and_dark_scenes_are_not(tmp_path):
     pillar[:, 40:360] = plain
     letter = np.zeros((240, 320, 3), np.uint8)
     letter[30:210] = plain
-    base = decode._model_input(av.VideoFrame.from_ndarray(plain, format="rgb24"), 224)
+    base = decode._scaled(av.VideoFrame.from_ndarray(plain, format="rgb24"), 224, 224, crop_bars=True)
     for boxed in (pillar, letter):
-        got = decode._model_input(av.VideoFrame.from_ndarray(boxed, format="rgb24"), 224)
+        got = decode._scaled(av.VideoFrame.from_ndarray(boxed, format="rgb24"), 224, 224, crop_bars=True)
         assert np.abs(got.astype(int) - base.astype(int)).mean() < 1 and frame_id(got) == 37
+        whole = decode._scaled(av.VideoFrame.from_ndarray(boxed, format="rgb24"), 224, 224, crop_bars=False)
+        assert np.abs(whole.astype(int) - base.astype(int)).mean() > 5  # the explicit choice: bars kept
     one_sided = letter.copy()
     one_sided[210:] = 200  # a bright floor: the top band alone is no letterbox
     assert decode.picture_box(av.VideoFrame.from_ndarray(one_sided, format="rgb24")) is None

@@ -46,13 +46,14 @@ def page(tmp_path_factory, clip_25_mjpeg, clip_23976_tc):
     from cinemanet_edit import decode
 
     patch = _pytest.MonkeyPatch()
+    patch.setenv("CINEMANET_CACHE", str(folder / "cache"))  # frames served by a cache are not decoded here
     patch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
     real, extra = decode.decode_frames, []
 
-    def counting(path, indices, size, report=None, height=None):
+    def counting(path, indices, size, report=None, *, height=None, crop_bars=True):
         if height is not None:  # a decode for thumbnails only
             extra.append(path)
-        return real(path, indices, size, report, height=height)
+        return real(path, indices, size, report, height=height, crop_bars=crop_bars)
 
     patch.setattr(decode, "decode_frames", counting)
     try:

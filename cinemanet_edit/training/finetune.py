@@ -33,6 +33,8 @@ from ..models import ModelSet
 from ..taxonomy import Category
 from .data import Example, group_near_duplicates
 
+BATCH = 32  # images per fine-tuning step
+
 CROP_MARGIN = 240 / 224  # images are stored this much larger and cropped to the input size while training
 
 
@@ -80,9 +82,7 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
               learning_rate: float = 3e-4, patience: int = 3, seed: int = 0,
               log: Callable[[str], None] = lambda _: None) -> FineTuneResult:
     """Train a branch from block ``branch_from`` on every category in ``examples`` at once."""
-    from ..backbone import BRANCH_PREFIX, block_of, build_mobilenet_v1
-    from ..classify import branch_weights, import_tensorflow, load_keras_model
-    from .linear import evaluate, fit_linear
+    from ..classify import branch_weights, import_tensorflow
 
     started = time.perf_counter()
     tf = import_tensorflow()
@@ -92,6 +92,38 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
     tf.config.experimental.enable_op_determinism()  # the model card's command must give the same branch
 
     paths, image_digests, y = _label_matrix(examples, categories, digests)
+    rng = np.random.default_rng(seed)
+    fit_rows, stop_rows = _inner_split(examples, hashes, digests, image_digests, validation_digests, rng)
+    log(f"decoding {len(paths)} images")
+    big = _decode(paths, round(models.input_size * CROP_MARGIN))
+    small = _decode(paths, models.input_size)
+    model, features = _branch_model(models, branch_from)
+
+    def extract(rows: np.ndarray) -> np.ndarray:
+        return np.concatenate([features(small[rows[i:i + 64]].astype(np.float32), training=False).numpy()
+                               for i in range(0, len(rows), 64)])
+
+    log("fitting the auxiliary layers on frozen features")
+    heads, weight_table = _auxiliary_heads(extract(fit_rows), y[fit_rows], categories, seed)
+    train_step = _train_step(features, heads, weight_table, len(fit_rows), epochs, learning_rate, models.input_size,
+                             seed)
+    probe_rows = np.sort(rng.choice(fit_rows, min(len(fit_rows), 1200), replace=False))
+
+    def stop_score() -> float:
+        """What the shipped heads will see: linear layers refitted on the current features (of a fixed
+        subset of the training images), scored on the inner hold-out."""
+        return _refit_score(extract(probe_rows), y[probe_rows], extract(stop_rows), y[stop_rows], categories, seed)
+
+    result = FineTuneResult(branch_from, branch_weights(model), train_images=len(fit_rows),
+                            stop_images=len(stop_rows))
+    _train_epochs(result, model, train_step, stop_score, big, y, fit_rows, rng, epochs, patience, seed, log)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _inner_split(examples: list[Example], hashes: list[int], digests: list[str], image_digests: list[str],
+                 validation_digests: set[str], rng) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to fit, rows for early stopping): the inner hold-out is 10% of the training groups."""
     hash_of = dict(zip(digests, hashes, strict=True))
     name_of: dict[str, str] = {}
     for example, digest in zip(examples, digests, strict=True):
@@ -99,18 +131,22 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
             name_of.setdefault(digest, example.group)
     held = np.array([d in validation_digests for d in image_digests])
     train_rows = np.nonzero(~held)[0]
-    # the inner hold-out for early stopping: 10% of the training groups
     groups = np.array(group_near_duplicates([hash_of[image_digests[i]] for i in train_rows],
                                             [image_digests[i] for i in train_rows],
                                             named=[name_of.get(image_digests[i], "") for i in train_rows]))
-    rng = np.random.default_rng(seed)
     unique = np.unique(groups)
     stop_groups = set(rng.choice(unique, max(1, len(unique) // 10), replace=False).tolist())
     is_stop = np.array([g in stop_groups for g in groups])
-    stop_rows, fit_rows = train_rows[is_stop], train_rows[~is_stop]
-    log(f"decoding {len(paths)} images")
-    big = _decode(paths, round(models.input_size * CROP_MARGIN))
-    small = _decode(paths, models.input_size)
+    return train_rows[~is_stop], train_rows[is_stop]
+
+
+def _branch_model(models: ModelSet, branch_from: int):
+    """(the backbone with a trainable copy of blocks ``branch_from``..13, its features model), both starting
+    from the shipped ImageNet weights."""
+    import keras
+
+    from ..backbone import BRANCH_PREFIX, block_of, build_mobilenet_v1
+    from ..classify import load_keras_model
 
     base = load_keras_model(models, branch=False)
     model = build_mobilenet_v1(branch_from, models.input_size)
@@ -121,38 +157,51 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
                 model.get_layer(BRANCH_PREFIX + layer.name).set_weights(layer.get_weights())
     for layer in model.layers:
         layer.trainable = layer.name.startswith(BRANCH_PREFIX) and not layer.name.endswith("_bn")
-    features = keras.Model(model.input, model.get_layer("features").output)
+    return model, keras.Model(model.input, model.get_layer("features").output)
 
-    def extract(rows: np.ndarray) -> np.ndarray:
-        return np.concatenate([features(small[rows[i:i + 64]].astype(np.float32), training=False).numpy()
-                               for i in range(0, len(rows), 64)])
 
-    log("fitting the auxiliary layers on frozen features")
-    start_features = extract(fit_rows)
+def _auxiliary_heads(start_features: np.ndarray, y: np.ndarray, categories: list[Category], seed: int):
+    """A linear layer per category fitted on the frozen features (the branch starts from a good head), and
+    the class weights that balance each category's loss."""
+    import keras
+
+    from ..classify import import_tensorflow
+    from .linear import fit_linear
+
+    tf = import_tensorflow()
     heads, class_weights = [], []
     for c, category in enumerate(categories):
-        mask = y[fit_rows, c] >= 0
-        kernel, bias = fit_linear(start_features[mask], y[fit_rows, c][mask], len(category.labels), False, 0.1,
-                                  200, seed=seed)
+        mask = y[:, c] >= 0
+        kernel, bias = fit_linear(start_features[mask], y[:, c][mask], len(category.labels), False, 0.1, 200,
+                                  seed=seed)
         dense = keras.layers.Dense(len(category.labels), name=f"aux_{c}")
         dense.build((None, start_features.shape[1]))
         dense.set_weights([kernel, bias])
         heads.append(dense)
-        counts = np.bincount(y[fit_rows, c][mask], minlength=len(category.labels))
+        counts = np.bincount(y[:, c][mask], minlength=len(category.labels))
         class_weights.append(mask.sum() / (len(category.labels) * np.maximum(counts, 1)))
-    weight_table = tf.constant(np.stack([np.pad(w, (0, 8 - len(w))) for w in class_weights]), tf.float32)
+    return heads, tf.constant(np.stack([np.pad(w, (0, 8 - len(w))) for w in class_weights]), tf.float32)
 
+
+def _train_step(features, heads, weight_table, fit_images: int, epochs: int, learning_rate: float, size: int,
+                seed: int):
+    """One optimiser step on a batch: augmented images, class-balanced cross-entropy summed over the categories
+    each image is labelled in, a little weight decay; Adam with a one-epoch warm-up and cosine decay."""
+    import keras
+
+    from ..classify import import_tensorflow
+
+    tf = import_tensorflow()
     variables = features.trainable_variables + [v for h in heads for v in h.trainable_variables]
-    batch = 32
-    steps = epochs * int(np.ceil(len(fit_rows) / batch))
-    warmup = min(steps // 2, int(np.ceil(len(fit_rows) / batch)))  # one epoch: Adam's first steps are large
+    steps = epochs * int(np.ceil(fit_images / BATCH))
+    warmup = min(steps // 2, int(np.ceil(fit_images / BATCH)))  # one epoch: Adam's first steps are large
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         0.0, steps - warmup, warmup_target=learning_rate, warmup_steps=warmup))
     dropout = keras.layers.Dropout(0.2, seed=seed)
 
     @tf.function(reduce_retracing=True)
     def train_step(images, labels, step_seed):
-        x = _augment(tf, images, step_seed, models.input_size)
+        x = _augment(tf, images, step_seed, size)
         with tf.GradientTape() as tape:
             f = dropout(features(x, training=True), training=True)
             loss = 0.0
@@ -166,24 +215,30 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
-    probe_rows = np.sort(rng.choice(fit_rows, min(len(fit_rows), 1200), replace=False))
+    return train_step
 
-    def stop_score() -> float:
-        """What the shipped heads will see: linear layers refitted on the current features (of a fixed
-        subset of the training images), scored on the inner hold-out."""
-        f_fit, f_stop = extract(probe_rows), extract(stop_rows)
-        scores = []
-        for c, category in enumerate(categories):
-            fit, stop = y[probe_rows, c] >= 0, y[stop_rows, c] >= 0
-            if stop.any() and fit.any():
-                kernel, bias = fit_linear(f_fit[fit], y[probe_rows, c][fit], len(category.labels), False, 0.1,
-                                          150, seed=seed)
-                scores.append(evaluate(y[stop_rows, c][stop], f_stop[stop] @ kernel + bias,
-                                       [lab.id for lab in category.labels]).balanced_accuracy)
-        return float(np.mean(scores))
 
-    result = FineTuneResult(branch_from, branch_weights(model), train_images=len(fit_rows),
-                            stop_images=len(stop_rows))
+def _refit_score(f_fit: np.ndarray, y_fit: np.ndarray, f_stop: np.ndarray, y_stop: np.ndarray,
+                 categories: list[Category], seed: int) -> float:
+    """Mean balanced accuracy on the inner hold-out of linear heads refitted on ``f_fit``."""
+    from .linear import evaluate, fit_linear
+
+    scores = []
+    for c, category in enumerate(categories):
+        fit, stop = y_fit[:, c] >= 0, y_stop[:, c] >= 0
+        if stop.any() and fit.any():
+            kernel, bias = fit_linear(f_fit[fit], y_fit[:, c][fit], len(category.labels), False, 0.1, 150, seed=seed)
+            scores.append(evaluate(y_stop[:, c][stop], f_stop[stop] @ kernel + bias,
+                                   [lab.id for lab in category.labels]).balanced_accuracy)
+    return float(np.mean(scores))
+
+
+def _train_epochs(result: FineTuneResult, model, train_step, stop_score, big: np.ndarray, y: np.ndarray,
+                  fit_rows: np.ndarray, rng, epochs: int, patience: int, seed: int, log) -> None:
+    """The epochs, keeping the branch of the best inner hold-out score and stopping once it stops improving."""
+    from ..classify import branch_weights, import_tensorflow
+
+    tf = import_tensorflow()
     best = stop_score()
     result.history.append({"epoch": 0, "loss": None, "stop_balanced_accuracy": round(best, 4)})
     log(f"epoch 0: inner hold-out balanced accuracy {best:.3f}")
@@ -192,8 +247,8 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
     for epoch in range(1, epochs + 1):
         order = rng.permutation(fit_rows)
         total = 0.0
-        for k, start in enumerate(range(0, len(order), batch)):
-            rows = np.sort(order[start:start + batch])
+        for k, start in enumerate(range(0, len(order), BATCH)):
+            rows = np.sort(order[start:start + BATCH])
             total += float(train_step(big[rows], y[rows], tf.constant([seed, epoch * 100000 + k], tf.int32)))
         score = stop_score()
         loss = total / max(1, k + 1)
@@ -202,13 +257,9 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
         if score > best:
             best, waited = score, 0
             result.weights, result.best_epoch = branch_weights(model), epoch
-        else:
-            waited += 1
-            if waited >= patience and epoch - patience >= min_epochs:
-                log(f"stopping early: no gain in {patience} epochs")
-                break
-    result.seconds = time.perf_counter() - started
-    return result
+        elif (waited := waited + 1) >= patience and epoch - patience >= min_epochs:
+            log(f"stopping early: no gain in {patience} epochs")
+            break
 
 
 def _augment(tf, images, seed, size: int):

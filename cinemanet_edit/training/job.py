@@ -9,7 +9,6 @@ Features of each image and of its mirror image are cached by file content.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,7 +139,6 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
                counts: dict[str, int], register: bool = True, shared_split: bool = False) -> dict:
     """Write ``<category>.npz`` and ``<category>.md`` (model card); returns the manifest entry, registered in
     the folder's manifest unless ``register`` is False (a fine-tune registers everything at once)."""
-    import datetime
     import json
 
     from ..files import atomic_write
@@ -150,11 +148,34 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
     folder.mkdir(parents=True, exist_ok=True)
     category = result.category
     head_file = folder / f"{category.id}.npz"
-    tmp = folder / f".{category.id}.tmp.npz"
-    np.savez(tmp, kernel=result.kernel, bias=result.bias, labels=np.array([lab.id for lab in category.labels]))
-    os.replace(tmp, head_file)
-    metrics = result.metrics_json()
+    atomic_write(head_file, npz_bytes(kernel=result.kernel, bias=result.bias,
+                                      labels=np.array([lab.id for lab in category.labels])))
     card_file = folder / f"{category.id}.md"
+    atomic_write(card_file, head_card(result, models, command, sources, counts, shared_split).encode("utf-8"))
+    atomic_write(folder / f"{category.id}.metrics.json", json.dumps(result.metrics_json(), indent=1).encode("utf-8"))
+    spec = {"category": category.id, "file": head_file.name, "sha256": sha256(head_file), "input": "features",
+            "activation": "sigmoid" if category.multi_label else "softmax", "card": card_file.name}
+    if register:
+        register_head(folder, spec, models)
+    return spec
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """A NumPy archive in memory, for ``files.atomic_write``."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def head_card(result: TrainResult, models: ModelSet, command: str, sources: list[str], counts: dict[str, int],
+              shared_split: bool) -> str:
+    """The head's model card: data, model, split, calibration, validation per label, the confusion matrix."""
+    import datetime
+
+    category = result.category
+    metrics = result.metrics_json()
     rows = "\n".join(
         f"| {lab.title} (`{lab.id}`) | {counts.get(lab.id, 0)} | {m['support']} | {m['precision']:.3f} | "
         f"{m['recall']:.3f} |" for lab, m in zip(category.labels, metrics["per_class"].values(), strict=True))
@@ -172,38 +193,11 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
                   "fit, which never saw the validation images; the shipped head has seen them, so re-evaluating "
                   "it on this data overstates its accuracy." if result.refit_size else
                   "The validation images were used for this report only.")
-    held = metrics["validation_domains"]
-    held_rows = "\n".join(
-        f"| {name} | {m['n']} | {m['balanced_accuracy']:.3f} | {_ece(m.get('expected_calibration_error'))} | "
-        + ", ".join(f"{lab.title} {c['recall']:.2f} ({c['support']})"
-                    for lab, c in zip(category.labels, m["per_class"].values(), strict=True) if c["support"])
-        + " |" for name, m in held.items())
-    held_section = f"""
-Held-out images per data source (the same validated fit):
-
-| data source | images | balanced accuracy | ECE | recall (support) |
-|---|---|---|---|---|
-{held_rows}
-""" if held else ""
-    domain_rows = "\n".join(
-        f"| {name} | {m['n']} | {m['balanced_accuracy_mean']:.3f} ± {m['balanced_accuracy_std']:.3f} | "
-        f"{m['expected_calibration_error_mean']:.3f} |" for name, m in result.domains.items())
-    repeats = len(next(iter(result.domains.values()))["balanced_accuracy_per_repeat"]) if result.domains else 0
-    domain_section = f"""
-## Per data source (repeated group k-fold)
-
-The recipe above (chosen L2, no temperature) fitted on 4 of 5 group folds of every image and scored on the fifth,
-{repeats} times with different folds: mean ± spread of balanced accuracy per data source, and expected calibration
-error. Each image is scored by a head that never saw its group; the branch, though, has trained on most of
-them, so these numbers are optimistic for a fine-tuned branch and are best read side by side.
-
-| data source | images | balanced accuracy | ECE |
-|---|---|---|---|
-{domain_rows}
-""" if result.domains else ""
+    held_section = _held_out_section(category, metrics["validation_domains"])
+    domain_section = _domain_section(result.domains)
     multi_note = "Multi-label head, scored here by its top label (the data gives one label per image)." \
         if category.multi_label else ""
-    card = f"""# Head: {category.title} (`{category.id}`)
+    return f"""# Head: {category.title} (`{category.id}`)
 
 Trained {datetime.date.today().isoformat()} by `cinemanet-edit train` in {result.seconds:.0f} s.
 
@@ -237,13 +231,46 @@ Confusion matrix (rows: true label, columns: predicted, in the order above):
 |---|{'---|' * len(titles)}
 {confusion}
 {held_section}{domain_section}"""
-    atomic_write(card_file, card.encode("utf-8"))
-    atomic_write(folder / f"{category.id}.metrics.json", json.dumps(metrics, indent=1).encode("utf-8"))
-    spec = {"category": category.id, "file": head_file.name, "sha256": sha256(head_file), "input": "features",
-            "activation": "sigmoid" if category.multi_label else "softmax", "card": card_file.name}
-    if register:
-        register_head(folder, spec, models)
-    return spec
+
+
+def _held_out_section(category, held: dict) -> str:
+    """The card's table of held-out images per data source ('' when there is one source)."""
+    if not held:
+        return ""
+    rows = "\n".join(
+        f"| {name} | {m['n']} | {m['balanced_accuracy']:.3f} | {_ece(m.get('expected_calibration_error'))} | "
+        + ", ".join(f"{lab.title} {c['recall']:.2f} ({c['support']})"
+                    for lab, c in zip(category.labels, m["per_class"].values(), strict=True) if c["support"])
+        + " |" for name, m in held.items())
+    return f"""
+Held-out images per data source (the same validated fit):
+
+| data source | images | balanced accuracy | ECE | recall (support) |
+|---|---|---|---|---|
+{rows}
+"""
+
+
+def _domain_section(domains: dict) -> str:
+    """The card's repeated group k-fold per data source ('' when it was not run)."""
+    if not domains:
+        return ""
+    rows = "\n".join(
+        f"| {name} | {m['n']} | {m['balanced_accuracy_mean']:.3f} ± {m['balanced_accuracy_std']:.3f} | "
+        f"{m['expected_calibration_error_mean']:.3f} |" for name, m in domains.items())
+    repeats = len(next(iter(domains.values()))["balanced_accuracy_per_repeat"])
+    return f"""
+## Per data source (repeated group k-fold)
+
+The recipe above (chosen L2, no temperature) fitted on 4 of 5 group folds of every image and scored on the fifth,
+{repeats} times with different folds: mean ± spread of balanced accuracy per data source, and expected calibration
+error. Each image is scored by a head that never saw its group; the branch, though, has trained on most of
+them, so these numbers are optimistic for a fine-tuned branch and are best read side by side.
+
+| data source | images | balanced accuracy | ECE |
+|---|---|---|---|
+{rows}
+"""
 
 
 # ---------------------------------------------------------------- the whole job behind `cinemanet-edit train`
@@ -273,66 +300,24 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     fine-tune held out: ``split_examples`` (every labelled image of the sources the branch was trained on)
     is split again exactly as the fine-tune split it, so no head validates on an image the branch learnt from.
     """
-    import dataclasses
-
-    from ..files import atomic_write
-    from ..models import load_manifest, sha256, write_manifest
     from ..taxonomy import known_category
 
     output = Path(output)
     categories = [known_category(c) for c in by_category]
-    failed: list[tuple[Path, str]] = []
-
-    def with_progress(step, examples, *args):
-        bar = progress_factory(len(examples)) if progress_factory else None
-        try:
-            found = step(examples, *args, progress=bar.update if bar else None)
-        finally:
-            if bar:
-                bar.close()
-        failed.extend(f for f in found.failed if f not in failed)
-        return found
-
-    validation_digests = None
-    branch = None
-    manifest = None
+    steps = _Steps(progress_factory)
+    validation_digests = branch = branch_file = None
     if fine_tune_from is None and models.branch_file is not None and split_examples:
-        from .data import split_images
-
-        hashed = with_progress(hash_images, split_examples, models.input_size)
-        validation_digests = split_images([e.label for e in hashed.examples], hashed.hashes, hashed.digests,
-                                          validation, seed, [e.group for e in hashed.examples])
+        validation_digests = steps.split(split_examples, models, validation, seed)
     if fine_tune_from is not None:
-        from .data import split_images
-        from .finetune import fine_tune
-
-        manifest = require_backbone_folder(output)
+        require_backbone_folder(output)  # before hours of work
         everything = [e for c in by_category for e in by_category[c]]
-        hashed = with_progress(hash_images, everything, models.input_size)
-        validation_digests = split_images([e.label for e in hashed.examples], hashed.hashes, hashed.digests,
-                                          validation, seed, [e.group for e in hashed.examples])
-        branch = fine_tune(hashed.examples, hashed.hashes, hashed.digests, categories, models, validation_digests,
-                           fine_tune_from, fine_tune_epochs, seed=seed, log=log)
-        if branch.best_epoch == 0:  # a copy of the ImageNet blocks would cost time and change nothing
-            log("fine-tuning never beat the frozen blocks on the inner hold-out: no branch; the heads read the "
-                "plain network (validated on the same held-out images)")
-            branch_file = None
-            models = dataclasses.replace(models, branch_file=None, branch_from=None, litert_file=None)
-        else:
-            stem = Path(manifest["backbone"]["file"]).name.split(".weights")[0]
-            branch_file = output / f"{stem}.branch{fine_tune_from}.npz"
-            tmp = output / f".{branch_file.stem}.tmp.npz"
-            np.savez(tmp, **branch.weights)
-            os.replace(tmp, branch_file)
-            models = dataclasses.replace(models, branch_file=branch_file, branch_from=fine_tune_from,
-                                         litert_file=None)
-            atomic_write(branch_file.with_suffix(".md"),
-                         branch_card(branch, models, command, sources, len(validation_digests)).encode("utf-8"))
-
+        validation_digests = steps.split(everything, models, validation, seed)
+        branch, branch_file, models = _fine_tune_branch(steps.hashed, categories, models, output, validation_digests,
+                                                        fine_tune_from, fine_tune_epochs, seed, command, sources, log)
     results, specs = [], []
     for category in categories:
         log(f"training {category.id}")
-        fs = with_progress(extract_features, by_category[category.id], models)
+        fs = steps.run(extract_features, by_category[category.id], models)
         result = train_category(fs, category, validation, seed, epochs=epochs,
                                 validation_digests=validation_digests, refit_all=refit_all)
         counts: dict[str, int] = {}
@@ -342,22 +327,80 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
                                 shared_split=validation_digests is not None))
         results.append(result)
     if branch is not None:
-        manifest = load_manifest(output)
-        stale = manifest["backbone"].get("branch") if branch_file is None else None
-        if branch_file is None:
-            manifest["backbone"].pop("branch", None)
-        else:
-            manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
-                                              "from_block": fine_tune_from,
-                                              "card": branch_file.with_suffix(".md").name}
-        manifest["backbone"].pop("litert", None)  # a derived file, exported into the cache when first needed
-        new = {spec["category"]: spec for spec in specs}  # replaced in place: the order names the model version
-        manifest["heads"] = [new.pop(h["category"], h) for h in manifest["heads"]] + list(new.values())
-        write_manifest(output, manifest)
-        for name in (stale["file"], stale.get("card")) if stale else ():  # the old branch, now unreferenced
-            if name:
-                (output / name).unlink(missing_ok=True)
-    return TrainJob(results, specs, branch, failed)
+        _register_fine_tune(output, branch_file, fine_tune_from, specs)
+    return TrainJob(results, specs, branch, steps.failed)
+
+
+class _Steps:
+    """The image passes of a training job, each behind a progress bar, collecting the images that failed."""
+
+    def __init__(self, progress_factory):
+        self.progress_factory = progress_factory
+        self.failed: list[tuple[Path, str]] = []
+        self.hashed = None
+
+    def run(self, step, examples, *args):
+        bar = self.progress_factory(len(examples)) if self.progress_factory else None
+        try:
+            found = step(examples, *args, progress=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        self.failed.extend(f for f in found.failed if f not in self.failed)
+        return found
+
+    def split(self, examples: list[Example], models: ModelSet, validation: float, seed: int) -> set[str]:
+        """The validation digests of a fine-tune's split (near-duplicate groups, stratified, seeded)."""
+        from .data import split_images
+
+        self.hashed = self.run(hash_images, examples, models.input_size)
+        return split_images([e.label for e in self.hashed.examples], self.hashed.hashes, self.hashed.digests,
+                            validation, seed, [e.group for e in self.hashed.examples])
+
+
+def _fine_tune_branch(hashed, categories, models: ModelSet, output: Path, validation_digests: set[str],
+                      fine_tune_from: int, fine_tune_epochs: int, seed: int, command: str, sources: list[str], log):
+    """Fine-tune the branch and write it with its card; (branch, its file or None, the model set to train
+    the heads on). A branch that never beat the frozen blocks is not written: the heads read the plain network."""
+    import dataclasses
+
+    from ..files import atomic_write
+    from .finetune import fine_tune
+
+    manifest = require_backbone_folder(output)
+    branch = fine_tune(hashed.examples, hashed.hashes, hashed.digests, categories, models, validation_digests,
+                       fine_tune_from, fine_tune_epochs, seed=seed, log=log)
+    if branch.best_epoch == 0:  # a copy of the ImageNet blocks would cost time and change nothing
+        log("fine-tuning never beat the frozen blocks on the inner hold-out: no branch; the heads read the "
+            "plain network (validated on the same held-out images)")
+        return branch, None, dataclasses.replace(models, branch_file=None, branch_from=None, litert_file=None)
+    stem = Path(manifest["backbone"]["file"]).name.split(".weights")[0]
+    branch_file = output / f"{stem}.branch{fine_tune_from}.npz"
+    atomic_write(branch_file, npz_bytes(**branch.weights))
+    models = dataclasses.replace(models, branch_file=branch_file, branch_from=fine_tune_from, litert_file=None)
+    atomic_write(branch_file.with_suffix(".md"),
+                 branch_card(branch, models, command, sources, len(validation_digests)).encode("utf-8"))
+    return branch, branch_file, models
+
+
+def _register_fine_tune(output: Path, branch_file: Path | None, fine_tune_from: int, specs: list[dict]) -> None:
+    """The manifest changed once, at the end of a fine-tune: the branch (or none) and every new head."""
+    from ..models import load_manifest, sha256, write_manifest
+
+    manifest = load_manifest(output)
+    stale = manifest["backbone"].get("branch") if branch_file is None else None
+    if branch_file is None:
+        manifest["backbone"].pop("branch", None)
+    else:
+        manifest["backbone"]["branch"] = {"file": branch_file.name, "sha256": sha256(branch_file),
+                                          "from_block": fine_tune_from, "card": branch_file.with_suffix(".md").name}
+    manifest["backbone"].pop("litert", None)  # a derived file, exported into the cache when first needed
+    new = {spec["category"]: spec for spec in specs}  # replaced in place: the order names the model version
+    manifest["heads"] = [new.pop(h["category"], h) for h in manifest["heads"]] + list(new.values())
+    write_manifest(output, manifest)
+    for name in (stale["file"], stale.get("card")) if stale else ():  # the old branch, now unreferenced
+        if name:
+            (output / name).unlink(missing_ok=True)
 
 
 def require_backbone_folder(folder: Path) -> dict:
