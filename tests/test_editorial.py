@@ -9,10 +9,9 @@ import json
 import opentimelineio as otio
 import pycmx
 import pytest
-from conftest import one_clip_otio
+from conftest import FCPXML_EXPORT, VIDEO_RATES, labelled_cut, one_clip_otio, tc
 from fakes import frame_id_analyzer, seen
 from lxml import etree
-from test_fcpxml import RATES, cut, tc
 
 from cinemanet_edit import cli, timecode
 from cinemanet_edit.formats import write_outputs
@@ -25,9 +24,9 @@ def edl_of(tl, **options) -> str:
     return otio.adapters.write_to_string(tl, "cinemanet_edl", **options)
 
 
-@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{r:.3f}")
+@pytest.mark.parametrize("rate", VIDEO_RATES, ids=lambda r: f"{r:.3f}")
 def test_avid_edl_parses_and_reads_back(rate):
-    tl = cut(rate)
+    tl = labelled_cut(rate)
     text = edl_of(tl)
     drop = round(rate) in (30, 60) and round(rate) != rate
     edl = pycmx.parse_cmx3600(io.StringIO(text))
@@ -55,9 +54,9 @@ def test_avid_edl_parses_and_reads_back(rate):
     assert isinstance(back.tracks[0][1], otio.schema.Gap) and round(back.tracks[0][1].duration().value) == 12
 
 
-@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{r:.3f}")
+@pytest.mark.parametrize("rate", VIDEO_RATES, ids=lambda r: f"{r:.3f}")
 def test_resolve_marker_edl(rate):
-    text = edl_of(cut(rate), style="resolve")
+    text = edl_of(labelled_cut(rate), style="resolve")
     assert " |C:ResolveColorBlue |M:Close Up, Low |D:48" in text
     events = list(pycmx.parse_cmx3600(io.StringIO(text)).events)
     assert len(events) == 2
@@ -67,7 +66,7 @@ def test_resolve_marker_edl(rate):
 
 
 def test_edl_per_video_track(tmp_path):
-    tl = cut(25)
+    tl = labelled_cut(25)
     written = write_outputs(tl, [tmp_path / "reel1.edl"], writer_args={"cinemanet_edl": {"style": "avid"}})
     assert [p.name for p in written] == ["reel1.edl", "reel1.V2.edl"]
     v2 = pycmx.parse_cmx3600(io.StringIO(written[1].read_text()))
@@ -89,10 +88,10 @@ def test_edl_input_quirks():
     assert isinstance(tl.tracks[0][0], otio.schema.Gap)
 
 
-@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{r:.3f}")
+@pytest.mark.parametrize("rate", VIDEO_RATES, ids=lambda r: f"{r:.3f}")
 def test_fcp7_xml_keeps_markers_with_comments(tmp_path, rate):
     out = tmp_path / "cut.xml"
-    write_outputs(cut(rate), [out])
+    write_outputs(labelled_cut(rate), [out])
     back = otio.adapters.read_from_file(str(out), "fcp_xml")
     a = next(c for c in back.find_clips() if c.name == "A001")
     comments = {m.name: m.metadata.get("fcp_xml", {}).get("comment") for m in a.markers}
@@ -154,7 +153,7 @@ def test_premiere_ntsc_xmeml_input(tmp_path):
 
 def test_sidecar_reports(tmp_path):
     csv_path, json_path = tmp_path / "report.csv", tmp_path / "report.json"
-    write_outputs(cut(30000 / 1001), [csv_path, json_path])
+    write_outputs(labelled_cut(30000 / 1001), [csv_path, json_path])
     rows = list(csv.DictReader(csv_path.open()))
     assert [r["clip"] for r in rows] == ["A001", "B002", "C003"]
     a = rows[0]
@@ -210,11 +209,10 @@ def test_retagging_each_format_replaces_only_our_markers(tmp_path, clip_25_mjpeg
 
 
 def test_project_option_picks_an_fcpxml_project(tmp_path, monkeypatch, capsys):
-    from test_fcpxml import REAL_EXPORT
 
     monkeypatch.setattr(cli, "Analyzer", lambda **kwargs: frame_id_analyzer())
     path = tmp_path / "lib.fcpxml"
-    path.write_text(REAL_EXPORT)
+    path.write_text(FCPXML_EXPORT)
     out = tmp_path / "out.otio"
     assert cli.main(["tag", str(path), "-o", str(out), "--project", "Cut 3", "--json"]) == 1  # no media here
     report = json.loads(capsys.readouterr().out)
@@ -287,7 +285,7 @@ def test_ndf_2997_input_stays_ndf_and_the_override_wins(tmp_path, clip_25_mjpeg,
 
 def test_multi_track_edl_refuses_existing_track_files_and_collisions(tmp_path, capsys):
     src = tmp_path / "two.otio"
-    otio.adapters.write_to_file(cut(25), str(src))
+    otio.adapters.write_to_file(labelled_cut(25), str(src))
     (tmp_path / "cut.V2.edl").write_text("precious")
     assert cli.main(["tag", str(src), "-o", str(tmp_path / "cut.edl"), "-q"]) == 2
     assert "cut.V2.edl: already exists" in capsys.readouterr().err

@@ -13,134 +13,25 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 
 import opentimelineio as otio
 import pycmx
 import pytest
-from conftest import SHARED
+from conftest import EDITORIAL_RATES, SHARED, Expect, frames_of, per_second, source_cut
 from lxml import etree
-from test_fcpxml import labelled
-from timecode import Timecode
 
 from cinemanet_edit.formats import write_outputs
 from cinemanet_edit.timeline import read_timeline
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
-# (id, exact rate, drop-frame, the timecode package's name for the rate)
-RATES = [
-    ("23.976", Fraction(24000, 1001), False, "23.976"),
-    ("24", Fraction(24), False, "24"),
-    ("25", Fraction(25), False, "25"),
-    ("29.97DF", Fraction(30000, 1001), True, "29.97"),
-    ("29.97NDF", Fraction(30000, 1001), False, "29.97"),
-    ("59.94DF", Fraction(60000, 1001), True, "59.94"),
-]
-
-
-def frames_of(tc: str, fps: str, drop: bool) -> int:
-    """Frame count of a timecode by the ``timecode`` package (its frames are 1-based)."""
-    return Timecode(fps, tc, force_non_drop_frame=not drop).frames - 1
-
-
-@dataclass
-class Expect:
-    track: str  # "V1", "V2", "V3", "A1"
-    name: str
-    record_in: int  # timeline frames, start timecode included
-    record_out: int
-    path: str
-    media_rate: Fraction
-    media_start: int  # media frames of its start timecode
-    source_offset: Fraction  # seconds of (time)code from the media's first frame to the clip's first visible frame
-    markers: list  # (name, record frame)
-
-
-def media(name: str, rate: Fraction, start_frames: int = 0, length_s: int = 600):
-    ref = otio.schema.ExternalReference(target_url=f"file:///Volumes/Media/{name}.mov",
-                                        available_range=TR(RT(start_frames, float(rate)),
-                                                           RT(round(length_s * rate), float(rate))))
-    ref.metadata["cinemanet"] = {"width": 1920, "height": 1080, "rate": float(rate)}
-    return ref
-
-
-def per_second(rate: Fraction) -> int:
-    """Frames per second of timecode: the nominal rate at video rates; 12.5 fps counts real seconds."""
-    return round(rate) if rate.denominator in (1, 1001) else rate
-
-
-def source_cut(rate: Fraction, drop: bool, fps: str):
-    """The test timeline and what every reader must find in our files."""
-    n = round(rate)
-    sep = ";" if drop else ":"
-    start = frames_of(f"01:00:00{sep}00", fps, drop)
-    a_start = frames_of(f"10:00:00{sep}00", fps, drop)
-    f_rate = Fraction(15)
-
-    def clip(name, ref, offset_s, length_s):
-        r = Fraction(ref.available_range.start_time.rate).limit_denominator(1001)
-        k = per_second(r)
-        first = ref.available_range.start_time.value + offset_s * k
-        return otio.schema.Clip(name=name, media_reference=ref,
-                                source_range=TR(RT(float(first), float(r)), RT(float(length_s * k), float(r))))
-
-    def fr(seconds):  # record frames from the timeline's start
-        return start + round(Fraction(seconds) * n)
-
-    a = clip("A", media("A", rate, a_start), 4, 2)
-    b = clip("B", media("B", rate), 1, 4)
-    c = clip("C", media("C30", Fraction(30)), 2, 2)
-    d = clip("D", media("D10", Fraction(10)), 2, 2)
-    e = clip("E", media("E12", Fraction(25, 2)), 2, 2)
-    f = clip("F", media("F15", f_rate, 54000), 3, 1)
-    sound = clip("A sound", media("A", rate, a_start), 4, 3)
-    for x in (a, b, c, d, e, f):
-        labelled(x, "shot.framing.close-up", "shot.angle.low")
-    def marker(name, clip_, offset_frames, length):
-        at = clip_.source_range.start_time + RT(offset_frames, float(rate))
-        clip_.markers.append(otio.schema.Marker(name=name, marked_range=TR(at, RT(length, float(rate)))))
-
-    marker("note A", a, n, 0)
-    marker("note B", b, 2 * n, 1)
-    marker("hidden", b, n // 2, 1)  # in the second the nested stack hides
-    inner1 = otio.schema.Track(children=[b])
-    inner2 = otio.schema.Track(children=[otio.schema.Gap(duration=RT(n, float(rate))), c])
-    stack = otio.schema.Stack(name="nest", children=[inner1, inner2],
-                              source_range=TR(RT(n, float(rate)), RT(3 * n, float(rate))))
-    v1 = otio.schema.Track(children=[a, otio.schema.Gap(duration=RT(n, float(rate))), stack, d, e])
-    v2 = otio.schema.Track(children=[otio.schema.Gap(duration=RT(n, float(rate))), f])
-    a1 = otio.schema.Track(kind=otio.schema.TrackKind.Audio, children=[sound])
-    tl = otio.schema.Timeline(name="truth")
-    tl.global_start_time = RT(start, float(rate))
-    tl.metadata["cinemanet"] = {"drop_frame": drop}
-    tl.tracks.extend([v1, v2, a1])
-    ours = ["Shot Framing: Close Up", "Shot Angle: Low"]
-
-    def expect(track, name, rec, length, file, m_rate, m_start, offset, notes=()):
-        r_in = fr(rec)
-        return Expect(track, name, r_in, fr(rec + length), f"/Volumes/Media/{file}.mov", m_rate, m_start,
-                      Fraction(offset), [(o, r_in) for o in ours] + [(nm, r_in + k) for nm, k in notes])
-
-    expected = [
-        expect("V1", "A", 0, 2, "A", rate, a_start, 4, [("note A", n)]),
-        expect("V1", "B", 3, 3, "B", rate, 0, 2, [("note B", n)]),  # the stack hides B's first second
-        expect("V1", "D", 6, 2, "D10", Fraction(10), 0, 2),
-        expect("V1", "E", 8, 2, "E12", Fraction(25, 2), 0, 2),
-        expect("V2", "F", 1, 1, "F15", f_rate, 54000, 3),
-        expect("V3", "C", 3, 2, "C30", Fraction(30), 0, 2),  # the nested stack's second track
-    ]
-    sound_expect = Expect("A1", "A sound", fr(0), fr(3), "/Volumes/Media/A.mov", rate, a_start, Fraction(4), [])
-    return tl, expected, sound_expect
-
-
 def edl_source_frames(e: Expect, rate: Fraction) -> int:
     """Where the clip's first frame is in source timecode counted at the EDL's rate."""
     return round((Fraction(e.media_start) / per_second(e.media_rate) + e.source_offset) * round(rate))
 
 
-@pytest.fixture(scope="module", params=RATES, ids=[r[0] for r in RATES])
+@pytest.fixture(scope="module", params=EDITORIAL_RATES, ids=[r[0] for r in EDITORIAL_RATES])
 def written(request, tmp_path_factory):
     rid, rate, drop, fps = request.param
     tl, expected, sound = source_cut(rate, drop, fps)

@@ -10,63 +10,13 @@ from fractions import Fraction
 
 import opentimelineio as otio
 import pytest
-from conftest import SHARED
+from conftest import FCPXML_EXPORT, SHARED, VIDEO_RATES, labelled_cut
 from lxml import etree
 
 from cinemanet_edit import annotate, timecode
 from cinemanet_edit.schema import is_our_marker
-from cinemanet_edit.taxonomy import SHOT_ANGLE, SHOT_FRAMING
-from cinemanet_edit.types import CategoryLabel, ClipLabels
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
-RATES = [24000 / 1001, 24, 25, 30000 / 1001, 30, 50, 60000 / 1001, 60]
-CATEGORIES = {c.id: c for c in (SHOT_FRAMING, SHOT_ANGLE)}
-
-
-def labelled(clip: otio.schema.Clip, framing: str, angle: str) -> None:
-    def lab(cat, label_id):
-        return CategoryLabel(cat.id, label_id, cat.label(label_id).title, 0.8,
-                             {lab.id: (0.8 if lab.id == label_id else 0.2 / (len(cat.labels) - 1))
-                              for lab in cat.labels})
-
-    source = clip.trimmed_range()
-    annotate.annotate(clip, ClipLabels("k", {"shot.framing": lab(SHOT_FRAMING, framing),
-                                             "shot.angle": lab(SHOT_ANGLE, angle)},
-                                       (source.start_time.value,), source.start_time.rate), CATEGORIES, "test@1")
-
-
-def tc(text: str, rate: float) -> int:
-    """Frames of an hour-style timecode at ``rate``: drop-frame (01:00:00;00) at 29.97 and 59.94."""
-    drop = round(rate) in (30, 60) and round(rate) != rate
-    return timecode.parse(text[:-3] + (";" if drop else ":") + text[-2:], rate)
-
-
-def cut(rate: float) -> otio.schema.Timeline:
-    """01:00:00:00 timeline; media whose timecode starts at 10:00:00:00; a gap; a clip on V2."""
-    media_start = RT(tc("10:00:00:00", rate), rate)
-
-    def clip(name, start_frames, frames):
-        ref = otio.schema.ExternalReference(target_url=f"file:///Volumes/Media/{name}.mov",
-                                            available_range=TR(media_start, RT(5000, rate)))
-        ref.metadata["cinemanet"] = {"width": 1920, "height": 1080, "rate": rate}
-        return otio.schema.Clip(name=name, media_reference=ref,
-                                source_range=TR(media_start + RT(start_frames, rate), RT(frames, rate)))
-
-    a, b, c = clip("A001", 100, 48), clip("B002", 7, 31), clip("C003", 250, 20)
-    labelled(a, "shot.framing.close-up", "shot.angle.low")
-    labelled(b, "shot.framing.long", "shot.angle.high")
-    labelled(c, "shot.framing.medium", "shot.angle.straight")
-    a.markers.append(otio.schema.Marker(name="editor note", marked_range=TR(a.source_range.start_time + RT(5, rate),
-                                                                            RT(1, rate)), comment="keep"))
-    v1 = otio.schema.Track(children=[a, otio.schema.Gap(duration=RT(12, rate)), b])
-    v2 = otio.schema.Track(children=[otio.schema.Gap(duration=RT(10, rate)), c])
-    tl = otio.schema.Timeline(name="reel 1")
-    tl.global_start_time = RT(tc("01:00:00:00", rate), rate)
-    tl.tracks.append(v1)
-    tl.tracks.append(v2)
-    return tl
-
-
 def dtd(version: str):
     """Apple's DTD from ../shared (None when absent: the other checks still run)."""
     path = SHARED / "dtd" / f"FCPXMLv{version.replace('.', '_')}.dtd"
@@ -87,10 +37,10 @@ def times_on_grid(root, frame: Fraction) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{r:.3f}")
+@pytest.mark.parametrize("rate", VIDEO_RATES, ids=lambda r: f"{r:.3f}")
 @pytest.mark.parametrize("version", ["1.8", "1.9", "1.10", "1.11"])
 def test_valid_exact_and_round_trips(rate, version):
-    tl = cut(rate)
+    tl = labelled_cut(rate)
     text = otio.adapters.write_to_string(tl, "fcpxml", fcpxml_version=version)
     root = etree.fromstring(text.encode())
     schema = dtd(version)
@@ -133,7 +83,7 @@ def test_valid_exact_and_round_trips(rate, version):
 
 def test_otioconvert_uses_our_adapter(tmp_path):
     src = tmp_path / "tagged.otio"
-    otio.adapters.write_to_file(cut(24000 / 1001), str(src))
+    otio.adapters.write_to_file(labelled_cut(24000 / 1001), str(src))
     out = tmp_path / "out.fcpxml"
     bindir = __import__("pathlib").Path(sys.executable).parent
     subprocess.run([str(bindir / "otioconvert"), "-i", str(src), "-o", str(out)], check=True)
@@ -141,77 +91,12 @@ def test_otioconvert_uses_our_adapter(tmp_path):
     assert 'frameDuration="1001/24000s"' in text and "<keyword" in text and "com.cinemanet-edit.labels" in text
 
 
-REAL_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE fcpxml>
-<fcpxml version="1.11">
-  <resources>
-    <format id="r1" name="FFVideoFormat1080p2997" frameDuration="1001/30000s" width="1920" height="1080"/>
-    <format id="r2" name="FFVideoFormat1080p2398" frameDuration="1001/24000s" width="1920" height="1080"/>
-    <asset id="r3" name="A001_C002" uid="X" start="0s" duration="60060/1000s" hasVideo="1" format="r2" hasAudio="1">
-      <media-rep kind="original-media" sig="Y" src="file:///Volumes/RAID/Day%201/A001_C002.mov"/>
-      <metadata><md key="com.apple.proapps.studio.reel" value="A001"/></metadata>
-    </asset>
-    <asset id="r4" name="B001" start="3600s" duration="100s" hasVideo="1" format="r1">
-      <media-rep kind="original-media" src="file:///Volumes/RAID/B001.mov"/>
-    </asset>
-    <asset id="r5" name="cam2" start="0s" duration="100s" hasVideo="1" format="r1">
-      <media-rep kind="original-media" src="file:///Volumes/RAID/cam2.mov"/>
-    </asset>
-    <effect id="r6" name="Basic Title" uid=".../Titles.localized/Basic Text.localized/Basic Title.localized/Basic Title.moti"/>
-    <media id="r7" name="Compound Clip">
-      <sequence format="r1" duration="10s" tcStart="0s">
-        <spine>
-          <asset-clip ref="r4" offset="0s" name="B001 inside" start="3610s" duration="10s"/>
-        </spine>
-      </sequence>
-    </media>
-    <media id="r8" name="Multicam">
-      <multicam format="r1" tcStart="0s">
-        <mc-angle name="Cam 1" angleID="a1">
-          <asset-clip ref="r4" offset="0s" name="B001" start="3600s" duration="100s"/>
-        </mc-angle>
-        <mc-angle name="Cam 2" angleID="a2">
-          <asset-clip ref="r5" offset="0s" name="cam2" start="0s" duration="100s"/>
-        </mc-angle>
-      </multicam>
-    </media>
-  </resources>
-  <library>
-    <event name="Dailies">
-      <project name="Selects">
-        <sequence format="r1" duration="5s" tcStart="0s"><spine>
-          <asset-clip ref="r4" offset="0s" name="sel" start="3605s" duration="5s"/>
-        </spine></sequence>
-      </project>
-    </event>
-    <event name="Edit">
-      <project name="Cut 3">
-        <sequence format="r1" duration="40s" tcStart="3600s" tcFormat="DF">
-          <spine>
-            <title ref="r6" offset="3600s" name="Opening" start="0s" duration="2002/1000s"/>
-            <asset-clip ref="r3" offset="36020020/10000s" name="A001_C002" start="1001/100s" duration="5005/1000s" tcFormat="NDF">
-              <asset-clip ref="r4" lane="1" offset="12012/1000s" name="B-roll" start="3620s" duration="2s"/>
-              <marker start="11011/1000s" duration="1001/24000s" value="Slate" note="take 2"/>
-            </asset-clip>
-            <ref-clip ref="r7" offset="36070070/10000s" name="Compound" start="2s" duration="3s"/>
-            <mc-clip ref="r8" offset="36100100/10000s" name="Multicam" start="10s" duration="4s">
-              <mc-source angleID="a1" srcEnable="audio"/>
-              <mc-source angleID="a2" srcEnable="video"/>
-            </mc-clip>
-            <gap offset="36140140/10000s" name="Gap" duration="1s"/>
-          </spine>
-        </sequence>
-      </project>
-    </event>
-  </library>
-</fcpxml>
-"""
 
 
 def test_reads_what_final_cut_exports(tmp_path):
     bundle = tmp_path / "Cut.fcpxmld"
     bundle.mkdir()
-    (bundle / "Info.fcpxml").write_text(REAL_EXPORT)
+    (bundle / "Info.fcpxml").write_text(FCPXML_EXPORT)
     tl = otio.adapters.read_from_file(str(bundle), project="Cut 3")
     kinds = [type(item).__name__ for item in tl.tracks[0]]
     assert kinds == ["Gap", "Clip", "Clip", "Clip", "Gap"]  # the title becomes a gap
@@ -229,15 +114,15 @@ def test_reads_what_final_cut_exports(tmp_path):
     record = broll.transformed_time(broll.source_range.start_time, tl.tracks)
     assert record.to_seconds() == pytest.approx(2.002 + 2.002, abs=1e-6)
     assert tl.global_start_time.to_seconds() == pytest.approx(3600)
-    first = otio.adapters.read_from_string(REAL_EXPORT, "fcpxml")
+    first = otio.adapters.read_from_string(FCPXML_EXPORT, "fcpxml")
     assert [c.name for c in first.find_clips()] == ["sel"]
     with pytest.raises(ValueError, match="no project named 'Nope'"):
-        otio.adapters.read_from_string(REAL_EXPORT, "fcpxml", project="Nope")
+        otio.adapters.read_from_string(FCPXML_EXPORT, "fcpxml", project="Nope")
 
 
 @pytest.mark.parametrize("version", ["1.5", "1.6", "1.7", "1.12", "1.13"])
 def test_other_versions_and_src_assets(version):
-    text = (REAL_EXPORT.replace('version="1.11"', f'version="{version}"')
+    text = (FCPXML_EXPORT.replace('version="1.11"', f'version="{version}"')
             .replace('<media-rep kind="original-media" src="file:///Volumes/RAID/B001.mov"/>', "")
             .replace('name="B001" start="3600s"', 'name="B001" src="file:///Volumes/RAID/B001.mov" start="3600s"'))
     tl = otio.adapters.read_from_string(text, "fcpxml", project="Cut 3")
@@ -262,7 +147,7 @@ def test_hostile_xml_is_refused_safely(tmp_path):
 
 
 def test_chapter_markers_validate_and_are_replaced_on_retag():
-    text = otio.adapters.write_to_string(cut(25), "fcpxml", chapter_markers=True)
+    text = otio.adapters.write_to_string(labelled_cut(25), "fcpxml", chapter_markers=True)
     root = etree.fromstring(text.encode())
     chapters = root.findall(".//spine/asset-clip/chapter-marker")
     assert [c.get("value") for c in chapters] == ["Close Up, Low", "Long Shot, High"]

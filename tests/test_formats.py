@@ -8,7 +8,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-from test_editorial_truth import RATES, source_cut
+from conftest import EDITORIAL_RATES, source_cut
 
 from cinemanet_edit import cli, formats
 
@@ -43,7 +43,7 @@ def test_cli_offers_every_writer_option_and_format():
 
 @pytest.mark.parametrize("rate_id", ["23.976", "29.97DF", "25"])
 def test_ale_read_by_otios_ale_adapter(tmp_path, rate_id):
-    rid, rate, drop, fps = next(r for r in RATES if r[0] == rate_id)
+    rid, rate, drop, fps = next(r for r in EDITORIAL_RATES if r[0] == rate_id)
     tl, expected, _sound = source_cut(rate, drop, fps)
     out = tmp_path / "cut.ale"
     formats.write_outputs(tl, [out])

@@ -10,9 +10,9 @@ import time
 
 import opentimelineio as otio
 import pytest
+from conftest import tagged_cut
 from fakes import frame_id_analyzer
 from lxml import html as lxml_html
-from test_select import tagged
 
 from cinemanet_edit import cli
 from cinemanet_edit.layout import layout
@@ -93,7 +93,7 @@ def test_filters_work_in_headless_chromium(page):
 
 
 def test_a_thousand_shots_stay_light(tmp_path):
-    tl = tagged(tmp_path)
+    tl = tagged_cut(tmp_path)
     track = tl.tracks[0]
     base = list(track)[0]
     for i in range(997):

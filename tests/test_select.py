@@ -7,9 +7,8 @@ import io
 import opentimelineio as otio
 import pycmx
 import pytest
-from conftest import SHARED
+from conftest import SHARED, tagged_cut
 from lxml import etree
-from test_fcpxml import labelled
 
 from cinemanet_edit import cli
 from cinemanet_edit.errors import CinemanetError
@@ -17,30 +16,6 @@ from cinemanet_edit.schema import labels_from_json
 from cinemanet_edit.select import matches, parse_query, select
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
-
-
-def tagged(tmp_path) -> otio.schema.Timeline:
-    """Five clips on two tracks, labelled; media of 200 frames starting at 01:00:00:00."""
-    rate = 25
-
-    def clip(name, start, length, framing, angle):
-        ref = otio.schema.ExternalReference(target_url=f"file:///m/{name}.mov",
-                                            available_range=TR(RT(90000, rate), RT(200, rate)))
-        ref.metadata["cinemanet"] = {"rate": rate, "width": 1920, "height": 1080}
-        c = otio.schema.Clip(name=name, media_reference=ref, source_range=TR(RT(90000 + start, rate),
-                                                                               RT(length, rate)))
-        labelled(c, framing, angle)
-        return c
-
-    v1 = otio.schema.Track(children=[clip("a", 0, 50, "shot.framing.close-up", "shot.angle.low"),
-                                     clip("b", 100, 50, "shot.framing.long", "shot.angle.high"),
-                                     clip("c", 190, 10, "shot.framing.extreme-close-up", "shot.angle.low")])
-    v2 = otio.schema.Track(children=[otio.schema.Gap(duration=RT(60, rate)),
-                                     clip("d", 20, 20, "shot.framing.close-up", "shot.angle.high")])
-    tl = otio.schema.Timeline(name="cut")
-    tl.global_start_time = RT(90000, rate)
-    tl.tracks.extend([v1, v2])
-    return tl
 
 
 def names(tl) -> list[str]:
@@ -69,7 +44,7 @@ def test_queries_and_their_errors():
 
 
 def test_string_out_in_timeline_order_with_handles(tmp_path):
-    tl = tagged(tmp_path)
+    tl = tagged_cut(tmp_path)
     out = select(tl, "shot.framing in (close-up, extreme-close-up)", handles=12)
     assert names(out) == ["a", "d", "c"]  # by record in: a at 0, d at 60 (V2), c at 100
     a, d, c = list(out.find_clips())
@@ -85,7 +60,7 @@ def test_string_out_in_timeline_order_with_handles(tmp_path):
 
 def test_select_writes_valid_files_in_every_format(tmp_path, capsys):
     src = tmp_path / "tagged.otio"
-    otio.adapters.write_to_file(tagged(tmp_path), str(src))
+    otio.adapters.write_to_file(tagged_cut(tmp_path), str(src))
     outs = [tmp_path / f"s.{ext}" for ext in ("otio", "fcpxml", "edl", "xml", "ale", "csv", "json")]
     argv = ["select", str(src), "--where", "shot.framing in (close-up, extreme-close-up)", "--handles", "5"]
     assert cli.main(argv + [x for o in outs for x in ("-o", str(o))]) == 0

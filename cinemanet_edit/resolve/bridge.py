@@ -9,10 +9,12 @@ All decisions live here so that the script Resolve runs stays a thin, testable a
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from .. import schema, timecode
+from ..errors import CinemanetError
 from ..pipeline import Analyzer, Reporter, SamplingPolicy, analyse
 from ..taxonomy import RESOLVE_COLORS
 from ..timeline import MediaResolver
@@ -21,32 +23,68 @@ from ..types import ClipRef, TimeSpan
 JOB_VERSION = 1
 TOOL = "cinemanet-edit"
 
+@dataclass(frozen=True)
+class JobItem:
+    """One timeline item as the script describes it: media frames counted from the media's first frame."""
+
+    id: str
+    path: str | None
+    source_start: int
+    source_end: int  # exclusive; 0 when Resolve could not say (< 19.0.2)
+    duration: int  # timeline frames
+    media_rate: Fraction
+
+
+@dataclass(frozen=True)
+class Job:
+    timeline_rate: Fraction
+    items: tuple[JobItem, ...]
+    samples: int | None = None
+    every: float | None = None
+
+
 def _rate(value) -> Fraction:
-    return timecode.exact_rate(Fraction(str(value).split()[0]))
+    rate = timecode.exact_rate(Fraction(str(value).split()[0]))
+    if rate <= 0:
+        raise ValueError(f"not a frame rate: {value!r}")
+    return rate
+
+
+def read_job(job: dict) -> Job:
+    """The job the script wrote, checked: anything not as the script writes it is a one-line error."""
+    if not isinstance(job, dict) or job.get("version") != JOB_VERSION:
+        found = job.get("version") if isinstance(job, dict) else type(job).__name__
+        raise CinemanetError(f"unsupported job version {found!r}")
+    try:
+        timeline_rate = _rate(job["timeline_fps"])
+        items = tuple(JobItem(str(item["id"]), str(item["path"]) if item.get("path") else None,
+                              int(item["source_start"]), int(item.get("source_end") or 0), int(item["duration"]),
+                              _rate(item.get("media_fps") or job["timeline_fps"])) for item in job["items"])
+        samples = int(job["samples"]) if job.get("samples") else None
+        every = float(job["every"]) if job.get("every") else None
+    except (KeyError, ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+        raise CinemanetError(f"malformed job: {type(exc).__name__}: {exc}") from None
+    return Job(timeline_rate, items, samples, every)
 
 
 def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> dict:
     """Analyse the job's items; returns the answer the Resolve script applies."""
-    if job.get("version") != JOB_VERSION:
-        raise ValueError(f"unsupported job version {job.get('version')!r}")
-    policy = SamplingPolicy(samples=job.get("samples"), every=job.get("every"))
-    timeline_rate = _rate(job["timeline_fps"])
+    job = read_job(job)
+    policy = SamplingPolicy(samples=job.samples, every=job.every)
+    timeline_rate = job.timeline_rate
     resolver = MediaResolver(None)
     refs, items = [], {}
-    for item in job["items"]:
-        media_rate = _rate(item.get("media_fps") or job["timeline_fps"])
-        r = float(media_rate)
-        start = int(item["source_start"])
-        end = int(item.get("source_end") or 0)
+    for item in job.items:
+        r = float(item.media_rate)
+        start, end = item.source_start, item.source_end
         if end <= start:  # no GetSourceEndFrame (Resolve < 19.0.2): the item's length at the media's rate
-            end = start + max(1, round(int(item["duration"]) * media_rate / timeline_rate))
-        path, wanted = resolver.resolve(Path(item["path"]).as_uri() if item.get("path") else None)
+            end = start + max(1, round(item.duration * item.media_rate / timeline_rate))
+        path, wanted = resolver.resolve(Path(item.path).as_uri() if item.path else None)
         reason = None
         if path is None:
             reason = f"media not found: {wanted}" if wanted else "clip has no media reference"
-        refs.append(ClipRef(item["id"], item["id"], path, TimeSpan(start, end - start, r), TimeSpan(0, end, r),
-                            reason))
-        items[item["id"]] = (item, media_rate)
+        refs.append(ClipRef(item.id, item.id, path, TimeSpan(start, end - start, r), TimeSpan(0, end, r), reason))
+        items[item.id] = item
     started = time.perf_counter()
     reporter = reporter or Reporter()
     try:
@@ -56,39 +94,43 @@ def run_job(job: dict, analyzer: Analyzer, reporter: Reporter | None = None) -> 
     results = analysis.labels
     skipped = {s.name: s.reason for s in analysis.skipped}
     answers = []
-    for item_id, (item, media_rate) in items.items():
+    for item_id, item in items.items():
         result = results.get(item_id)
         if result is None:
             answers.append({"id": item_id, "status": "skipped", "reason": skipped.get(item_id, "not analysed")})
-            continue
-        labels = {c: label.to_json() for c, label in result.labels.items()}
-        frames = list(result.media_frames)  # counted from the media's first frame, as Resolve counts source frames
-        scale = timeline_rate / media_rate
-        first = round((frames[0] - int(item["source_start"])) * scale)
-        last = round((frames[-1] - int(item["source_start"])) * scale)
-        first = max(0, min(first, int(item["duration"]) - 1))
-        last = max(first, min(last, int(item["duration"]) - 1))
-        ordered = schema.ordered_categories(labels)
-        head = analyzer.categories[ordered[0]]
-        keywords = schema.keywords(result.labels)
-        answers.append({
-            "id": item_id,
-            "status": "ok",
-            "labels": labels,
-            "sample_frames": frames,
-            "keywords": keywords,
-            "marker": {
-                "offset": first,
-                "duration": last - first + 1,
-                "color": RESOLVE_COLORS.get(str(head.marker_color).upper(), "Blue"),
-                "name": ", ".join(labels[c]["title"] for c in ordered),
-                "note": "; ".join(f"{analyzer.categories[c].title}: {labels[c]['title']} "
-                                  f"({labels[c]['confidence']:.0%})" for c in ordered) + f" [{TOOL}]",
-            },
-        })
+        else:
+            answers.append(_answer(item, result, timeline_rate, analyzer))
     return {"version": JOB_VERSION, "model": analyzer.models.version, "items": answers,
             "warnings": analysis.warnings, "frames_analysed": analysis.frames_analysed,
             "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _answer(item: JobItem, result, timeline_rate: Fraction, analyzer: Analyzer) -> dict:
+    """What the script writes for one analysed item: a marker over the sampled frames, keywords, labels."""
+    labels = {c: label.to_json() for c, label in result.labels.items()}
+    frames = list(result.media_frames)  # counted from the media's first frame, as Resolve counts source frames
+    scale = timeline_rate / item.media_rate
+    first = round((frames[0] - item.source_start) * scale)
+    last = round((frames[-1] - item.source_start) * scale)
+    first = max(0, min(first, item.duration - 1))
+    last = max(first, min(last, item.duration - 1))
+    ordered = schema.ordered_categories(labels)
+    head = analyzer.categories[ordered[0]]
+    return {
+        "id": item.id,
+        "status": "ok",
+        "labels": labels,
+        "sample_frames": frames,
+        "keywords": schema.keywords(result.labels),
+        "marker": {
+            "offset": first,
+            "duration": last - first + 1,
+            "color": RESOLVE_COLORS.get(str(head.marker_color).upper(), "Blue"),
+            "name": ", ".join(labels[c]["title"] for c in ordered),
+            "note": "; ".join(f"{analyzer.categories[c].title}: {labels[c]['title']} "
+                              f"({labels[c]['confidence']:.0%})" for c in ordered) + f" [{TOOL}]",
+        },
+    }
 
 
 class LineReporter(Reporter):

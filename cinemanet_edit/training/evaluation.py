@@ -84,3 +84,32 @@ def cross_validate(sources: list[Path], categories: list[str] | None = None, fol
                                                                                epochs, seed))}
                            for f in sorted(curve) if f < 1]}
     return models.version, report
+
+
+def evaluation_lines(report: dict[str, dict]) -> list[str]:
+    """``evaluate``'s report of the installed heads, per category and label."""
+    out = []
+    for category_id, metrics in report.items():
+        ece = metrics.get("expected_calibration_error")
+        out.append(f"{category_id}: balanced accuracy {metrics['balanced_accuracy']:.3f}, accuracy "
+                   f"{metrics['accuracy']:.3f} (n={metrics['n']})"
+                   + (f", expected calibration error {ece:.3f}" if ece is not None else ""))
+        out += [f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}"
+                for label, m in metrics["per_class"].items()]
+    return out
+
+
+def cross_validation_lines(report: dict[str, dict]) -> list[str]:
+    """``evaluate --cross-validate``'s report: per category and data source, and per point of a learning curve."""
+    out = []
+    for category_id, result in report.items():
+        out.append(f"{category_id}: {result['folds']}-fold x {result['repeats']}, L2 {result['l2']:g}")
+        curve = result.get("learning_curve", {})
+        points = [*curve.get("points", []), {"fraction": 1.0, "domains": result["domains"]}]
+        for point in points if curve else points[-1:]:
+            if curve:
+                out.append(f" {point['fraction']:.0%} of the training groups of {curve['domain']}:")
+            out += [f"  {domain:40s} balanced accuracy {m['balanced_accuracy_mean']:.3f} "
+                    f"+- {m['balanced_accuracy_std']:.3f}  ECE {m['expected_calibration_error_mean']:.3f}  n={m['n']}"
+                    for domain, m in point["domains"].items()]
+    return out

@@ -284,6 +284,30 @@ class TrainJob:
     heads: list[dict]
     branch: object | None = None  # finetune.FineTuneResult
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    output: Path = Path()
+
+    def to_json(self) -> dict:
+        """What ``train --json`` prints: one category's metrics, or every category's."""
+        report = {r.category.id: {"head": str(self.output / spec["file"]), **r.metrics_json()}
+                  for r, spec in zip(self.results, self.heads, strict=True)}
+        if len(report) == 1 and self.branch is None:
+            category, metrics = next(iter(report.items()))
+            return {"category": category, **metrics}
+        return {"categories": report}
+
+    def lines(self) -> list[str]:
+        """The validation report ``train`` prints: per head, per label and per data source."""
+        out = []
+        for result, spec in zip(self.results, self.heads, strict=True):
+            metrics = result.metrics_json()
+            refit = f", then refitted on all {result.refit_size} images" if result.refit_size else ""
+            out.append(f"{result.category.id}: validation balanced accuracy {metrics['balanced_accuracy']:.3f} "
+                       f"(n={metrics['n']}){refit}; wrote {self.output / spec['file']} and its model card")
+            out += [f"  {label:40s} precision {m['precision']:.3f}  recall {m['recall']:.3f}  n={m['support']}"
+                    for label, m in metrics["per_class"].items()]
+            out += [f"  {domain:40s} group k-fold balanced accuracy {m['balanced_accuracy_mean']:.3f} "
+                    f"+- {m['balanced_accuracy_std']:.3f} (n={m['n']})" for domain, m in result.domains.items()]
+        return out
 
 
 def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet, command: str,
@@ -328,7 +352,7 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
         results.append(result)
     if branch is not None:
         _register_fine_tune(output, branch_file, fine_tune_from, specs)
-    return TrainJob(results, specs, branch, steps.failed)
+    return TrainJob(results, specs, branch, steps.failed, output)
 
 
 class _Steps:
