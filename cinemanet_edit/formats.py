@@ -178,6 +178,8 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, adapter_name: str
             raise CinemanetError(f"cannot write {path}: {exc.strerror or exc}") from None
         return
     adapter = otio.adapters.from_name(adapter_name)
+    if known is None:  # another OTIO adapter: give it what several of them need
+        timeline = with_available_ranges(timeline)
     if adapter.has_feature("write_to_string"):
         try:
             text = otio.adapters.write_to_string(timeline, adapter_name, **options)
@@ -202,6 +204,18 @@ def write_timeline(timeline: otio.schema.Timeline, path: Path, adapter_name: str
         if isinstance(exc, CinemanetError):
             raise
         raise CinemanetError(f"cannot write {title_of(adapter_name)}: {exc}") from None
+
+
+def with_available_ranges(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
+    """A copy in which every media reference without an ``available_range`` has its clip's source range:
+    OTIO's FCP7 XML writer (and others) cannot write a clip whose media is missing otherwise. Our own files keep
+    only what was measured."""
+    copy = timeline.deepcopy()
+    for clip in copy.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.ExternalReference) and ref.available_range is None and clip.source_range:
+            ref.available_range = clip.source_range
+    return copy
 
 
 def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,

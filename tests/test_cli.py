@@ -105,14 +105,20 @@ def test_failed_write_leaves_no_partial_file(cut, tmp_path, monkeypatch, capsys)
     assert list(tmp_path.iterdir()) == [cut]
 
 
-def test_other_formats_through_otio_adapters(cut, tmp_path):
-    """FCP7 XML through OTIO's fcp_xml adapter, which needs every reference's available_range: we fill it
-    from the probed media, and from the clip's own range where the media is missing."""
+def test_other_formats_through_otio_adapters(cut, tmp_path, clip_25_mjpeg):
+    """Any OTIO adapter writes the tagged timeline (--format names it): here OTIO's own fcp_xml writer, which
+    needs every reference's available_range; we fill it from the probed media (one clip's media is missing)."""
     out = tmp_path / "out.xml"
-    assert cli.main(["tag", str(cut), "-o", str(out), "-q"]) == 0  # one clip's media is missing
-    tl = otio.adapters.read_from_file(str(out))
-    markers = [m for c in tl.find_clips() for m in c.markers]
-    assert markers and markers[0].name.startswith("Frame: ")
+    assert cli.main(["tag", str(cut), "-o", str(out), "--format", "fcp_xml", "-q"]) == 0
+    assert "<xmeml" in out.read_text() and "cinemanet" not in out.read_text().split("<sequence")[0]
+    clips = {c.name: c for c in otio.adapters.read_from_file(str(out), "fcp_xml").find_clips()}
+    assert sorted(clips) == ["c0", "c1"]
+    analysed = clips["c0"]
+    (marker,) = analysed.markers  # the fake model's one category: the frame it saw, inside frames 10-59
+    assert marker.name.startswith("Frame: ") and 10 <= int(marker.name.split(": ")[1]) < 60
+    available = analysed.media_reference.available_range
+    assert (available.start_time.value, available.duration.value) == (0, 100)  # the probed file: 100 frames
+    assert len(clips["c1"].markers) == 0 and clips["c1"].source_range.duration.value == 50
 
 
 def test_classify_json_contract(clip_25_mjpeg, tmp_path, capsys):

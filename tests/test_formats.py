@@ -33,12 +33,20 @@ def test_suffixes_and_names_are_unique():
 
 
 def test_cli_offers_every_writer_option_and_format():
-    help_text = cli.build_parser()._subparsers._group_actions[0].choices["tag"].format_help()
+    tag = cli.build_parser()._subparsers._group_actions[0].choices["tag"]
+    output = next(a for a in tag._actions if "--output" in a.option_strings)
+    entries = output.help.split(". Repeat")[0].split(": ", 1)[1].split("; ")  # the -o help lists every writer
+    assert entries == [f"{'/'.join(f.suffixes)} ({f.summary})" for f in formats.FORMATS if f.writes]
     for fmt in formats.FORMATS:
-        for suffix in fmt.suffixes:
-            assert suffix in help_text
         for option in fmt.options:
-            assert option.flag in help_text
+            action = next(a for a in tag._actions if option.flag in a.option_strings)
+            assert action.dest == option.keyword and action.default == option.default
+            assert tuple(action.choices or ()) == tuple(option.choices or ())
+    args = cli.build_parser().parse_args(["tag", "in.otio", "-o", "x.fcpxml", "--fcpxml-version", "1.8",
+                                          "--edl-style", "resolve", "--chapter-markers"])
+    by_adapter = cli._writer_args(args)  # each option reaches its own format's adapter, by keyword
+    assert by_adapter["fcpxml"] == {"fcpxml_version": "1.8", "chapter_markers": True}
+    assert by_adapter["cinemanet_edl"] == {"style": "resolve"}
 
 
 @pytest.mark.parametrize("rate_id", ["23.976", "29.97DF", "25"])

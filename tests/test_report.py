@@ -75,7 +75,7 @@ def test_one_card_per_clip_with_its_frames_and_nothing_remote(page):
     assert all(img.get("src").startswith("data:image/jpeg;base64,") for img in doc.xpath("//img"))
     assert not re.search(r'(src|href)="(https?:)?//', text)  # nothing fetched
     assert "01:00:00:20" in cards[1].xpath('string(.//p[@class="tc"])')  # source timecode of the 23.976 clip
-    assert doc.xpath('//svg[@id="chart"]') or "No shot framing" in text
+    assert not doc.xpath('//svg[@id="chart"]') and "No shot framing labels" in text  # the fake model has none
     assert (page / "again.html").read_text().count('<article class="card"') == 3  # report TAGGED: the same cards
 
 
@@ -90,6 +90,17 @@ def test_filters_work_in_headless_chromium(page):
     shot = page / "shot.png"
     _chromium(cards.as_uri(), f"--screenshot={shot}", "--window-size=1200,900")
     assert shot.exists() and shot.stat().st_size > 10000
+
+
+def test_the_chart_gives_each_shot_size_its_share_of_the_cut(tmp_path):
+    """a (Close Up, 50 frames), b (Long, 50), c (Extreme Close Up, 10) on V1; d (Close Up, 20) on V2."""
+    doc = lxml_html.fromstring(build_html(layout(tagged_cut(tmp_path)), {}, "t"))
+    (chart,) = doc.xpath('//svg[@id="chart"]')
+    labels = [t.text for t in chart.xpath(".//text")]
+    assert labels == ["Extreme Close Up", "8% (1 clip)", "Close Up", "54% (2 clips)", "Long Shot", "38% (1 clip)"]
+    widths = [float(r.get("width")) for r in chart.xpath(".//rect")]
+    assert widths == [pytest.approx(400 * 10 / 130, abs=0.1), pytest.approx(400 * 70 / 130, abs=0.1),
+                      pytest.approx(400 * 50 / 130, abs=0.1)]
 
 
 def test_a_thousand_shots_stay_light(tmp_path):
