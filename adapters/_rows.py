@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import opentimelineio as otio
-
 from cinemanet_edit import timecode
-from cinemanet_edit.layout import Layout, PlacedClip, layout
-from cinemanet_edit.schema import clip_record, ordered_categories
+from cinemanet_edit.layout import Layout, PlacedClip
+from cinemanet_edit.schema import ordered_categories
 
 
-def categories_of(timeline) -> list[str]:
-    seen = []
-    for clip in timeline.find_clips():
-        record = clip_record(clip)
-        for category in (record.labels if record is not None else {}):
-            if category not in seen:
-                seen.append(category)
-    return ordered_categories(seen)
+def categories_of(cut: Layout) -> list[str]:
+    """Every category any video clip of the cut carries, in our order."""
+    return ordered_categories(dict.fromkeys(c for track in cut.video for placed in track if placed.record
+                                            for c in placed.record.labels))
 
 
 def _source_tc(placed: PlacedClip, cut: Layout, frame: int) -> str:
@@ -31,13 +25,12 @@ def _source_tc(placed: PlacedClip, cut: Layout, frame: int) -> str:
                            drop_frame=cut.drop_frame)
 
 
-def rows(timeline: otio.schema.Timeline) -> list[dict]:
+def rows(cut: Layout) -> list[dict]:
     """One dict per video clip (nested stacks flattened as in ``layout``), in track then timeline order."""
-    cut = layout(timeline)
     out = []
     for number, track in enumerate(cut.video, start=1):
         for placed in track:
-            record = clip_record(placed.clip)
+            record = placed.record
             labels = record.labels if record is not None else {}
             out.append({
                 "track": f"V{number}",

@@ -10,9 +10,9 @@ FPS, drop-frame as the cut), Source File, then a column per category with the la
 from __future__ import annotations
 
 from cinemanet_edit import timecode
-from cinemanet_edit.layout import layout
+from cinemanet_edit.layout import Layout, layout
 from cinemanet_edit.sanitize import one_line
-from cinemanet_edit.schema import clip_record, ordered_categories
+from cinemanet_edit.schema import ordered_categories
 from cinemanet_edit.taxonomy import describe
 
 
@@ -25,10 +25,13 @@ def _fps(rate) -> str:
 
 
 def write_to_string(input_otio) -> str:
-    cut = layout(input_otio)
+    """OTIO's entry point: ``render`` of the timeline's layout."""
+    return render(layout(input_otio))
+
+
+def render(cut: Layout) -> str:
     clips = [c for track in cut.video for c in track if c.media is not None]
-    records = {id(placed): clip_record(placed.clip) for placed in clips}
-    categories = ordered_categories(dict.fromkeys(c for r in records.values() if r is not None for c in r.labels))
+    categories = ordered_categories(dict.fromkeys(c for p in clips if p.record is not None for c in p.record.labels))
 
     def title(category: str) -> str:
         return describe(category).title
@@ -41,7 +44,7 @@ def write_to_string(input_otio) -> str:
     lines = ["Heading", "FIELD_DELIM\tTABS", f"VIDEO_FORMAT\t{1080 if width >= 1920 else 'CUSTOM'}",
              "AUDIO_FORMAT\t48khz", f"FPS\t{_fps(cut.rate)}", "", "Column", "\t".join(columns), "", "Data"]
     for placed in clips:
-        record = records[id(placed)]
+        record = placed.record
         labels = record.labels if record is not None else {}
         start, end = placed.source_on(cut.rate)
         row = [_cell(placed.name), "V", timecode.render(start, cut.rate, drop_frame=cut.drop_frame),

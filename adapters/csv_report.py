@@ -12,18 +12,24 @@ import io
 
 from cinemanet_edit_adapters._rows import categories_of, rows
 
+from cinemanet_edit.layout import Layout, layout
 from cinemanet_edit.sanitize import csv_cell
 
 
 def write_to_string(input_otio) -> str:
-    categories = categories_of(input_otio)
+    """OTIO's entry point: ``render`` of the timeline's layout."""
+    return render(layout(input_otio))
+
+
+def render(cut: Layout) -> str:
+    categories = categories_of(cut)
     header = ["track", "clip", "record_in", "record_out", "source_file", "source_in", "source_out", "model"]
     for category in categories:
         header += [category, f"{category}.label", f"{category}.confidence"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    for row in rows(input_otio):
+    for row in rows(cut):
         line = [csv_cell(row[k]) for k in header[:8]]
         for category in categories:
             entry = row["labels"].get(category)

@@ -27,10 +27,11 @@ import opentimelineio as otio
 from cinemanet_edit_adapters import EDLError
 
 from cinemanet_edit import timecode
-from cinemanet_edit.layout import PlacedClip, layout
+from cinemanet_edit.layout import Layout, PlacedClip, layout
 from cinemanet_edit.sanitize import one_line
 from cinemanet_edit.schema import ordered_categories, set_drop_frame, set_reader_warnings
 from cinemanet_edit.taxonomy import AVID_COLORS, RESOLVE_COLORS
+from cinemanet_edit.types import WriterOption
 
 RT = otio.opentime.RationalTime
 REEL = re.compile(r"^[A-Za-z0-9_]{1,8}$")
@@ -59,23 +60,30 @@ def _channel(kind: str, track: int) -> str:
     return "A" if track == 1 else f"A{track}"
 
 
+OPTIONS = (WriterOption("--edl-style", "style", "EDL: avid (events with * LOC locators) or resolve (timeline-marker "
+                        "EDL)", ("avid", "resolve"), "avid"),)
+
+
 def write_to_string(input_otio, style: str = "avid", track: int = 1, title: str | None = None,
                     drop_frame: bool | None = None) -> str:
+    """OTIO's entry point: ``render`` of the timeline's layout."""
+    return render(layout(input_otio), style, track, title, drop_frame)
+
+
+def render(cut: Layout, style: str = "avid", track: int = 1, title: str | None = None,
+           drop_frame: bool | None = None) -> str:
     """The EDL of video track ``track`` (1-based, nested stacks flattened as in ``layout``); the first file also
     carries the audio tracks' events (channels A, A2, A3 ...). Source timecodes count frames of the EDL's own
     rate and timecode mode, so source and record durations agree."""
     if style not in ("avid", "resolve"):
         raise EDLError("style must be 'avid' or 'resolve'")
-    timeline = input_otio
     if drop_frame is not None:
-        timeline = timeline.deepcopy()
-        set_drop_frame(timeline, str(drop_frame).lower() in ("1", "true", "yes"))
-    cut = layout(timeline)
+        cut = cut.with_drop_frame(str(drop_frame).lower() in ("1", "true", "yes"))
     if not 1 <= int(track) <= max(1, len(cut.video)):
         raise EDLError(f"the timeline has {len(cut.video)} video tracks")
     rate, drop = cut.rate, cut.drop_frame
     video = cut.video[int(track) - 1] if cut.video else ()
-    lines = [f"TITLE: {_clean(title or timeline.name or 'cinemanet-edit')}",
+    lines = [f"TITLE: {_clean(title or cut.name or 'cinemanet-edit')}",
              f"FCM: {'DROP FRAME' if drop else 'NON-DROP FRAME'}", ""]
 
     def tc(frames: int) -> str:

@@ -28,15 +28,22 @@ from lxml import etree
 
 from cinemanet_edit import schema
 from cinemanet_edit.files import atomic_write, write_bundle
-from cinemanet_edit.layout import PlacedClip, layout
+from cinemanet_edit.layout import Layout, PlacedClip, layout
 from cinemanet_edit.sanitize import xml_text
 from cinemanet_edit.schema import MarkerRecord, set_drop_frame
 from cinemanet_edit.timecode import exact_rate
+from cinemanet_edit.types import WriterOption
 
 VERSIONS = ("1.8", "1.9", "1.10", "1.11")
 DEFAULT_VERSION = "1.10"  # imported by Final Cut Pro 10.6+ and DaVinci Resolve 18+
 MAX_BYTES = 200 * 1024 * 1024
 MD_KEY = "com.cinemanet-edit.labels"
+OPTIONS = (
+    WriterOption("--fcpxml-version", "fcpxml_version", "FCPXML version to write (default 1.10: Final Cut Pro 10.6+ "
+                 "and Resolve 18+ import it)", VERSIONS, DEFAULT_VERSION),
+    WriterOption("--chapter-markers", "chapter_markers", "FCPXML: also a chapter marker per clip", switch=True,
+                 default=False),
+)
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
 
@@ -79,11 +86,10 @@ class _Writer:
     """Builds the document from ``cinemanet_edit.layout``: track 1 is the spine (holes and generators as gaps),
     the other video tracks connect on lanes 1, 2 ..., audio tracks on lanes -1, -2 ..."""
 
-    def __init__(self, timeline: otio.schema.Timeline, version: str, chapter_markers: bool):
+    def __init__(self, cut: Layout, version: str, chapter_markers: bool):
         if version not in VERSIONS:
             raise FCPXMLError(f"fcpxml_version must be one of {', '.join(VERSIONS)}")
-        self.timeline = timeline
-        self.cut = layout(timeline)
+        self.cut = cut
         self.version = version
         self.chapter_markers = chapter_markers
         self.rate = self.cut.rate
@@ -165,7 +171,7 @@ class _Writer:
 
     def decorate(self, el, placed: PlacedClip, start: Fraction, duration: Fraction, rate: Fraction) -> None:
         """Markers, keywords and our metadata, after any connected clips (the DTD's order)."""
-        record = schema.clip_record(placed.clip)
+        record = placed.record
         labels = record.labels if record is not None else None
         if labels and placed.kind == "video":
             words = record.keywords()
@@ -246,15 +252,20 @@ class _Writer:
         pending.append((el, placed, start, length, rate))
 
 
+def render(cut: Layout, fcpxml_version: str = DEFAULT_VERSION, chapter_markers: bool = False) -> str:
+    """The cut as FCPXML ``fcpxml_version`` (1.8 to 1.11)."""
+    if isinstance(chapter_markers, str):
+        chapter_markers = chapter_markers.lower() in ("1", "true", "yes")
+    return _Writer(cut, str(fcpxml_version), chapter_markers).build().decode("utf-8")
+
+
 def write_to_string(input_otio, fcpxml_version: str = DEFAULT_VERSION, chapter_markers: bool = False) -> str:
-    """Serialise a timeline as FCPXML ``fcpxml_version`` (1.8 to 1.11)."""
+    """OTIO's entry point: ``render`` of the timeline's layout."""
     if isinstance(input_otio, otio.schema.SerializableCollection):
         input_otio = next(iter(input_otio.find_children(descended_from_type=otio.schema.Timeline)), None)
     if not isinstance(input_otio, otio.schema.Timeline):
         raise FCPXMLError("FCPXML output needs a timeline")
-    if isinstance(chapter_markers, str):
-        chapter_markers = chapter_markers.lower() in ("1", "true", "yes")
-    return _Writer(input_otio, str(fcpxml_version), chapter_markers).build().decode("utf-8")
+    return render(layout(input_otio), fcpxml_version, chapter_markers)
 
 
 # ----------------------------------------------------------------------------------------------- reader

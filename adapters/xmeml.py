@@ -159,15 +159,16 @@ class _Writer:
                               doctype="<!DOCTYPE xmeml>")
 
 
-def write_to_string(input_otio, drop_frame: bool | None = None) -> str:
-    """Serialise a timeline as FCP7 XML (xmeml 4)."""
-    timeline = input_otio
+def render(cut: Layout, drop_frame: bool | None = None) -> str:
+    """The cut as FCP7 XML (xmeml 4); ``drop_frame`` overrides its timecode mode."""
     if drop_frame is not None:
-        from cinemanet_edit.schema import set_drop_frame
+        cut = cut.with_drop_frame(str(drop_frame).lower() in ("1", "true", "yes"))
+    return _Writer(cut).build().decode("utf-8")
 
-        timeline = timeline.deepcopy()
-        set_drop_frame(timeline, str(drop_frame).lower() in ("1", "true", "yes"))
-    return _Writer(layout(timeline)).build().decode("utf-8")
+
+def write_to_string(input_otio, drop_frame: bool | None = None) -> str:
+    """OTIO's entry point: ``render`` of the timeline's layout."""
+    return render(layout(input_otio), drop_frame)
 
 
 def read_from_string(input_str):

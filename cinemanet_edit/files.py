@@ -30,6 +30,21 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_via(path: Path, write) -> None:
+    """For writers that only write to a path of their own: ``write(temporary path)`` beside ``path``, then the
+    rename; a failure leaves nothing behind."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_bundle(path: Path, files: dict[str, bytes]) -> None:
     """Write a bundle folder (``.fcpxmld``) beside ``path`` and swap it in whole."""
     path = Path(path)

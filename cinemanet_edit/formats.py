@@ -12,31 +12,17 @@ suffix.
 
 from __future__ import annotations
 
-import os
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import opentimelineio as otio
-from cinemanet_edit_adapters.fcpxml import DEFAULT_VERSION as FCPXML_DEFAULT_VERSION
-from cinemanet_edit_adapters.fcpxml import VERSIONS as FCPXML_VERSIONS
+from cinemanet_edit_adapters import edl, fcpxml
 
 from .errors import CinemanetError
-from .files import atomic_write, write_bundle
-from .layout import layout, reused
-
-
-@dataclass(frozen=True)
-class Option:
-    """A writer option: the CLI flag and the adapter keyword it fills."""
-
-    flag: str  # "--fcpxml-version"
-    keyword: str  # "fcpxml_version"
-    help: str
-    choices: tuple[str, ...] | None = None
-    default: Any = None
-    switch: bool = False  # a flag without a value (store_true)
+from .files import atomic_write, atomic_write_via, write_bundle
+from .layout import Layout, layout
+from .types import WriterOption
 
 
 @dataclass(frozen=True)
@@ -48,29 +34,20 @@ class Format:
     reads: bool = True  # our entry also reads it (else OTIO's adapter for the suffix, if any)
     writes: bool = True
     per_track: bool = False  # one file per video track: cut.edl, cut.V2.edl ...
-    options: tuple[Option, ...] = ()
+    options: tuple[WriterOption, ...] = ()  # declared by the adapter (its OPTIONS)
     summary: str = ""  # one phrase for the -o help
-    writer: str | None = None  # "module:function" writing (timeline, path) itself, for formats that need more
-    #                            than OTIO and lxml (the HTML report decodes thumbnails), so no OTIO adapter
-
 
 
 FORMATS: tuple[Format, ...] = (
     Format("otio", "OTIO", "otio_json", (".otio",), summary="OpenTimelineIO, everything"),
-    Format("fcpxml", "FCPXML", "fcpxml", (".fcpxml", ".fcpxmld"), summary="Final Cut Pro, Resolve", options=(
-        Option("--fcpxml-version", "fcpxml_version", "FCPXML version to write (default 1.10: Final Cut Pro 10.6+ "
-               "and Resolve 18+ import it)", FCPXML_VERSIONS, FCPXML_DEFAULT_VERSION),
-        Option("--chapter-markers", "chapter_markers", "FCPXML: also a chapter marker per clip", switch=True,
-               default=False))),
+    Format("fcpxml", "FCPXML", "fcpxml", (".fcpxml", ".fcpxmld"), summary="Final Cut Pro, Resolve",
+           options=fcpxml.OPTIONS),
     Format("edl", "EDL", "cinemanet_edl", (".edl",), per_track=True, summary="CMX 3600 for Avid and Resolve, one "
-           "file per video track", options=(
-               Option("--edl-style", "style", "EDL: avid (events with * LOC locators) or resolve (timeline-marker "
-                      "EDL)", ("avid", "resolve"), "avid"),)),
+           "file per video track", options=edl.OPTIONS),
     Format("xml", "FCP7 XML", "cinemanet_xmeml", (".xml",), summary="FCP7 XML for Premiere and Resolve"),
     Format("ale", "ALE", "cinemanet_ale", (".ale",), reads=False, summary="Avid Log Exchange, labels as bin "
            "columns"),
     Format("html", "HTML report", "cinemanet_html", (".html",), reads=False,
-           writer="cinemanet_edit.report:write_report",
            summary="a page of cards with the analysed frames, filters and the shot-size chart"),
     Format("csv", "CSV report", "cinemanet_csv", (".csv",), reads=False, summary="sidecar report"),
     Format("json", "JSON report", "cinemanet_json", (".json",), reads=False, summary="sidecar report"),
@@ -128,7 +105,7 @@ def title_of(adapter: str) -> str:
     return known.title if known else adapter
 
 
-def writer_options() -> list[tuple[Format, Option]]:
+def writer_options() -> list[tuple[Format, WriterOption]]:
     return [(f, o) for f in FORMATS for o in f.options]
 
 
@@ -139,7 +116,8 @@ def check_formats(outputs: list[Path], format_name: str | None = None) -> None:
 
 
 def planned_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
-                    writer_args: dict[str, dict] | None = None) -> list[tuple[Path, str, dict]]:
+                    writer_args: dict[str, dict] | None = None,
+                    cut: Layout | None = None) -> list[tuple[Path, str, dict]]:
     """Every file the outputs make, with its adapter and options; a per-track format gets one file per video
     track. Two outputs that would make the same file are refused."""
     planned: list[tuple[Path, str, dict]] = []
@@ -148,7 +126,8 @@ def planned_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_
         args = dict((writer_args or {}).get(name, {}))
         known = by_name(name)
         if known is not None and known.per_track:
-            for number in range(1, max(1, len(layout(timeline).video)) + 1):
+            cut = cut or layout(timeline)
+            for number in range(1, max(1, len(cut.video)) + 1):
                 target = path if number == 1 else path.with_name(f"{path.stem}.V{number}{path.suffix}")
                 planned.append((target, name, dict(args, track=number)))
         else:
@@ -162,48 +141,44 @@ def planned_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_
     return planned
 
 
-def write_timeline(timeline: otio.schema.Timeline, path: Path, adapter_name: str, options: dict | None = None) -> None:
-    """Write one file atomically: the whole document goes to a temporary file beside ``path``, then is renamed
-    (a ``.fcpxmld`` bundle folder is swapped in whole)."""
-    path = Path(path)
-    options = options or {}
-    known = by_name(adapter_name)
-    if known is not None and known.writer:
-        import importlib
+def renderer(adapter_name: str) -> Callable[..., str] | None:
+    """Our adapter's ``render(cut, **options)``; None for an adapter of someone else's (it takes a timeline)."""
+    if by_name(adapter_name) is None:
+        return None
+    return getattr(otio.adapters.from_name(adapter_name).module(), "render", None)
 
-        module, function = known.writer.split(":")
-        try:
-            getattr(importlib.import_module(module), function)(timeline, path, **options)
-        except OSError as exc:
-            raise CinemanetError(f"cannot write {path}: {exc.strerror or exc}") from None
-        return
-    adapter = otio.adapters.from_name(adapter_name)
-    if known is None:  # another OTIO adapter: give it what several of them need
-        timeline = with_available_ranges(timeline)
-    if adapter.has_feature("write_to_string"):
-        try:
-            text = otio.adapters.write_to_string(timeline, adapter_name, **options)
-        except Exception as exc:  # noqa: BLE001 - an adapter can raise anything
-            raise CinemanetError(f"cannot write {title_of(adapter_name)}: {' '.join(str(exc).split())[:300]}") \
-                from None
-        try:
-            if path.suffix.lower() == ".fcpxmld":  # a bundle: a folder holding Info.fcpxml
-                write_bundle(path, {"Info.fcpxml": text.encode("utf-8")})
-            else:
-                atomic_write(path, text.encode("utf-8"))
-        except OSError as exc:
-            raise CinemanetError(f"cannot write {path}: {exc.strerror or exc}") from None
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
-    os.close(fd)
+
+def write_timeline(timeline: otio.schema.Timeline, path: Path, adapter_name: str, options: dict | None = None,
+                   cut: Layout | None = None) -> None:
+    """Write one file whole or not at all: ours render the cut's layout (``cut``, computed here when not given);
+    any other OTIO adapter writes the timeline."""
+    path, options = Path(path), options or {}
+    render = renderer(adapter_name)
     try:
-        otio.adapters.write_to_file(timeline, tmp, adapter_name=adapter_name, **options)
-        os.replace(tmp, path)
-    except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, CinemanetError):
-            raise
-        raise CinemanetError(f"cannot write {title_of(adapter_name)}: {exc}") from None
+        if render is not None:
+            _write_text(path, render(cut or layout(timeline), **options))
+            return
+        timeline = with_available_ranges(timeline)  # what several OTIO writers need
+        if otio.adapters.from_name(adapter_name).has_feature("write_to_string"):
+            _write_text(path, otio.adapters.write_to_string(timeline, adapter_name, **options))
+        else:
+            atomic_write_via(path, lambda tmp: otio.adapters.write_to_file(timeline, str(tmp),
+                                                                           adapter_name=adapter_name, **options))
+    except OSError as exc:
+        raise CinemanetError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except CinemanetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an adapter can raise anything
+        raise CinemanetError(f"cannot write {title_of(adapter_name)}: {' '.join(str(exc).split())[:300]}") from None
+
+
+def _write_text(path: Path, text: str) -> None:
+    """The one write path of a rendered document: a ``.fcpxmld`` bundle (a folder holding Info.fcpxml) is
+    swapped in whole, any other file written atomically."""
+    if path.suffix.lower() == ".fcpxmld":
+        write_bundle(path, {"Info.fcpxml": text.encode("utf-8")})
+    else:
+        atomic_write(path, text.encode("utf-8"))
 
 
 def with_available_ranges(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
@@ -219,17 +194,17 @@ def with_available_ranges(timeline: otio.schema.Timeline) -> otio.schema.Timelin
 
 
 def write_outputs(timeline: otio.schema.Timeline, outputs: list[Path], format_name: str | None = None,
-                  writer_args: dict[str, dict] | None = None) -> list[Path]:
-    """Write every output (see ``planned_outputs``). One failing writer does not stop the others; returns the
-    files written."""
+                  writer_args: dict[str, dict] | None = None, cut: Layout | None = None) -> list[Path]:
+    """Write every output (see ``planned_outputs``), each of ours from the same layout (``cut``, computed once
+    here when not given). One failing writer does not stop the others; returns the files written."""
     written, failures = [], []
-    with reused():  # every writer places clips from the same layout: compute it once
-        for target, name, args in planned_outputs(timeline, outputs, format_name, writer_args):
-            try:
-                write_timeline(timeline, target, name, args)
-                written.append(target)
-            except CinemanetError as exc:  # keep going: the other outputs still hold the results
-                failures.append(f"{target}: {exc}")
+    cut = cut or layout(timeline)
+    for target, name, args in planned_outputs(timeline, outputs, format_name, writer_args, cut):
+        try:
+            write_timeline(timeline, target, name, args, cut)
+            written.append(target)
+        except CinemanetError as exc:  # keep going: the other outputs still hold the results
+            failures.append(f"{target}: {exc}")
     if failures:
         done = f" (written: {', '.join(str(p) for p in written)})" if written else ""
         raise CinemanetError("; ".join(failures) + done)

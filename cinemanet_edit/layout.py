@@ -21,8 +21,7 @@ Only OTIO and the standard library here: OTIO imports the adapters, which import
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -72,7 +71,8 @@ class PlacedClip:
     source_out: int
     media: Media | None  # None for generators (titles, colour mattes)
     markers: tuple[PlacedMarker, ...]
-    clip: otio.schema.Clip = field(compare=False, repr=False)  # for metadata: labels, reel names
+    clip: otio.schema.Clip = field(compare=False, repr=False)  # for other formats' metadata (reel names)
+    record: schema.ClipRecord | None = field(default=None, compare=False, repr=False)  # our labels, if any
 
     @property
     def duration(self) -> int:
@@ -107,6 +107,10 @@ class Layout:
         for track in self.video + self.audio:
             yield from track
 
+    def with_drop_frame(self, value: bool) -> Layout:
+        """The same cut with its timecode written drop-frame or not (only 29.97 and 59.94 have drop-frame)."""
+        return replace(self, drop_frame=bool(value) and _drop_frame_rate(self.rate))
+
 
 # ----------------------------------------------------------------------------------------------- rates
 
@@ -126,7 +130,7 @@ def timeline_rate(timeline: otio.schema.Timeline) -> Fraction:
 def drop_frame(timeline: otio.schema.Timeline, rate: Fraction | None = None) -> bool:
     """Whether the timeline's timecode counts drop-frame: as the input said, else by the rate."""
     rate = timeline_rate(timeline) if rate is None else rate
-    if not (is_ntsc(rate) and round(rate) % 30 == 0):
+    if not _drop_frame_rate(rate):
         return False
     stated = schema.drop_frame(timeline)
     if stated is not None:
@@ -137,6 +141,10 @@ def drop_frame(timeline: otio.schema.Timeline, rate: Fraction | None = None) -> 
     if isinstance(display, str) and display.upper() in ("DF", "NDF"):
         return display.upper() == "DF"
     return True
+
+
+def _drop_frame_rate(rate: Fraction) -> bool:
+    return is_ntsc(rate) and round(rate) % 30 == 0
 
 
 def _media_rate(clip: otio.schema.Clip, fallback: Fraction | None) -> Fraction | None:
@@ -300,38 +308,12 @@ class _Builder:
                                         category=ours.category if ours is not None else None))
         tracks = self.video if kind == "video" else self.audio
         tracks[number - 1].append(PlacedClip(kind, number, clip.name or "", record_in, record_out, source_in,
-                                             source_out, media, tuple(markers), clip))
-
-
-_REUSED: dict[int, tuple[otio.schema.Timeline, Layout]] | None = None
-
-
-@contextmanager
-def reused():
-    """Within this block each timeline is laid out once: the writers of one run (and an EDL's every track file)
-    each ask for its layout, and the timeline does not change while they write."""
-    global _REUSED
-    outer = _REUSED
-    _REUSED = {} if outer is None else outer
-    try:
-        yield
-    finally:
-        _REUSED = outer
+                                             source_out, media, tuple(markers), clip, schema.clip_record(clip)))
 
 
 def layout(timeline: otio.schema.Timeline) -> Layout:
-    """Lay the timeline flat: every clip of every video and audio track, nested stacks included."""
-    if _REUSED is not None:
-        held = _REUSED.get(id(timeline))
-        if held is not None and held[0] is timeline:
-            return held[1]
-        result = _lay_out(timeline)
-        _REUSED[id(timeline)] = (timeline, result)
-        return result
-    return _lay_out(timeline)
-
-
-def _lay_out(timeline: otio.schema.Timeline) -> Layout:
+    """Lay the timeline flat: every clip of every video and audio track, nested stacks included. A caller that
+    writes several files computes it once and hands the same ``Layout`` to every writer."""
     rate = timeline_rate(timeline)
     try:
         start = round(_on(timeline.global_start_time, rate)) if timeline.global_start_time is not None else 0

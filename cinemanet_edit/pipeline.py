@@ -22,6 +22,7 @@ from . import aggregate, annotate, decode, sampling, schema
 from .classify import BATCH_SIZE, Classifier
 from .errors import CinemanetError
 from .formats import check_formats, planned_outputs, reader_for, write_outputs
+from .layout import layout
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
 from .scoring import FrameScorer, Progress, Scored
@@ -29,6 +30,7 @@ from .timeline import MediaResolver, clip_refs, media_timeline, read_timeline, v
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
+HTML = "cinemanet_html"  # the report's adapter: it is given the pictures the analysis decoded
 URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # http://host/x as a Path reads http:/host/x
 
 
@@ -272,16 +274,19 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     if split_shots and not is_media_file(input_path, input_format):
         split_into_shots(timeline, resolver, reporter or Reporter(), files)
     analyzer = analyzer or Analyzer()
-    writer_args = dict(writer_args or {})
-    on_frame = None
-    if any(name == "cinemanet_html" for _t, name, _a in planned):
+    collector = None
+    if any(name == HTML for _t, name, _a in planned):
         from .report import ThumbnailCollector
 
         collector = ThumbnailCollector(files)  # the report's pictures come from the frames the analysis decodes
-        on_frame = collector
-        writer_args["cinemanet_html"] = {**writer_args.get("cinemanet_html", {}), "thumbnails": collector.thumbs}
-    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, on_frame, min_confidence, files)
-    written = write_outputs(timeline, outputs, output_format, writer_args)
+    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, collector, min_confidence, files)
+    cut = layout(timeline)  # once, for every writer
+    writer_args = dict(writer_args or {})
+    if collector is not None:
+        from .report import decode_thumbnails
+
+        writer_args[HTML] = {**writer_args.get(HTML, {}), "thumbnails": decode_thumbnails(cut, collector.thumbs)}
+    written = write_outputs(timeline, outputs, output_format, writer_args, cut)
     report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
     return report
 

@@ -98,3 +98,15 @@ class ClipLabels:
     rate: float
     frames_requested: int = 0
     media_frames: tuple[int, ...] = ()  # the same samples as 0-based frames of the media file
+
+
+@dataclass(frozen=True)
+class WriterOption:
+    """One option of one of our writers, declared once by its adapter: the CLI flag and the keyword it fills."""
+
+    flag: str  # "--fcpxml-version"
+    keyword: str  # "fcpxml_version"
+    help: str
+    choices: tuple[str, ...] | None = None
+    default: Any = None
+    switch: bool = False  # a flag without a value (store_true)

@@ -1,5 +1,7 @@
 """The layer contract, read from the source: stages import only stages below them, nothing imports in a
-circle, tagging never imports training, and the OTIO adapters stay free of PyAV and TensorFlow.
+circle, tagging never imports training, and the OTIO adapters stay free of PyAV and TensorFlow. The adapters
+package (``adapters/``, installed as ``cinemanet_edit_adapters``) is part of the graph: its own layer, between
+the stages it writes from and the format registry that lists it.
 
 Imports inside functions count too: a lazy import is still a dependency.
 """
@@ -11,11 +13,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cinemanet_edit"
+ADAPTERS = ROOT / "adapters"
+PACKAGES = {"cinemanet_edit": PACKAGE, "cinemanet_edit_adapters": ADAPTERS}
 
 # Lowest first. A module may import from its own layer or below, never above.
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "types", "timecode", "taxonomy", "schema", "sanitize", "files", "backbone"},  # foundations
     {"layout", "cache", "decode", "annotate", "aggregate", "sampling", "models"},  # one stage each
+    {"adapters"},  # the OTIO adapter plugins: every format we write renders a layout
     {"classify", "formats", "shots", "catalogue"},  # the networks and runtimes; the format registry; the catalogue
     {"timeline", "scoring", "select", "report"},  # timelines in; plans to probabilities; selects; the page
     {"pipeline"},  # the stages composed
@@ -25,13 +30,12 @@ LAYERS: list[set[str]] = [
 ADAPTERS_MAY_USE = {"timecode", "layout", "sanitize", "annotate", "taxonomy", "schema", "files", "errors", "types"}
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(PACKAGE).with_suffix("")
-    return ".".join(rel.parts)
+def _ours(name: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in PACKAGES)
 
 
 def _imports(path: Path, package_parts: list[str]) -> set[str]:
-    """Full dotted names of cinemanet_edit modules imported by ``path``."""
+    """Full dotted names of our modules (both packages) imported by ``path``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
@@ -40,28 +44,29 @@ def _imports(path: Path, package_parts: list[str]) -> set[str]:
                 target = ".".join([*base, node.module] if node.module else base)
             else:
                 target = node.module or ""
-            if target.startswith("cinemanet_edit.") or target == "cinemanet_edit":
-                if node.module is None or target == "cinemanet_edit":  # from . import x
+            if _ours(target):
+                if node.module is None or target in PACKAGES:  # from . import x, from package import x
                     found.update(f"{target}.{a.name}" for a in node.names)
                 else:
                     found.add(target)
         elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("cinemanet_edit."))
+            found.update(a.name for a in node.names if _ours(a.name))
     return found
 
 
 def _graph() -> dict[str, set[str]]:
     """Module -> the package modules it imports ("from .x import name" resolved to the module that holds name)."""
     raw = {}
-    for path in PACKAGE.rglob("*.py"):
-        name = "cinemanet_edit." + _module_name(path)
-        if path.name == "__init__.py":
-            name = name.rsplit(".__init__", 1)[0]
-            parts = name.split(".")
-        else:
-            parts = name.split(".")[:-1]
-        raw[name] = _imports(path, parts)
-    modules = set(raw) | {"cinemanet_edit"}
+    for package, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            name = ".".join([package, *path.relative_to(folder).with_suffix("").parts])
+            if path.name == "__init__.py":
+                name = name.rsplit(".__init__", 1)[0]
+                parts = name.split(".")
+            else:
+                parts = name.split(".")[:-1]
+            raw[name] = _imports(path, parts)
+    modules = set(raw) | set(PACKAGES)
 
     def resolve(target: str) -> str:
         while target not in modules and "." in target:
@@ -72,7 +77,10 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _top(module: str) -> str:
-    """The stage a module belongs to: its first name under the package (``training.job`` -> ``training``)."""
+    """The stage a module belongs to: its first name under the package (``training.job`` -> ``training``);
+    every module of the adapters package is the stage "adapters"."""
+    if module.split(".")[0] == "cinemanet_edit_adapters":
+        return "adapters"
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 
@@ -81,7 +89,7 @@ def _layer(stage: str) -> int:
     for number, layer in enumerate(LAYERS):
         if stage in layer:
             return number
-    raise AssertionError(f"cinemanet_edit.{stage} is in no layer: add it to LAYERS in tests/test_layers.py")
+    raise AssertionError(f"{stage} is in no layer: add it to LAYERS in tests/test_layers.py")
 
 
 def test_every_module_has_a_layer_and_imports_only_downwards():
@@ -115,6 +123,12 @@ def test_no_import_cycles():
     for node in sorted(edges):
         if node not in state:
             visit(node)
+
+
+def test_the_graph_covers_the_adapters_package():
+    edges = _graph()
+    assert "cinemanet_edit.layout" in edges["cinemanet_edit_adapters.fcpxml"]
+    assert "cinemanet_edit_adapters.fcpxml" in edges["cinemanet_edit.formats"]  # the registry lists the adapters
 
 
 def test_tagging_never_imports_training():

@@ -10,13 +10,13 @@ import time
 
 import opentimelineio as otio
 import pytest
+from cinemanet_edit_adapters.html_report import render as build_html
 from conftest import tagged_cut
 from fakes import frame_id_analyzer
 from lxml import html as lxml_html
 
 from cinemanet_edit import cli
 from cinemanet_edit.layout import layout
-from cinemanet_edit.report import build_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
