@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,6 +39,14 @@ class Progress:
 
     def close(self) -> None:
         pass
+
+
+class _Decoded(NamedTuple):
+    """Which frame a decoded image is: ``again`` marks a damaged file's second, deterministic pass."""
+
+    path: Path
+    frame: int
+    again: bool
 
 
 @dataclass
@@ -122,20 +131,20 @@ class FrameScorer:
         return missing
 
     def _decoded(self, missing: dict[Path, list[int]], out: Scored, media: decode.MediaFiles,
-                 on_frame) -> Iterator[tuple[tuple, np.ndarray]]:
-        """((path, frame[, "again"]), image) of every missing frame, file by file. A file that meets damage on
-        frame threads is decoded again on slice threads, its frames marked "again": those replace the first's."""
-        def one_pass(path: Path, indices: list[int], *tag: str):
+                 on_frame) -> Iterator[tuple[_Decoded, np.ndarray]]:
+        """(which frame, image) of every missing frame, file by file. A file that meets damage on frame threads
+        is decoded again on slice threads, its frames marked ``again``: those replace the first pass's."""
+        def one_pass(path: Path, indices: list[int], again: bool):
             for frame in decode.decode_frames(path, indices, self.models.input_size, out.reports[path]):
                 if on_frame is not None:
                     on_frame(path, frame.index, frame.image)
-                yield (path, frame.index, *tag), frame.image
+                yield _Decoded(path, frame.index, again), frame.image
 
         for path, indices in missing.items():
-            yield from one_pass(path, indices)
+            yield from one_pass(path, indices, False)
             if media.learn(out.reports[path]):
                 out.reports[path] = media.report(path)
-                yield from one_pass(path, indices, "again")
+                yield from one_pass(path, indices, True)
 
     def _classify(self, frames: Iterator, cache: ResultCache | None, out: Scored, progress: Progress,
                   media: decode.MediaFiles, missing: dict[Path, list[int]]) -> None:
@@ -145,16 +154,16 @@ class FrameScorer:
         again: set[Path] = set()
         stream = self.classifier.predict_stream(prefetched(frames, 2 * self.batch_size))
         try:
-            for n, (tagged, probabilities) in enumerate(stream, start=1):
-                path, frame = tagged[:2]
-                if len(tagged) == 3 and path not in again:  # forget the first pass's frames of that file
+            for n, (which, probabilities) in enumerate(stream, start=1):
+                path, frame = which.path, which.frame
+                if which.again and path not in again:  # forget the first pass's frames of that file
                     again.add(path)
                     for stale in [k for k in out.scores if k[0] == path and k[1] in missing[path]]:
                         del out.scores[stale]
                     fresh.pop(path, None)
                 out.scores[(path, frame)] = {c: p.astype(np.float32) for c, p in probabilities.items()}
                 fresh[path][frame] = out.scores[(path, frame)]
-                if len(tagged) == 2:
+                if not which.again:
                     progress.advance()
                 if n % FLUSH_EVERY == 0:
                     self._save(cache, fresh, media)

@@ -136,6 +136,21 @@ def test_auto_runtime_prefers_tensorflow_on_a_gpu(monkeypatch):
         classify.make_backbone(model_set, "onnx")
 
 
+def test_auto_chooses_a_registered_runtime_it_prefers(monkeypatch):
+    from cinemanet_edit import classify
+
+    class Fake:
+        name = "fake-accelerator"
+
+    monkeypatch.setattr(classify, "RUNTIMES", dict(classify.RUNTIMES))
+    classify.register_runtime(classify.Runtime("fake-accelerator", lambda: True, lambda m: Fake(),
+                                               preference=lambda: 10))
+    assert classify.make_backbone(models.load_model_set(), "auto").name == "fake-accelerator"
+    classify.register_runtime(classify.Runtime("fake-accelerator", lambda: False, lambda m: Fake(),
+                                               preference=lambda: 10))  # not usable here: not chosen
+    assert classify.choose_auto().name in ("litert", "keras")
+
+
 def test_litert_export_is_made_once_in_the_cache_and_keras_stands_in(tmp_path, monkeypatch):
     """The LiteRT file is derived, not shipped: exported on first use, reused, and never a hard failure."""
     from cinemanet_edit import classify

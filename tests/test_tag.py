@@ -177,3 +177,20 @@ def test_min_confidence_writes_no_marker_for_an_unsure_label(tmp_path, clip_25_m
     sure = next(iter(otio.adapters.read_from_file(str(tmp_path / "sure.otio")).find_clips()))
     assert "uncertain" not in sure.metadata["cinemanet"]["labels"]["test.frame"]
     assert len([m for m in sure.markers if "cinemanet" in m.metadata]) == 1
+
+
+def test_a_flat_file_is_probed_once_by_every_stage(clip_25_mjpeg, tmp_path, monkeypatch):
+    """Reading it, shot detection, sampling, the report's thumbnails and the media description share one probe."""
+    from cinemanet_edit import decode
+
+    calls = []
+    real = decode.probe
+    monkeypatch.setattr(decode, "probe", lambda path: calls.append(path) or real(path))
+    outputs = [tmp_path / "shots.otio", tmp_path / "shots.html", tmp_path / "shots.fcpxml"]
+    report = tag_file(clip_25_mjpeg, outputs, analyzer=frame_id_analyzer(), policy=SamplingPolicy(samples=2))
+    assert report.analysed >= 1 and all(p.exists() for p in outputs)
+    assert len(calls) == 1
+    calls.clear()
+    report = tag_file(one_clip_otio(tmp_path, clip_25_mjpeg, "cut", 10, 40), [tmp_path / "cut.otio"],
+                      analyzer=frame_id_analyzer(), split_shots=True)
+    assert report.analysed >= 1 and len(calls) == 1  # --split-shots too
