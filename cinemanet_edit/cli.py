@@ -313,24 +313,9 @@ def _check_outputs(input_path: Path | None, outputs, force: bool) -> None:
         check_output(input_path, output, force)
 
 
-def _print_classification(result: Classification, as_json: bool, per_sample: bool, titles: dict[str, str]) -> None:
-    if as_json:
-        print(json.dumps(result.to_json(per_sample)), flush=True)
-        return
-    if result.error:
-        return
-
-    def line(labels) -> str:
-        return "; ".join(f"{titles.get(c, c)}: {lab.title} ({lab.confidence:.0%})" for c, lab in labels.items())
-
-    print(f"{result.path}\n  {line(result.labels)}", flush=True)
-    if per_sample:
-        for t, labels in result.samples:
-            print(f"  {t:9.3f}s  {line(labels)}")
-
-
 def cmd_classify(args) -> int:
     analyzer = _analyzer(args)
+    titles = {c: cat.title for c, cat in analyzer.categories.items()}
     failed = 0
 
     def show(result: Classification) -> None:
@@ -340,8 +325,10 @@ def cmd_classify(args) -> int:
             print(f"error: {result.error}", file=sys.stderr)
         elif result.warning:
             print(f"warning: {result.path}: {result.warning}", file=sys.stderr)
-        _print_classification(result, args.json, args.per_sample,
-                              {c: cat.title for c, cat in analyzer.categories.items()})
+        if args.json:
+            print(json.dumps(result.to_json(args.per_sample)), flush=True)
+        elif not result.error:
+            print("\n".join(result.lines(titles, args.per_sample)), flush=True)
 
     classify_paths(args.paths, analyzer, _policy(args), on_result=show, reporter=ConsoleReporter(quiet=False))
     return EXIT_INCOMPLETE if failed else EXIT_OK
@@ -489,18 +476,7 @@ def _models_list(args) -> int:
     from .models import load_model_set
 
     models = load_model_set()
-    if args.json:
-        print(json.dumps({"version": models.version, "backbone": models.backbone_name,
-                          "branch": {"file": str(models.branch_file), "from_block": models.branch_from}
-                          if models.branch_file else None,
-                          "heads": [{"category": h.category.id, "labels": len(h.category.labels),
-                                     "input": h.input} for h in models.heads]}, indent=2))
-        return EXIT_OK
-    print(f"{models.version}\nbackbone: {models.backbone_name} ({models.backbone_file})")
-    if models.branch_file is not None:
-        print(f"fine-tuned branch: blocks {models.branch_from}-13 ({models.branch_file})")
-    for h in models.heads:
-        print(f"  {h.category.id}: {len(h.category.labels)} labels, reads the backbone's {h.input}")
+    print(json.dumps(models.to_json(), indent=2) if args.json else "\n".join(models.lines()))
     return EXIT_OK
 
 
@@ -513,29 +489,15 @@ def _progress_bar(total: int, quiet: bool = False):
 def cmd_train(args) -> int:
     import shlex
 
-    from .models import load_model_set, user_models_dir
-    from .training.data import load_sources
-    from .training.job import require_backbone_folder, train
+    from .training.job import train_from_sources
 
-    categories = args.category or [c.id for c in CINEMATOGRAPHY]
     if args.category is None and args.fine_tune is None:
         raise CinemanetError("give --category (or --fine-tune, which trains every category)")
-    by_category = load_sources(args.data, list(dict.fromkeys(categories)))
-    output = args.output or user_models_dir()
-    if args.fine_tune is not None:
-        require_backbone_folder(output)
-        models = load_model_set(output, output)
-    else:
-        models = load_model_set()
-    command = "cinemanet-edit " + " ".join(shlex.quote(a) for a in (args.argv or []))
-    split_examples = None
-    if args.fine_tune is None and models.branch_file is not None:  # validate where the branch never trained
-        every = load_sources(args.data, [c.id for c in CINEMATOGRAPHY], allow_missing=True)
-        split_examples = [e for c in CINEMATOGRAPHY for e in every.get(c.id, [])]
-    job = train(by_category, output, models, command, [str(s) for s in args.data], args.validation, args.seed,
-                args.epochs, args.fine_tune, args.fine_tune_epochs, args.refit_all,
-                log=(lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr)),
-                progress_factory=None if args.json else _progress_bar, split_examples=split_examples)
+    job = train_from_sources(args.data, args.category, args.output, args.validation, args.seed, args.epochs,
+                             args.fine_tune, args.fine_tune_epochs, args.refit_all,
+                             command="cinemanet-edit " + " ".join(shlex.quote(a) for a in (args.argv or [])),
+                             log=(lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr)),
+                             progress_factory=None if args.json else _progress_bar)
     for path, why in job.failed:
         print(f"warning: {path}: {why}", file=sys.stderr)
     print(json.dumps(job.to_json()) if args.json else "\n".join(job.lines()))

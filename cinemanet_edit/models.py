@@ -78,6 +78,21 @@ class ModelSet:
     branch_file: Path | None = None  # fine-tuned upper blocks (see backbone.py), or None
     branch_from: int | None = None
 
+    def to_json(self) -> dict:
+        """What ``models list --json`` prints."""
+        return {"version": self.version, "backbone": self.backbone_name,
+                "branch": {"file": str(self.branch_file), "from_block": self.branch_from} if self.branch_file else None,
+                "heads": [{"category": h.category.id, "labels": len(h.category.labels), "input": h.input}
+                          for h in self.heads]}
+
+    def lines(self) -> list[str]:
+        """What ``models list`` prints: the version, the backbone and its branch, a line per head."""
+        out = [self.version, f"backbone: {self.backbone_name} ({self.backbone_file})"]
+        if self.branch_file is not None:
+            out.append(f"fine-tuned branch: blocks {self.branch_from}-13 ({self.branch_file})")
+        return out + [f"  {h.category.id}: {len(h.category.labels)} labels, reads the backbone's {h.input}"
+                      for h in self.heads]
+
     @property
     def features_id(self) -> str:
         """Names the network that computes ``features``: trained heads and cached features depend on it."""

@@ -417,6 +417,17 @@ class Classification:
             out["warning"] = self.warning
         return out
 
+    def lines(self, titles: dict[str, str], per_sample: bool = False) -> list[str]:
+        """``classify``'s text for the file: its labels, and each sample's with ``per_sample``."""
+        if self.error:
+            return []
+
+        def line(labels) -> str:
+            return "; ".join(f"{titles.get(c, c)}: {lab.title} ({lab.confidence:.0%})" for c, lab in labels.items())
+
+        return [self.path, f"  {line(self.labels)}"] + \
+            ([f"  {t:9.3f}s  {line(labels)}" for t, labels in self.samples] if per_sample else [])
+
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files as given, and the images and videos inside folders (recursively, sorted)."""

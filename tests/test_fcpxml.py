@@ -91,8 +91,6 @@ def test_otioconvert_uses_our_adapter(tmp_path):
     assert 'frameDuration="1001/24000s"' in text and "<keyword" in text and "com.cinemanet-edit.labels" in text
 
 
-
-
 def test_reads_what_final_cut_exports(tmp_path):
     bundle = tmp_path / "Cut.fcpxmld"
     bundle.mkdir()

@@ -355,6 +355,34 @@ def train(by_category: dict[str, list[Example]], output: Path, models: ModelSet,
     return TrainJob(results, specs, branch, steps.failed, output)
 
 
+def train_from_sources(data: list[Path], categories: list[str] | None, output: Path | None, validation: float = 0.2,
+                       seed: int = 0, epochs: int = 300, fine_tune_from: int | None = None, fine_tune_epochs: int = 10,
+                       refit_all: bool = False, command: str = "", log=lambda _: None,
+                       progress_factory=None) -> TrainJob:
+    """``cinemanet-edit train``: the manifests or folders in ``data`` loaded, then ``train`` into ``output`` (the
+    user's model folder by default). Without a fine-tune, heads trained on an installed branch validate on the
+    images its fine-tune held out, split again from every labelled image of ``data``."""
+    from ..models import load_model_set, user_models_dir
+    from ..taxonomy import CINEMATOGRAPHY
+    from .data import load_sources
+
+    categories = categories or [c.id for c in CINEMATOGRAPHY]
+    by_category = load_sources(data, list(dict.fromkeys(categories)))
+    output = Path(output) if output else user_models_dir()
+    if fine_tune_from is not None:
+        require_backbone_folder(output)
+        models = load_model_set(output, output)
+    else:
+        models = load_model_set()
+    split_examples = None
+    if fine_tune_from is None and models.branch_file is not None:  # validate where the branch never trained
+        every = load_sources(data, [c.id for c in CINEMATOGRAPHY], allow_missing=True)
+        split_examples = [e for c in CINEMATOGRAPHY for e in every.get(c.id, [])]
+    return train(by_category, output, models, command, [str(s) for s in data], validation, seed, epochs,
+                 fine_tune_from, fine_tune_epochs, refit_all, log=log, progress_factory=progress_factory,
+                 split_examples=split_examples)
+
+
 class _Steps:
     """The image passes of a training job, each behind a progress bar, collecting the images that failed."""
 
