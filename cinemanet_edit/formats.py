@@ -36,6 +36,7 @@ class Format:
     per_track: bool = False  # one file per video track: cut.edl, cut.V2.edl ...
     options: tuple[WriterOption, ...] = ()  # declared by the adapter (its OPTIONS)
     summary: str = ""  # one phrase for the -o help
+    pictures: bool = False  # its writer takes the analysed frames as JPEGs (option ``thumbnails``)
 
 
 FORMATS: tuple[Format, ...] = (
@@ -47,7 +48,7 @@ FORMATS: tuple[Format, ...] = (
     Format("xml", "FCP7 XML", "cinemanet_xmeml", (".xml",), summary="FCP7 XML for Premiere and Resolve"),
     Format("ale", "ALE", "cinemanet_ale", (".ale",), reads=False, summary="Avid Log Exchange, labels as bin "
            "columns"),
-    Format("html", "HTML report", "cinemanet_html", (".html",), reads=False,
+    Format("html", "HTML report", "cinemanet_html", (".html",), reads=False, pictures=True,
            summary="a page of cards with the analysed frames, filters and the shot-size chart"),
     Format("csv", "CSV report", "cinemanet_csv", (".csv",), reads=False, summary="sidecar report"),
     Format("json", "JSON report", "cinemanet_json", (".json",), reads=False, summary="sidecar report"),

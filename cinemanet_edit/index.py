@@ -64,7 +64,7 @@ class IndexReport:
         line = (f"{self.catalogue}: {self.files} media files; indexed {self.indexed} ({self.shots} shots, "
                 f"{hours:.2f} h of footage) in {self.seconds:.0f} s{speed}; {self.already} already in the catalogue")
         if self.skipped:
-            reasons = count_reasons(sorted(s.reason for s in self.skipped))
+            reasons = count_reasons((s.reason, s.path) for s in self.skipped)
             line += f"; skipped {len(self.skipped)}: " + ", ".join(f"{n} ({r})" for r, n in reasons.items())
         if self.warnings:
             line += f"; {len({p for p, _ in self.warnings})} files indexed with warnings"

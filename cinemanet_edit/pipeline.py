@@ -21,7 +21,7 @@ import opentimelineio as otio
 from . import aggregate, annotate, decode, sampling, schema
 from .classify import BATCH_SIZE, Classifier
 from .errors import CinemanetError
-from .formats import check_formats, planned_outputs, reader_for, write_outputs
+from .formats import by_name, check_formats, planned_outputs, reader_for, write_outputs
 from .layout import layout
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
@@ -30,7 +30,6 @@ from .timeline import MediaResolver, clip_refs, media_timeline, read_timeline, v
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
 DEFAULT_POLICY = SamplingPolicy()
-HTML = "cinemanet_html"  # the report's adapter: it is given the pictures the analysis decoded
 URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # http://host/x as a Path reads http:/host/x
 
 
@@ -108,17 +107,22 @@ class TagReport:
                 f"({self.frames_analysed} frames in {self.seconds:.1f} s, {self.frames_per_second:.1f} frames/s"
                 + (f", {self.frames_cached} from the cache)" if self.frames_cached else ")"))
         if self.skipped:
-            line += "; skipped " + ", ".join(f"{n} ({reason})" for reason, n in count_reasons(
-                s.reason.split(":")[0] for s in self.skipped).items())
+            counts = count_reasons((s.reason, s.path) for s in self.skipped)
+            line += "; skipped " + ", ".join(f"{n} ({reason})" for reason, n in counts.items())
         return line
 
 
-def count_reasons(reasons: Iterable[str]) -> dict[str, int]:
-    """How often each reason occurs, in first-seen order (skip summaries of tag and index)."""
+def count_reasons(skipped: Iterable[tuple[str, str | None]]) -> dict[str, int]:
+    """How often each kind of reason occurs among (reason, path) pairs, by kind: the reason without the file it
+    names and its details ("media not found: /x.mov" -> "media not found"); the one grouping of tag's and
+    index's summaries, in the order of the kinds."""
     counts: dict[str, int] = {}
-    for reason in reasons:
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
+    for reason, path in skipped:
+        if path and reason.startswith(f"{path}: "):
+            reason = reason[len(path) + 2:]
+        kind = reason.split(":")[0].strip()
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _describe(ref: ClipRef) -> str:
@@ -274,18 +278,21 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     if split_shots and not is_media_file(input_path, input_format):
         split_into_shots(timeline, resolver, reporter or Reporter(), files)
     analyzer = analyzer or Analyzer()
+    pictured = {name for _t, name, _a in planned if by_name(name) is not None and by_name(name).pictures}
     collector = None
-    if any(name == HTML for _t, name, _a in planned):
+    if pictured:
         from .report import ThumbnailCollector
 
-        collector = ThumbnailCollector(files)  # the report's pictures come from the frames the analysis decodes
+        collector = ThumbnailCollector(files)  # the pictures come from the frames the analysis decodes
     report = tag_timeline(timeline, resolver, analyzer, policy, reporter, collector, min_confidence, files)
     cut = layout(timeline)  # once, for every writer
     writer_args = dict(writer_args or {})
     if collector is not None:
         from .report import decode_thumbnails
 
-        writer_args[HTML] = {**writer_args.get(HTML, {}), "thumbnails": decode_thumbnails(cut, collector.thumbs)}
+        thumbnails = decode_thumbnails(cut, collector.thumbs)
+        for name in pictured:
+            writer_args[name] = {**writer_args.get(name, {}), "thumbnails": thumbnails}
     written = write_outputs(timeline, outputs, output_format, writer_args, cut)
     report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
     return report
