@@ -169,8 +169,18 @@ def f1(tp: int, fp: int, fn: int) -> float:
 def transnet(path: Path) -> list[int]:
     from cinemanet_edit import shots
 
-    found = shots.detect_shots(path)
-    return [s.first for s in found.shots[1:]]
+    return [s.first for s in shots.detect_shots(path).shots[1:]]
+
+
+def transnet_both(path: Path) -> tuple[list[int], list[int], float]:
+    """Boundaries with the long windows (shipped) and with the authors' 100/50 windows, and the largest
+    difference of per-frame probability between the two."""
+    from cinemanet_edit import shots
+
+    long = shots.detect_shots(path)
+    short = shots.detect_shots(path, long_window=None)
+    return ([s.first for s in long.shots[1:]], [s.first for s in short.shots[1:]],
+            float(np.abs(long.probabilities - short.probabilities).max()))
 
 
 def pyscenedetect(path: Path, detector) -> list[int]:
@@ -211,12 +221,15 @@ def main() -> None:
     totals: dict[str, list[int]] = {}
     negatives_hit: dict[str, int] = {}
     n_transitions = n_negatives = 0
+    drift: list[tuple[float, bool]] = []
     for i in range(args.sequences):
         frames, transitions, negatives = build_sequence(sources, rng)
         path = write_video(work / f"sequence{i}.mp4", frames)
         n_transitions += len(transitions)
         n_negatives += len(negatives)
-        runs = {"TransNetV2 (cinemanet-edit)": transnet(path)}
+        long, short, difference = transnet_both(path)
+        runs = {"TransNetV2 (cinemanet-edit)": long, "TransNetV2, authors' 100/50 windows": short}
+        drift.append((difference, long == short))
         for name, make in detectors().items():
             runs[f"PySceneDetect {name}"] = pyscenedetect(path, make())
         for name, found in runs.items():
@@ -228,6 +241,8 @@ def main() -> None:
             negatives_hit[name] = negatives_hit.get(name, 0) + sum(
                 any(a - 2 <= d <= b + 2 for d in found) for a, b, _k in negatives)
     print(f"{args.sequences} sequences, {n_transitions} transitions, {n_negatives} hard negatives (seed {args.seed})")
+    print(f"  long windows against the authors' 100/50: largest probability difference {max(d for d, _ in drift):.4f}, "
+          f"same boundaries in {sum(same for _, same in drift)} of {len(drift)} sequences")
     results = {}
     for name, (tp, fp, fn) in sorted(totals.items(), key=lambda kv: -f1(*kv[1])):
         results[name] = {"f1": round(f1(tp, fp, fn), 3), "tp": tp, "fp": fp, "fn": fn,

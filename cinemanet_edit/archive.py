@@ -117,7 +117,7 @@ def index_file(media: MediaFile, analyzer: Analyzer, policy: SamplingPolicy = DE
         info = files.probe(path)
         result.media_seconds = info.frame_count / float(info.rate)
         result.frames = info.frame_count
-        refs = shot_refs(path, info, detect_file_shots(path, reporter, files).shots)
+        refs = shot_refs(path, info, detect_file_shots(path, reporter, files, runtime=analyzer.runtime).shots)
         analysis = analyse(refs, analyzer, policy, reporter, files)
         result.warnings = list(dict.fromkeys(reporter.messages + [f"shot {s.name}: {s.reason}"
                                                                   for s in analysis.skipped]))

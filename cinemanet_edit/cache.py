@@ -1,4 +1,5 @@
-"""Result cache: per-frame probabilities keyed by media content, frame and model version.
+"""Result cache: per-frame probabilities keyed by media content, frame and model version, and the shots of
+flat files keyed by media content, frame range and detector version.
 
 Re-tagging after an edit only analyses frames it has not seen: a trimmed clip's new samples, new media.
 The key is the file's content fingerprint (``files.content_fingerprint``: its size and samples spread over
@@ -43,6 +44,9 @@ class ResultCache:
             self.db.execute("CREATE TABLE IF NOT EXISTS frames (media TEXT, frame INTEGER, model TEXT, scores BLOB, "
                             "PRIMARY KEY (media, frame, model))")
             columns = [row[1] for row in self.db.execute("PRAGMA table_info(frames)")]
+            if columns == ["media", "frame", "model", "scores"]:
+                self.db.execute("CREATE TABLE IF NOT EXISTS shots (media TEXT, detector TEXT, first INTEGER, "
+                                "end INTEGER, found TEXT, PRIMARY KEY (media, detector, first, end))")
         except sqlite3.Error:
             self.db.close()
             raise
@@ -77,6 +81,26 @@ class ResultCache:
                 for frame, scores in results.items()]
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?)", rows)
+
+    def get_shots(self, media: str, detector: str, first: int, end: int) -> dict | None:
+        """A detection of media frames [first, end) by ``detector``, as ``put_shots`` stored it; None if absent
+        or unreadable (then the file is detected again)."""
+        import json
+
+        row = self.db.execute("SELECT found FROM shots WHERE media=? AND detector=? AND first=? AND end=?",
+                              (media, detector, first, end)).fetchone()
+        try:
+            found = json.loads(row[0]) if row else None
+        except (TypeError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    def put_shots(self, media: str, detector: str, first: int, end: int, found: dict) -> None:
+        import json
+
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO shots VALUES (?, ?, ?, ?, ?)",
+                            (media, detector, first, end, json.dumps(found)))
 
     def close(self) -> None:
         self.db.close()

@@ -119,6 +119,9 @@ class Runtime:
     build: Callable[[ModelSet], Backbone]
     preference: Callable[[], int] = lambda: 0
     auto_build: Callable[[ModelSet], Backbone] | None = None  # how "auto" builds it, where that differs
+    # how it runs the shot detector's trunk: (weights file, weights) -> frames -> (block means, flat); the
+    # built-in runtimes' come from ``shots``; a registered runtime without one leaves the trunk to "auto"
+    trunk: Callable | None = None
 
 
 RUNTIMES: dict[str, Runtime] = {}
@@ -228,20 +231,27 @@ register_runtime(Runtime("litert", litert_available, _litert_backbone, preferenc
 register_runtime(Runtime("keras", lambda: True, KerasBackbone, preference=lambda: 2 if gpu_present() else 0))
 
 
-def choose_auto() -> Runtime:
+def choose_auto(can: Callable[[Runtime], bool] = lambda runtime: True) -> Runtime:
     """What "auto" runs: the available runtime this machine prefers most (first registered on a tie), a
-    registered one included: Keras/TensorFlow when an NVIDIA GPU is visible, else LiteRT when installed."""
-    available = [r for r in RUNTIMES.values() if r.available()]
+    registered one included: Keras/TensorFlow when an NVIDIA GPU is visible, else LiteRT when installed.
+    ``can`` narrows the choice (to runtimes that can run the shot detector, say)."""
+    available = [r for r in RUNTIMES.values() if r.available() and can(r)]
     if not available:
         raise CinemanetError("no runtime for the network is available here")
     return max(available, key=lambda r: r.preference())  # max keeps the first of equals
 
 
-def make_backbone(models: ModelSet, runtime: str | None = None) -> Backbone:
-    """The runtime asked for (``--runtime``, else ``CINEMANET_RUNTIME``), or "auto" (``choose_auto``)."""
+def runtime_name(runtime: str | None = None) -> str:
+    """The runtime asked for (``--runtime``, else ``CINEMANET_RUNTIME``, else "auto"), checked."""
     runtime = (runtime or os.environ.get("CINEMANET_RUNTIME") or "auto").lower()
     if runtime != "auto" and runtime not in RUNTIMES:
         raise CinemanetError(f"unknown runtime {runtime!r} ({', '.join(['auto', *RUNTIMES])})")
+    return runtime
+
+
+def make_backbone(models: ModelSet, runtime: str | None = None) -> Backbone:
+    """The runtime asked for (``runtime_name``), or "auto" (``choose_auto``)."""
+    runtime = runtime_name(runtime)
     if runtime == "auto":
         chosen = choose_auto()
         return (chosen.auto_build or chosen.build)(models)

@@ -49,6 +49,14 @@ class ConsoleReporter(Reporter):
         else:
             print(line, file=sys.stderr)
 
+    def note(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.write(f"note: {message}", file=sys.stderr)
+        else:
+            print(f"note: {message}", file=sys.stderr)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -73,7 +74,8 @@ class TagReport:
     frames_planned: int = 0
     frames_analysed: int = 0
     frames_cached: int = 0  # of frames_analysed, served by the result cache
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run: reading, shot detection, analysis, writing
+    reading_seconds: float = 0.0  # of that, reading the input and cutting it into shots
     warnings: list[str] = field(default_factory=list)
     labels: dict[str, ClipLabels] = field(default_factory=dict)  # what was written, by clip key
 
@@ -97,15 +99,17 @@ class TagReport:
             "analysed": self.analysed, "skipped": [s.to_json() for s in self.skipped],
             "frames_planned": self.frames_planned, "frames_analysed": self.frames_analysed,
             "frames_cached": self.frames_cached,
-            "seconds": round(self.seconds, 3), "frames_per_second": round(self.frames_per_second, 2),
-            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3), "reading_seconds": round(self.reading_seconds, 3),
+            "frames_per_second": round(self.frames_per_second, 2), "warnings": self.warnings,
         }
 
     def summary(self) -> str:
         """The one line ``tag`` prints when it is done."""
         line = (f"tagged {self.analysed} of {self.clips} clips -> {self.output} "
                 f"({self.frames_analysed} frames in {self.seconds:.1f} s, {self.frames_per_second:.1f} frames/s"
-                + (f", {self.frames_cached} from the cache)" if self.frames_cached else ")"))
+                + (f", {self.frames_cached} from the cache" if self.frames_cached else "")
+                + (f"; {self.reading_seconds:.1f} s of it reading and finding shots)" if self.reading_seconds >= 0.5
+                   else ")"))
         if self.skipped:
             counts = count_reasons((s.reason, s.path) for s in self.skipped)
             line += "; skipped " + ", ".join(f"{n} ({reason})" for reason, n in counts.items())
@@ -264,10 +268,13 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
     for output in outputs:
         check_output(input_path, output, force)
     check_formats(outputs, output_format)
+    started = time.perf_counter()
+    analyzer = analyzer or Analyzer()
     files = decode.MediaFiles()  # every stage below asks it: each media file is probed once
     timeline = read_timeline(input_path, input_format, files=files, **(input_args or {}))
     if shots and is_media_file(input_path, input_format):
-        timeline = shot_timeline(input_path, reporter or Reporter(), files)
+        timeline = shot_timeline(input_path, reporter or Reporter(), files, analyzer.scorer.use_cache,
+                                 analyzer.runtime)
     if drop_frame is not None:
         schema.set_drop_frame(timeline, drop_frame)
     planned = planned_outputs(timeline, outputs, output_format, writer_args)
@@ -276,8 +283,8 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
             check_output(input_path, target, force)
     resolver = MediaResolver(input_path.resolve().parent, tuple(Path(p) for p in media_roots))
     if split_shots and not is_media_file(input_path, input_format):
-        split_into_shots(timeline, resolver, reporter or Reporter(), files)
-    analyzer = analyzer or Analyzer()
+        split_into_shots(timeline, resolver, reporter or Reporter(), files, analyzer.runtime)
+    detection = time.perf_counter() - started
     pictured = {name for _t, name, _a in planned if by_name(name) is not None and by_name(name).pictures}
     collector = None
     if pictured:
@@ -295,6 +302,8 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
             writer_args[name] = {**writer_args.get(name, {}), "thumbnails": thumbnails}
     written = write_outputs(timeline, outputs, output_format, writer_args, cut)
     report.input, report.output = str(input_path), ", ".join(str(p) for p in written)
+    report.seconds = time.perf_counter() - started  # reading, shots, analysis and writing
+    report.reading_seconds = detection
     return report
 
 
@@ -302,31 +311,89 @@ def is_media_file(path: Path, input_format: str | None = None) -> bool:
     return input_format is None and reader_for(path) is None and path.suffix.lower() in decode.MEDIA_SUFFIXES
 
 
-def detect_file_shots(path: Path, reporter: Reporter, files: decode.MediaFiles | None = None):
-    """A flat file's shots (TransNetV2), with progress; a detection stopped by damage is a warning."""
+def detect_file_shots(path: Path, reporter: Reporter, files: decode.MediaFiles | None = None,
+                      use_cache: bool = False, runtime: str | None = None):
+    """A flat file's shots (TransNetV2 on ``runtime``), with progress; a detection stopped by damage is a
+    warning. With ``use_cache`` an unchanged file's shots come from the result cache (by content and detector
+    version)."""
     from . import shots
 
     files = files or decode.MediaFiles()
     media = files.probe(path)
-    reporter.start(media.frame_count, "frame")
-    try:
-        found = shots.detect_shots(path, media.frame_count, progress=reporter.advance, files=files)
-    finally:
-        reporter.close()
+    cached = _ShotCache(files, path, media.frame_count) if use_cache else None
+    found = cached.get() if cached is not None else None
+    if found is None:
+        if shots.export_pending(media.frame_count, runtime):
+            reporter.note("preparing the shot detector for this machine (once, about 20 s a window size)")
+        reporter.start(media.frame_count, "frame")
+        try:
+            found = shots.detect_shots(path, media.frame_count, progress=reporter.advance, files=files,
+                                       runtime=runtime)
+        finally:
+            reporter.close()
+        if cached is not None:
+            cached.put(found)
     if found.error:
         reporter.warn(f"{path}: shot detection stopped early ({found.error}); the last shot runs to the end")
     return found
 
 
-def shot_timeline(path: Path, reporter: Reporter, files: decode.MediaFiles | None = None) -> otio.schema.Timeline:
+class _ShotCache:
+    """The result cache's shots of one file: a missing, locked or foreign cache is no cache."""
+
+    def __init__(self, files: decode.MediaFiles, path: Path, frames: int):
+        from .shots import detector_version
+
+        self.path, self.frames = path, frames
+        try:
+            self.key = (files.fingerprint(path), detector_version())
+        except (OSError, CinemanetError):
+            self.key = None
+
+    def _cache(self):
+        from .cache import ResultCache
+
+        try:
+            return ResultCache() if self.key is not None else None
+        except (OSError, sqlite3.Error):
+            return None
+
+    def get(self):
+        from .shots import Detection
+
+        cache = self._cache()
+        if cache is None:
+            return None
+        try:
+            found = cache.get_shots(*self.key, 0, self.frames)
+        except sqlite3.Error:
+            found = None
+        finally:
+            cache.close()
+        return Detection.from_cache(found) if found else None
+
+    def put(self, detection) -> None:
+        cache = self._cache()
+        if cache is None:
+            return
+        try:
+            cache.put_shots(*self.key, 0, self.frames, detection.to_cache())
+        except sqlite3.Error:
+            pass  # a full disk or a locked file: the shots are still in this run
+        finally:
+            cache.close()
+
+
+def shot_timeline(path: Path, reporter: Reporter, files: decode.MediaFiles | None = None,
+                  use_cache: bool = False, runtime: str | None = None) -> otio.schema.Timeline:
     """A flat file cut into its shots, one clip per shot."""
     files = files or decode.MediaFiles()
-    found = detect_file_shots(path, reporter, files)
+    found = detect_file_shots(path, reporter, files, use_cache, runtime)
     return media_timeline(path, found.shots, files.probe(path))
 
 
 def split_into_shots(timeline: otio.schema.Timeline, resolver: MediaResolver, reporter: Reporter,
-                     files: decode.MediaFiles | None = None) -> int:
+                     files: decode.MediaFiles | None = None, runtime: str | None = None) -> int:
     """Split every video clip that holds several shots (a long take, a reel cut in as one clip) into one clip
     per shot, in place; returns how many clips were added. Clips whose media cannot be read stay whole."""
     from . import shots
@@ -341,7 +408,7 @@ def split_into_shots(timeline: otio.schema.Timeline, resolver: MediaResolver, re
             media = files.probe(ref.media_path)
             span = sampling.media_range(ref, media)
             found = shots.detect_shots(ref.media_path, span.end - span.first, frames=range(span.first, span.end),
-                                       files=files)
+                                       files=files, runtime=runtime)
         except (CinemanetError, SkipClip) as exc:
             reporter.warn(f"{_describe(ref)}: not split into shots ({exc})")
             continue

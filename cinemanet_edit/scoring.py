@@ -37,6 +37,9 @@ class Progress:
     def warn(self, message: str) -> None:
         pass
 
+    def note(self, message: str) -> None:
+        """Something worth knowing that is not a problem (a one-time preparation that takes a while)."""
+
     def close(self) -> None:
         pass
 

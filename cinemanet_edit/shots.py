@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from .decode import MediaFiles
 
 FRAME_HEIGHT, FRAME_WIDTH = 27, 48
-WINDOW, STEP, CONTEXT = 100, 50, 25  # frames per window, new frames per window, context on each side
+WINDOW, STEP, CONTEXT = 100, 50, 25  # the authors' windows: frames per window, new frames, context on each side
+# The trunk is convolutional in time: a long window computes its middle frames once, with the same 25 frames of
+# context at each end (the authors' 100-frame windows compute every frame twice). Files shorter than a long
+# window, and the tail of every file, take the authors' windows.
+LONG_WINDOW = 550
 LOOKUP = 101  # frames each similarity head compares
 BLOCK_MEANS, FLAT = 448, 4608  # the trunk's outputs' widths: every level's mean features, the last level flat
 THRESHOLD = 0.5  # the authors' default
@@ -145,10 +149,10 @@ class TransNetV2:
     """Shot-transition probabilities per frame. ``trunk`` runs the convolutions: a callable from frames to
     (block means, flat features); by default the converted network in LiteRT (or Keras where LiteRT is absent)."""
 
-    def __init__(self, weights: Path, trunk=None):
+    def __init__(self, weights: Path, trunk=None, runtime: str | None = None):
         with np.load(weights) as stored:
             self.w = {k: stored[k] for k in stored.files}
-        self.trunk = trunk or _make_trunk(weights, self.w)
+        self.trunk = trunk or make_trunk(weights, self.w, runtime)
 
     def _heads(self, frames: np.ndarray, block_means: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         w = self.w
@@ -170,29 +174,37 @@ class TransNetV2:
         block_means, flat = self.trunk(frames.astype(np.float32))
         return self._heads(frames, np.asarray(block_means, np.float32), np.asarray(flat, np.float32))
 
-    def predict(self, frames: np.ndarray) -> np.ndarray:
-        """Per-frame transition probability of a whole file's frames (N, 27, 48, 3), windowed as the authors do:
-        the first and last frame repeated as context, windows of 100 frames keeping the middle 50."""
-        return np.concatenate([p for p in self.stream(iter(frames))]) if len(frames) else np.zeros(0, np.float32)
+    def predict(self, frames: np.ndarray, long_window: int | None = LONG_WINDOW) -> np.ndarray:
+        """Per-frame transition probability of a whole file's frames (N, 27, 48, 3): the first and last frame
+        repeated as context, windowed as ``stream`` windows them."""
+        if not len(frames):
+            return np.zeros(0, np.float32)
+        return np.concatenate(list(self.stream(iter(frames), long_window)))
 
-    def stream(self, frames) -> np.ndarray:
-        """The same as ``predict`` over an iterator of frames, yielding probabilities 50 frames at a time: the
-        whole file never sits in memory."""
+    def stream(self, frames, long_window: int | None = LONG_WINDOW) -> np.ndarray:
+        """The same as ``predict`` over an iterator of frames, yielding probabilities a window's new frames at
+        a time (the whole file never sits in memory): windows of ``long_window`` frames while the file lasts,
+        then the authors' windows of 100 for its tail (``long_window=None``: the authors' windows throughout)."""
         buffer: list[np.ndarray] = []
         first = None
         total = 0
+        size = long_window or WINDOW
         for frame in frames:
             if first is None:
                 first = frame
                 buffer = [frame] * CONTEXT
             buffer.append(frame)
             total += 1
-            while len(buffer) >= WINDOW:
-                single, _ = self.window(np.stack(buffer[:WINDOW])[None])
-                yield single[0, CONTEXT:CONTEXT + STEP]
-                buffer = buffer[STEP:]
+            if len(buffer) >= size:
+                single, _ = self.window(np.stack(buffer[:size])[None])
+                yield single[0, CONTEXT:size - CONTEXT]
+                buffer = buffer[size - 2 * CONTEXT:]
         if first is None:
             return
+        while len(buffer) >= WINDOW:  # the tail, shorter than a long window
+            single, _ = self.window(np.stack(buffer[:WINDOW])[None])
+            yield single[0, CONTEXT:CONTEXT + STEP]
+            buffer = buffer[STEP:]
         done = total - (len(buffer) - CONTEXT)
         last = buffer[-1]
         while done < total:
@@ -204,41 +216,78 @@ class TransNetV2:
             buffer = buffer[STEP:]
 
 
-def _make_trunk(weights: Path, stored: dict[str, np.ndarray]):
-    """LiteRT on a cached export of the Keras trunk (exported on first use), else Keras."""
-    from .cache import cache_dir
-    from .classify import _stderr_silenced, import_tensorflow, litert_available
-    from .models import sha256
+def make_trunk(weights: Path, stored: dict[str, np.ndarray], runtime: str | None = None):
+    """The trunk on the runtime asked for (``--runtime``, ``CINEMANET_RUNTIME``, a registered runtime with a
+    ``trunk``) or chosen by "auto" among those that can run it: LiteRT on a cached export per window size,
+    Keras where a GPU is visible or LiteRT is absent."""
+    chosen = trunk_runtime(runtime)
+    return (chosen.trunk or TRUNKS[chosen.name])(weights, stored)
 
-    keras_model = None
 
-    def keras_trunk():
-        nonlocal keras_model
-        if keras_model is None:
-            import_tensorflow()
-            with _stderr_silenced():
-                keras_model = build_trunk()
-            set_trunk_weights(keras_model, stored)
-        return keras_model
+def trunk_runtime(runtime: str | None = None):
+    """The ``classify.Runtime`` that runs the trunk: the one asked for when it can, else "auto"'s choice among
+    the runtimes that can."""
+    from .classify import RUNTIMES, choose_auto, runtime_name
 
-    if litert_available() and os.environ.get("CINEMANET_RUNTIME", "auto").lower() in ("auto", "litert"):
-        path = cache_dir() / "litert" / f"transnetv2-{sha256(weights)[:16]}.tflite"
-        if not path.exists():
-            try:
-                export_trunk(keras_trunk(), path)
-            except OSError:
-                path = None
-        if path is not None:
-            from .classify import LiteRTModel
+    name = runtime_name(runtime)
+    can_run = lambda r: (r.trunk or TRUNKS.get(r.name)) is not None  # noqa: E731
+    if name == "auto" or not can_run(RUNTIMES[name]):
+        return choose_auto(can_run)
+    if not RUNTIMES[name].available():
+        raise CinemanetError(f"the {name} runtime is not available here")
+    return RUNTIMES[name]
 
-            model = LiteRTModel(path)
-            return lambda x: model.run(x, BLOCK_MEANS, FLAT)
-    model = keras_trunk()
+
+def _keras_trunk(weights: Path, stored: dict[str, np.ndarray]):
+    from .classify import _stderr_silenced, import_tensorflow
+
+    import_tensorflow()
+    with _stderr_silenced():
+        model = build_trunk()
+    set_trunk_weights(model, stored)
     return lambda x: [t.numpy() if hasattr(t, "numpy") else t for t in model(x, training=False)]
 
 
-def export_trunk(model, out: Path) -> None:
-    """Write the trunk as a LiteRT file (fixed window of 100 frames)."""
+def _litert_trunk(weights: Path, stored: dict[str, np.ndarray]):
+    """LiteRT on exports of the Keras trunk, one per window size, made on first use into the cache; Keras runs
+    it where the cache cannot be written."""
+    from .cache import cache_dir
+    from .classify import LiteRTModel, _stderr_silenced, import_tensorflow
+    from .models import sha256
+
+    folder = cache_dir() / "litert"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return _keras_trunk(weights, stored)
+    if not os.access(folder, os.W_OK):
+        return _keras_trunk(weights, stored)
+    name = sha256(weights)[:16]
+    models: dict[int, LiteRTModel] = {}
+    keras_model = []
+
+    def trunk(x: np.ndarray):
+        frames = x.shape[1]
+        if frames not in models:
+            path = folder / f"transnetv2-{name}-{frames}.tflite"
+            if not path.exists():
+                if not keras_model:
+                    import_tensorflow()
+                    with _stderr_silenced():
+                        keras_model.append(build_trunk())
+                    set_trunk_weights(keras_model[0], stored)
+                export_trunk(keras_model[0], path, frames)
+            models[frames] = LiteRTModel(path)
+        return models[frames].run(x, BLOCK_MEANS, FLAT)
+
+    return trunk
+
+
+TRUNKS = {"litert": _litert_trunk, "keras": _keras_trunk}  # the built-in runtimes' ways to run the trunk
+
+
+def export_trunk(model, out: Path, frames: int = WINDOW) -> None:
+    """Write the trunk as a LiteRT file for windows of ``frames`` frames (static shapes)."""
     import contextlib
     import io
 
@@ -249,8 +298,8 @@ def export_trunk(model, out: Path) -> None:
     from .files import atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    frames = keras.Input((WINDOW, FRAME_HEIGHT, FRAME_WIDTH, 3), batch_size=1, name="frames")
-    fixed = keras.Model(frames, model(frames))  # one window: static shapes, weights frozen as constants
+    window = keras.Input((frames, FRAME_HEIGHT, FRAME_WIDTH, 3), batch_size=1, name="frames")
+    fixed = keras.Model(window, model(window))  # one window: static shapes, weights frozen as constants
     with _stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):
         data = tf.lite.TFLiteConverter.from_keras_model(fixed).convert()
     atomic_write(out, data)
@@ -350,28 +399,68 @@ class Detection:
     """The shots of one file, with what it took."""
 
     shots: list[Shot]
-    probabilities: np.ndarray  # per frame
+    probabilities: np.ndarray  # per frame (empty when the detection came from the cache)
     frames: int
     seconds: float
     error: str | None = None  # decoding stopped early: the shots cover the frames that decoded
+    cached: bool = False
+
+    def to_cache(self) -> dict:
+        return {"shots": [[s.first, s.end] for s in self.shots], "frames": self.frames, "error": self.error}
+
+    @classmethod
+    def from_cache(cls, found: dict) -> Detection | None:
+        """A detection as ``to_cache`` stored it; None when it is not one (a damaged cache row)."""
+        try:
+            spans = [(int(a), int(b)) for a, b in found["shots"]]
+            frames = int(found["frames"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        error = found.get("error")
+        shots = [Shot(i, a, b) for i, (a, b) in enumerate(spans)]
+        return cls(shots, np.zeros(0, np.float32), frames, 0.0, error if isinstance(error, str) else None, True)
 
 
-_DETECTOR: TransNetV2 | None = None
+def detector_version() -> str:
+    """Names what decides the shots: the weights, the windowing, the threshold and the post-processing."""
+    from .models import sha256, shot_detector_file
+
+    settings = (LONG_WINDOW, THRESHOLD, SAME_SCENE, SURE, DARK, FADE_GAP)
+    return f"transnetv2-{sha256(shot_detector_file())[:12]}-" + "-".join(str(v) for v in settings)
 
 
-def detector() -> TransNetV2:
-    """The shipped TransNetV2, built once per process."""
-    global _DETECTOR
-    if _DETECTOR is None:
+_DETECTORS: dict[str, TransNetV2] = {}
+
+
+def export_pending(frame_count: int, runtime: str | None = None) -> bool:
+    """Whether detecting a file of ``frame_count`` frames will first export the trunk for LiteRT (once per
+    window size and machine, about 20 s each): worth a word to the user before a long silence."""
+    from .cache import cache_dir
+    from .models import sha256, shot_detector_file
+
+    if trunk_runtime(runtime).name != "litert":
+        return False
+    name = sha256(shot_detector_file())[:16]
+    sizes = [WINDOW] + ([LONG_WINDOW] if frame_count >= LONG_WINDOW - CONTEXT else [])
+    return any(not (cache_dir() / "litert" / f"transnetv2-{name}-{n}.tflite").exists() for n in sizes)
+
+
+def detector(runtime: str | None = None) -> TransNetV2:
+    """The shipped TransNetV2 on ``runtime`` (see ``make_trunk``), built once per process and runtime."""
+    from .classify import runtime_name
+
+    name = runtime_name(runtime)
+    if name not in _DETECTORS:
         from .models import shot_detector_file
 
-        _DETECTOR = TransNetV2(shot_detector_file())
-    return _DETECTOR
+        _DETECTORS[name] = TransNetV2(shot_detector_file(), runtime=name)
+    return _DETECTORS[name]
 
 
 def detect_shots(path: Path, frame_count: int | None = None, threshold: float = THRESHOLD,
                  net: TransNetV2 | None = None, progress=None, frames: range | None = None,
-                 files: MediaFiles | None = None) -> Detection:
+                 files: MediaFiles | None = None, long_window: int | None = LONG_WINDOW,
+                 runtime: str | None = None) -> Detection:
     """Decode every frame of ``path`` at 48x27 in one pass, score it, and cut the file into shots. The
     shots cover [0, frame_count) when given (the probe's count), else the frames that decoded. With ``frames``
     only that range of the file is read (a clip's source range), and the shots count from its first frame.
@@ -381,18 +470,18 @@ def detect_shots(path: Path, frame_count: int | None = None, threshold: float = 
     from .decode import MediaFiles
 
     started = time.perf_counter()
-    net = net or detector()
+    net = net or detector(runtime)
     media = files or MediaFiles()
     report = media.report(Path(path))
-    detection = _detect(path, frame_count, threshold, net, progress, frames, report)
+    detection = _detect(path, frame_count, threshold, net, progress, frames, report, long_window)
     if media.learn(report):  # damage met on frame threads: again, the same every run
-        detection = _detect(path, frame_count, threshold, net, None, frames, media.report(Path(path)))
+        detection = _detect(path, frame_count, threshold, net, None, frames, media.report(Path(path)), long_window)
     detection.seconds = time.perf_counter() - started
     return detection
 
 
 def _detect(path: Path, frame_count: int | None, threshold: float, net: TransNetV2, progress,
-            frames: range | None, report) -> Detection:
+            frames: range | None, report, long_window: int | None) -> Detection:
     from .decode import decode_frames, every_frame
 
     lumas: list[np.ndarray] = []
@@ -411,7 +500,7 @@ def _detect(path: Path, frame_count: int | None, threshold: float, net: TransNet
             yield frame
 
     parts = []
-    for part in net.stream(frames_and_luma()):
+    for part in net.stream(frames_and_luma(), long_window):
         parts.append(part)
         if progress is not None:
             progress(len(part))

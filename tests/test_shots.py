@@ -227,3 +227,74 @@ def test_split_shots_splits_a_reel_cut_in_as_one_clip(film, tmp_path, monkeypatc
     assert all(abs(a[1] - t) <= 6 for a, t in zip(ranges, truth, strict=False))  # two cuts and the dissolve
     notes = [c.name for c in clips for m in c.markers if m.name == "note"]
     assert notes == ["reel (3)"]  # the editor's marker stays with the shot it was on
+
+
+def _long_cut(frames_per_shot=(130, 170, 90, 160, 120)) -> tuple[np.ndarray, list[int]]:
+    """Frames at the detector's size (670 by default): slowly panning tinted blocks, joined by hard cuts (truth:
+    each new shot's first frame)."""
+    rng = np.random.default_rng(11)
+    tints = [(1, .4, .3), (.3, 1, .4), (.3, .4, 1), (1, 1, .3), (.6, .3, 1)]
+    out, starts = [], []
+    for n, tint in zip(frames_per_shot, tints, strict=False):
+        texture = (np.kron(rng.random((9, 16, 3)), np.ones((18, 18, 1))) * 255 * np.array(tint)).astype(np.uint8)
+        starts.append(len(out))
+        out += [texture[40 * k // n:40 * k // n + 81:3, 140 * k // n:140 * k // n + 144:3] for k in range(n)]
+    return np.stack(out), starts[1:]
+
+
+def test_long_windows_match_the_authors_windows():
+    """One trunk pass per frame (windows of 550 keeping 500) against the authors' 100/50: the same cuts, and
+    probabilities within a small difference (Keras here: any window size, no export)."""
+    from cinemanet_edit.models import shot_detector_file
+
+    frames, truth = _long_cut()
+    net = shots.TransNetV2(shot_detector_file(), runtime="keras")
+    long = net.predict(frames)
+    short = net.predict(frames, long_window=None)
+    assert long.shape == short.shape == (len(frames),)
+    assert np.abs(long - short).max() < 0.02  # 0.009 measured
+    assert shots.boundaries(long) == shots.boundaries(short) == truth
+
+
+def test_the_shot_detector_runs_on_the_runtime_asked_for(monkeypatch, tmp_path):
+    """--runtime keras, and a registered runtime that "auto" prefers, reach TransNetV2's trunk."""
+    from cinemanet_edit import classify
+
+    monkeypatch.setattr(shots, "_DETECTORS", {})
+    monkeypatch.setattr(classify, "RUNTIMES", dict(classify.RUNTIMES))
+    assert shots.trunk_runtime("keras").name == "keras"
+    seen = []
+
+    def fake_trunk(weights, stored):
+        def run(x):
+            seen.append(x.shape[1])
+            return np.zeros((1, x.shape[1], shots.BLOCK_MEANS), np.float32), np.zeros(
+                (1, x.shape[1], shots.FLAT), np.float32)
+        return run
+
+    classify.register_runtime(classify.Runtime("fake-accelerator", lambda: True, lambda models: None,
+                                               preference=lambda: 10, trunk=fake_trunk))
+    frames, _ = _long_cut((40, 40))
+    probabilities = shots.detector().predict(frames)  # "auto" now prefers the registered runtime
+    assert seen == [100, 100] and probabilities.shape == (80,)
+    seen.clear()
+    shots.detector("fake-accelerator").predict(frames[:30])
+    assert seen == [100]
+
+
+def test_an_unchanged_flat_file_is_not_detected_again(film, tmp_path, monkeypatch):
+    from cinemanet_edit.pipeline import tag_file
+
+    monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "cache"))
+    path, truth = film
+    calls = []
+    real = shots.detect_shots
+    monkeypatch.setattr(shots, "detect_shots", lambda *a, **k: calls.append(a) or real(*a, **k))
+    first = tag_file(path, tmp_path / "a.otio", analyzer=frame_id_analyzer())
+    again = tag_file(path, tmp_path / "b.otio", analyzer=frame_id_analyzer())
+    assert len(calls) == 1  # the second run took the shots from the cache
+    clips = [[(c.name, c.source_range) for c in otio.adapters.read_from_file(str(p)).find_clips()]
+             for p in (tmp_path / "a.otio", tmp_path / "b.otio")]
+    assert clips[0] == clips[1] and len(clips[0]) == 4
+    assert first.seconds >= first.reading_seconds > 0 and again.frames_cached == again.frames_analysed
+    assert first.to_json()["reading_seconds"] > 0  # the summary counts detection
