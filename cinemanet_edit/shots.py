@@ -183,8 +183,10 @@ class TransNetV2:
 
     def stream(self, frames, long_window: int | None = LONG_WINDOW) -> np.ndarray:
         """The same as ``predict`` over an iterator of frames, yielding probabilities a window's new frames at
-        a time (the whole file never sits in memory): windows of ``long_window`` frames while the file lasts,
-        then the authors' windows of 100 for its tail (``long_window=None``: the authors' windows throughout)."""
+        a time (the whole file never sits in memory): windows of ``long_window`` frames while the file lasts;
+        its tail in one more long window padded with the last frame (as the authors pad theirs) where that costs
+        less than the authors' windows of 100, which take it otherwise (``long_window=None``: the authors'
+        windows throughout)."""
         buffer: list[np.ndarray] = []
         first = None
         total = 0
@@ -200,6 +202,12 @@ class TransNetV2:
                 yield single[0, CONTEXT:size - CONTEXT]
                 buffer = buffer[size - 2 * CONTEXT:]
         if first is None:
+            return
+        remaining = len(buffer) - CONTEXT  # frames not scored yet
+        if long_window and 2 * remaining > long_window:  # one long window, padded, costs less than short ones
+            padded = buffer + [buffer[-1]] * (long_window - len(buffer))
+            single, _ = self.window(np.stack(padded)[None])
+            yield single[0, CONTEXT:CONTEXT + remaining]
             return
         while len(buffer) >= WINDOW:  # the tail, shorter than a long window
             single, _ = self.window(np.stack(buffer[:WINDOW])[None])
