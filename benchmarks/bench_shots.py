@@ -172,15 +172,37 @@ def transnet(path: Path) -> list[int]:
     return [s.first for s in shots.detect_shots(path).shots[1:]]
 
 
-def transnet_both(path: Path) -> tuple[list[int], list[int], float]:
-    """Boundaries with the long windows (shipped) and with the authors' 100/50 windows, and the largest
-    difference of per-frame probability between the two."""
+def detect(path: Path, precision: str, long_window: int | None):
+    """TransNetV2 with the LiteRT trunk at ``precision`` over ``long_window`` windows (None: the authors')."""
     from cinemanet_edit import shots
 
-    long = shots.detect_shots(path)
-    short = shots.detect_shots(path, long_window=None)
-    return ([s.first for s in long.shots[1:]], [s.first for s in short.shots[1:]],
-            float(np.abs(long.probabilities - short.probabilities).max()))
+    shipped, shots.PRECISION = shots.PRECISION, precision
+    shots._DETECTORS.clear()
+    try:
+        return shots.detect_shots(path, long_window=long_window)
+    finally:
+        shots.PRECISION = shipped
+        shots._DETECTORS.clear()
+
+
+VARIANTS = {  # name: (trunk precision, long window)
+    "TransNetV2 (cinemanet-edit)": (None, "long"),
+    "TransNetV2, float32 trunk": ("float32", "long"),
+    "TransNetV2, float32, authors' 100/50 windows": ("float32", None),
+}
+
+
+def transnet_variants(path: Path) -> tuple[dict[str, list[int]], float, bool]:
+    """Boundaries of each variant, and against the reference (float32, authors' windows) the shipped one's
+    largest difference of per-frame probability and whether its boundaries are the same."""
+    from cinemanet_edit import shots
+
+    found = {name: detect(path, precision or shots.PRECISION, shots.LONG_WINDOW if window else None)
+             for name, (precision, window) in VARIANTS.items()}
+    starts = {name: [s.first for s in d.shots[1:]] for name, d in found.items()}
+    shipped, reference = found["TransNetV2 (cinemanet-edit)"], found["TransNetV2, float32, authors' 100/50 windows"]
+    return (starts, float(np.abs(shipped.probabilities - reference.probabilities).max()),
+            starts["TransNetV2 (cinemanet-edit)"] == starts["TransNetV2, float32, authors' 100/50 windows"])
 
 
 def pyscenedetect(path: Path, detector) -> list[int]:
@@ -227,9 +249,8 @@ def main() -> None:
         path = write_video(work / f"sequence{i}.mp4", frames)
         n_transitions += len(transitions)
         n_negatives += len(negatives)
-        long, short, difference = transnet_both(path)
-        runs = {"TransNetV2 (cinemanet-edit)": long, "TransNetV2, authors' 100/50 windows": short}
-        drift.append((difference, long == short))
+        runs, difference, same = transnet_variants(path)
+        drift.append((difference, same))
         for name, make in detectors().items():
             runs[f"PySceneDetect {name}"] = pyscenedetect(path, make())
         for name, found in runs.items():
@@ -241,8 +262,9 @@ def main() -> None:
             negatives_hit[name] = negatives_hit.get(name, 0) + sum(
                 any(a - 2 <= d <= b + 2 for d in found) for a, b, _k in negatives)
     print(f"{args.sequences} sequences, {n_transitions} transitions, {n_negatives} hard negatives (seed {args.seed})")
-    print(f"  long windows against the authors' 100/50: largest probability difference {max(d for d, _ in drift):.4f}, "
-          f"same boundaries in {sum(same for _, same in drift)} of {len(drift)} sequences")
+    print(f"  shipped (long windows, {__import__('cinemanet_edit.shots').shots.PRECISION} trunk) against float32 "
+          f"with the authors' 100/50: largest probability difference {max(d for d, _ in drift):.4f}, same "
+          f"boundaries in {sum(same for _, same in drift)} of {len(drift)} sequences")
     results = {}
     for name, (tp, fp, fn) in sorted(totals.items(), key=lambda kv: -f1(*kv[1])):
         results[name] = {"f1": round(f1(tp, fp, fn), 3), "tp": tp, "fp": fp, "fn": fn,
@@ -269,6 +291,9 @@ def main() -> None:
     start = time.perf_counter()
     transnet(big)
     timings["TransNetV2 detection pass"] = time.perf_counter() - start
+    start = time.perf_counter()
+    detect(big, "float32", None)
+    timings["TransNetV2, float32, authors' windows"] = time.perf_counter() - start
     from scenedetect.detectors import ContentDetector
 
     start = time.perf_counter()

@@ -31,6 +31,7 @@ WINDOW, STEP, CONTEXT = 100, 50, 25  # the authors' windows: frames per window, 
 # context at each end (the authors' 100-frame windows compute every frame twice). Files shorter than a long
 # window, and the tail of every file, take the authors' windows.
 LONG_WINDOW = 550
+PRECISION = os.environ.get("CINEMANET_SHOT_PRECISION", "dynamic-int8")  # of the LiteRT trunk: or "float32"
 LOOKUP = 101  # frames each similarity head compares
 BLOCK_MEANS, FLAT = 448, 4608  # the trunk's outputs' widths: every level's mean features, the last level flat
 THRESHOLD = 0.5  # the authors' default
@@ -270,7 +271,7 @@ def _litert_trunk(weights: Path, stored: dict[str, np.ndarray]):
         return _keras_trunk(weights, stored)
     if not os.access(folder, os.W_OK):
         return _keras_trunk(weights, stored)
-    name = sha256(weights)[:16]
+    name = f"{sha256(weights)[:16]}-{PRECISION}"
     models: dict[int, LiteRTModel] = {}
     keras_model = []
 
@@ -284,7 +285,7 @@ def _litert_trunk(weights: Path, stored: dict[str, np.ndarray]):
                     with _stderr_silenced():
                         keras_model.append(build_trunk())
                     set_trunk_weights(keras_model[0], stored)
-                export_trunk(keras_model[0], path, frames)
+                export_trunk(keras_model[0], path, frames, PRECISION)
             models[frames] = LiteRTModel(path)
         return models[frames].run(x, BLOCK_MEANS, FLAT)
 
@@ -294,8 +295,10 @@ def _litert_trunk(weights: Path, stored: dict[str, np.ndarray]):
 TRUNKS = {"litert": _litert_trunk, "keras": _keras_trunk}  # the built-in runtimes' ways to run the trunk
 
 
-def export_trunk(model, out: Path, frames: int = WINDOW) -> None:
-    """Write the trunk as a LiteRT file for windows of ``frames`` frames (static shapes)."""
+def export_trunk(model, out: Path, frames: int = WINDOW, precision: str = "float32") -> None:
+    """Write the trunk as a LiteRT file for windows of ``frames`` frames (static shapes). ``precision``
+    "dynamic-int8" stores the weights as int8 and runs the convolutions on int8 (activations quantised on the
+    fly): about half the time of float32 on this machine's CPU (see benchmarks/RESULTS.md)."""
     import contextlib
     import io
 
@@ -308,8 +311,13 @@ def export_trunk(model, out: Path, frames: int = WINDOW) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     window = keras.Input((frames, FRAME_HEIGHT, FRAME_WIDTH, 3), batch_size=1, name="frames")
     fixed = keras.Model(window, model(window))  # one window: static shapes, weights frozen as constants
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+    if precision == "dynamic-int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision != "float32":
+        raise CinemanetError(f"unknown precision {precision!r} (float32, dynamic-int8)")
     with _stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):
-        data = tf.lite.TFLiteConverter.from_keras_model(fixed).convert()
+        data = converter.convert()
     atomic_write(out, data)
 
 
@@ -433,7 +441,7 @@ def detector_version() -> str:
     """Names what decides the shots: the weights, the windowing, the threshold and the post-processing."""
     from .models import sha256, shot_detector_file
 
-    settings = (LONG_WINDOW, THRESHOLD, SAME_SCENE, SURE, DARK, FADE_GAP)
+    settings = (LONG_WINDOW, PRECISION, THRESHOLD, SAME_SCENE, SURE, DARK, FADE_GAP)
     return f"transnetv2-{sha256(shot_detector_file())[:12]}-" + "-".join(str(v) for v in settings)
 
 
@@ -448,8 +456,8 @@ def export_pending(frame_count: int, runtime: str | None = None) -> bool:
 
     if trunk_runtime(runtime).name != "litert":
         return False
-    name = sha256(shot_detector_file())[:16]
-    sizes = [WINDOW] + ([LONG_WINDOW] if frame_count >= LONG_WINDOW - CONTEXT else [])
+    name = f"{sha256(shot_detector_file())[:16]}-{PRECISION}"
+    sizes = [WINDOW] + ([LONG_WINDOW] if 2 * frame_count > LONG_WINDOW else [])
     return any(not (cache_dir() / "litert" / f"transnetv2-{name}-{n}.tflite").exists() for n in sizes)
 
 
