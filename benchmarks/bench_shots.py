@@ -174,15 +174,15 @@ def transnet(path: Path) -> list[int]:
 
 def detect(path: Path, precision: str, long_window: int | None):
     """TransNetV2 with the LiteRT trunk at ``precision`` over ``long_window`` windows (None: the authors')."""
-    from cinemanet_edit import shots
+    from cinemanet_edit import shots, transnetv2
 
-    shipped, shots.PRECISION = shots.PRECISION, precision
-    shots._DETECTORS.clear()
+    shipped, transnetv2.PRECISION = transnetv2.PRECISION, precision
+    transnetv2._DETECTORS.clear()
     try:
         return shots.detect_shots(path, long_window=long_window)
     finally:
-        shots.PRECISION = shipped
-        shots._DETECTORS.clear()
+        transnetv2.PRECISION = shipped
+        transnetv2._DETECTORS.clear()
 
 
 VARIANTS = {  # name: (trunk precision, long window)
@@ -195,9 +195,9 @@ VARIANTS = {  # name: (trunk precision, long window)
 def transnet_variants(path: Path) -> tuple[dict[str, list[int]], float, bool]:
     """Boundaries of each variant, and against the reference (float32, authors' windows) the shipped one's
     largest difference of per-frame probability and whether its boundaries are the same."""
-    from cinemanet_edit import shots
+    from cinemanet_edit import transnetv2
 
-    found = {name: detect(path, precision or shots.PRECISION, shots.LONG_WINDOW if window else None)
+    found = {name: detect(path, precision or transnetv2.PRECISION, transnetv2.LONG_WINDOW if window else None)
              for name, (precision, window) in VARIANTS.items()}
     starts = {name: [s.first for s in d.shots[1:]] for name, d in found.items()}
     shipped, reference = found["TransNetV2 (cinemanet-edit)"], found["TransNetV2, float32, authors' 100/50 windows"]
@@ -262,7 +262,9 @@ def main() -> None:
             negatives_hit[name] = negatives_hit.get(name, 0) + sum(
                 any(a - 2 <= d <= b + 2 for d in found) for a, b, _k in negatives)
     print(f"{args.sequences} sequences, {n_transitions} transitions, {n_negatives} hard negatives (seed {args.seed})")
-    print(f"  shipped (long windows, {__import__('cinemanet_edit.shots').shots.PRECISION} trunk) against float32 "
+    from cinemanet_edit.transnetv2 import PRECISION
+
+    print(f"  shipped (long windows, {PRECISION} trunk) against float32 "
           f"with the authors' 100/50: largest probability difference {max(d for d, _ in drift):.4f}, same "
           f"boundaries in {sum(same for _, same in drift)} of {len(drift)} sequences")
     results = {}

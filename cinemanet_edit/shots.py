@@ -1,45 +1,32 @@
-"""Frames of a flat file -> shot boundaries: TransNetV2 (Souček & Lokoč 2020, MIT).
+"""Frames of a flat file -> shots: the transition probabilities of ``transnetv2`` turned into boundaries.
 
-The network reads every frame scaled to 48x27 in windows of 100 frames (50 new ones each, the rest context)
-and gives each frame the probability that a transition passes there. Its convolutional trunk (dilated 3-D
-convolutions) runs in LiteRT or Keras like the backbone; the two similarity heads (learned frame features and
-colour histograms compared across 101 frames) and the classifier are small and run in NumPy. The weights are
-the authors', converted once from the PyTorch port's file (``cinemanet-edit models convert-transnetv2``) and
-shipped as ``models/transnetv2.npz`` with a hash; no PyTorch at run time.
-
-A transition becomes one boundary: a run of frames above the threshold (one frame for a cut, several for a
-dissolve or fade) splits the shots at its middle, so the shots cover the file without holes.
+Each run of frames above the threshold is one transition, cut in its middle (one frame for a cut, several for a
+dissolve or fade), so the shots cover the file without holes. Small steps filter the runs, each testable on its
+own: flashes and light changes that leave the picture's structure in place are no transition
+(``drop_same_scene``); a fade through black is one transition (``fade_runs``, ``merge_fades``); runs touching
+the file's first or last frame start no shot.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import transnetv2
 from .errors import CinemanetError
+from .transnetv2 import FRAME_HEIGHT, FRAME_WIDTH, LONG_WINDOW, TransNetV2, detector
 
 if TYPE_CHECKING:
     from .decode import MediaFiles
 
-FRAME_HEIGHT, FRAME_WIDTH = 27, 48
-WINDOW, STEP, CONTEXT = 100, 50, 25  # the authors' windows: frames per window, new frames, context on each side
-# The trunk is convolutional in time: a long window computes its middle frames once, with the same 25 frames of
-# context at each end (the authors' 100-frame windows compute every frame twice). Files shorter than a long
-# window, and the tail of every file, take the authors' windows.
-LONG_WINDOW = 550
-PRECISION = os.environ.get("CINEMANET_SHOT_PRECISION", "dynamic-int8")  # of the LiteRT trunk: or "float32"
-LOOKUP = 101  # frames each similarity head compares
-BLOCK_MEANS, FLAT = 448, 4608  # the trunk's outputs' widths: every level's mean features, the last level flat
 THRESHOLD = 0.5  # the authors' default
 SAME_SCENE = 0.8  # normalised luma correlation above which the frames around a transition are one scene
 SURE = 0.9  # transitions scored at least this high are kept whatever the frames around them look like
 DARK = 16  # mean luma (0-255) of a black frame in a fade
 FADE_GAP = 20  # frames between the two halves of a fade through black
-FILTERS, LEVELS, BLOCKS_PER_LEVEL = 16, 3, 2
 
 
 @dataclass(frozen=True)
@@ -49,289 +36,6 @@ class Shot:
     index: int
     first: int
     end: int
-
-
-def _separable_conv_layer():
-    """A Keras layer for the port's separable 3-D convolution: a 3x3 spatial convolution on each frame, then a
-    3-tap temporal convolution dilated by ``dilation`` frames (zero-padded in time). Written as a per-frame
-    Conv2D and three shifted matrix products so that LiteRT (XNNPACK) runs it with built-in operators."""
-    import keras
-    from keras import ops
-
-    class SeparableConv3D(keras.layers.Layer):
-        def __init__(self, filters: int, dilation: int, **kwargs):
-            super().__init__(**kwargs)
-            self.filters, self.dilation = filters, dilation
-
-        def build(self, input_shape):
-            channels = input_shape[-1]
-            self.spatial = self.add_weight(shape=(3, 3, channels, 2 * self.filters), name="spatial")
-            self.temporal = self.add_weight(shape=(3, 2 * self.filters, self.filters), name="temporal")
-
-        def call(self, x):
-            shape = ops.shape(x)
-            y = ops.reshape(x, (-1, x.shape[2], x.shape[3], x.shape[4]))
-            y = ops.conv(y, self.spatial, padding="same")
-            y = ops.reshape(y, (shape[0], shape[1], x.shape[2], x.shape[3], 2 * self.filters))
-            d = self.dilation
-            p = ops.pad(y, [[0, 0], [d, d], [0, 0], [0, 0], [0, 0]])
-            channels = 2 * self.filters
-
-            def tap(part, k):  # a 2-D matrix product, which LiteRT runs as a fully connected layer
-                return ops.matmul(ops.reshape(part, (-1, channels)), self.temporal[k])
-
-            z = tap(p[:, : -2 * d], 0) + tap(p[:, d:-d], 1) + tap(p[:, 2 * d:], 2)
-            return ops.reshape(z, (shape[0], shape[1], x.shape[2], x.shape[3], self.filters))
-
-    return SeparableConv3D
-
-
-def build_trunk():
-    """The convolutional trunk in Keras: uint8-valued float frames (B, T, 27, 48, 3) in; out the per-frame mean
-    of every level's features (B, T, 448) and the last level's features flattened (B, T, 4608). Layer names
-    follow the PyTorch port's parameter names."""
-    import keras
-    from keras import layers, ops
-
-    conv_layer = _separable_conv_layer()
-
-    def ddcnn(x, name: str, filters: int, activation: bool):
-        x = layers.Concatenate(axis=-1, name=f"{name}.cat")(
-            [conv_layer(filters, d, name=f"{name}.Conv3D_{d}")(x) for d in (1, 2, 4, 8)])
-        x = layers.BatchNormalization(epsilon=1e-3, name=f"{name}.bn")(x)
-        return layers.ReLU(name=f"{name}.relu")(x) if activation else x
-
-    def pool(t):  # 2x2 average over each frame
-        shape = ops.shape(t)
-        frames = ops.reshape(t, (-1, t.shape[2], t.shape[3], t.shape[4]))
-        pooled = ops.average_pool(frames, 2, strides=2, padding="valid")
-        return ops.reshape(pooled, (shape[0], shape[1], t.shape[2] // 2, t.shape[3] // 2, t.shape[4]))
-
-    inputs = keras.Input((None, FRAME_HEIGHT, FRAME_WIDTH, 3), name="frames")
-    x = layers.Rescaling(1.0 / 255.0, name="scale")(inputs)
-    means = []
-    for level in range(LEVELS):
-        filters = FILTERS * 2 ** level
-        shortcut = None
-        for block in range(BLOCKS_PER_LEVEL):
-            x = ddcnn(x, f"SDDCNN.{level}.DDCNN.{block}", filters, activation=block != BLOCKS_PER_LEVEL - 1)
-            shortcut = x if shortcut is None else shortcut
-        x = layers.ReLU(name=f"SDDCNN.{level}.relu")(x)
-        x = layers.Add(name=f"SDDCNN.{level}.shortcut")([x, shortcut])
-        x = layers.Lambda(pool, name=f"SDDCNN.{level}.pool")(x)
-        means.append(layers.Lambda(lambda t: ops.mean(t, axis=(2, 3)), name=f"SDDCNN.{level}.mean")(x))
-    block_means = layers.Concatenate(axis=-1, name="block_means")(means)
-    flat = layers.Lambda(lambda t: ops.reshape(t, (ops.shape(t)[0], ops.shape(t)[1], -1)), name="flat")(x)
-    return keras.Model(inputs, [block_means, flat], name="transnetv2_trunk")
-
-
-def _windows(similarities: np.ndarray) -> np.ndarray:
-    """(B, T, T) similarities -> (B, T, LOOKUP): each frame against the 50 before and after it (0 past the ends)."""
-    half = (LOOKUP - 1) // 2
-    batch, frames, _ = similarities.shape
-    padded = np.pad(similarities, ((0, 0), (0, 0), (half, half)))
-    rows = np.arange(frames)[:, None] + np.arange(LOOKUP)[None, :]
-    return padded[:, np.arange(frames)[:, None], rows]
-
-
-def color_histograms(frames: np.ndarray) -> np.ndarray:
-    """(B, T, 27, 48, 3) uint8 -> (B, T, 512) L2-normalised 8x8x8 RGB histograms."""
-    f = frames.astype(np.int32)
-    bins = ((f[..., 0] >> 5) << 6) + ((f[..., 1] >> 5) << 3) + (f[..., 2] >> 5)
-    batch, count = frames.shape[:2]
-    flat = bins.reshape(batch * count, -1)
-    offsets = (np.arange(batch * count) * 512)[:, None]
-    hist = np.bincount((flat + offsets).ravel(), minlength=batch * count * 512).reshape(batch, count, 512)
-    hist = hist.astype(np.float32)
-    return hist / np.maximum(np.linalg.norm(hist, axis=2, keepdims=True), 1e-12)
-
-
-class TransNetV2:
-    """Shot-transition probabilities per frame. ``trunk`` runs the convolutions: a callable from frames to
-    (block means, flat features); by default the converted network in LiteRT (or Keras where LiteRT is absent)."""
-
-    def __init__(self, weights: Path, trunk=None, runtime: str | None = None):
-        with np.load(weights) as stored:
-            self.w = {k: stored[k] for k in stored.files}
-        self.trunk = trunk or make_trunk(weights, self.w, runtime)
-
-    def _heads(self, frames: np.ndarray, block_means: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w = self.w
-        x = block_means @ w["frame_sim_layer.projection.weight"].T + w["frame_sim_layer.projection.bias"]
-        x = x / np.maximum(np.linalg.norm(x, axis=2, keepdims=True), 1e-12)
-        sim = _windows(x @ x.transpose(0, 2, 1))
-        frame_sim = np.maximum(sim @ w["frame_sim_layer.fc.weight"].T + w["frame_sim_layer.fc.bias"], 0)
-        h = color_histograms(frames)
-        hist_sim = _windows(h @ h.transpose(0, 2, 1))
-        color = np.maximum(hist_sim @ w["color_hist_layer.fc.weight"].T + w["color_hist_layer.fc.bias"], 0)
-        x = np.concatenate([color, frame_sim, flat], axis=2)
-        x = np.maximum(x @ w["fc1.weight"].T + w["fc1.bias"], 0)
-        one = x @ w["cls_layer1.weight"].T + w["cls_layer1.bias"]
-        many = x @ w["cls_layer2.weight"].T + w["cls_layer2.bias"]
-        return 1 / (1 + np.exp(-one[..., 0])), 1 / (1 + np.exp(-many[..., 0]))
-
-    def window(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities for one or more windows (B, T, 27, 48, 3) uint8: (single-frame, many-hot), (B, T)."""
-        block_means, flat = self.trunk(frames.astype(np.float32))
-        return self._heads(frames, np.asarray(block_means, np.float32), np.asarray(flat, np.float32))
-
-    def predict(self, frames: np.ndarray, long_window: int | None = LONG_WINDOW) -> np.ndarray:
-        """Per-frame transition probability of a whole file's frames (N, 27, 48, 3): the first and last frame
-        repeated as context, windowed as ``stream`` windows them."""
-        if not len(frames):
-            return np.zeros(0, np.float32)
-        return np.concatenate(list(self.stream(iter(frames), long_window)))
-
-    def stream(self, frames, long_window: int | None = LONG_WINDOW) -> np.ndarray:
-        """The same as ``predict`` over an iterator of frames, yielding probabilities a window's new frames at
-        a time (the whole file never sits in memory): windows of ``long_window`` frames while the file lasts;
-        its tail in one more long window padded with the last frame (as the authors pad theirs) where that costs
-        less than the authors' windows of 100, which take it otherwise (``long_window=None``: the authors'
-        windows throughout)."""
-        buffer: list[np.ndarray] = []
-        first = None
-        total = 0
-        size = long_window or WINDOW
-        for frame in frames:
-            if first is None:
-                first = frame
-                buffer = [frame] * CONTEXT
-            buffer.append(frame)
-            total += 1
-            if len(buffer) >= size:
-                single, _ = self.window(np.stack(buffer[:size])[None])
-                yield single[0, CONTEXT:size - CONTEXT]
-                buffer = buffer[size - 2 * CONTEXT:]
-        if first is None:
-            return
-        remaining = len(buffer) - CONTEXT  # frames not scored yet
-        if long_window and 2 * remaining > long_window:  # one long window, padded, costs less than short ones
-            padded = buffer + [buffer[-1]] * (long_window - len(buffer))
-            single, _ = self.window(np.stack(padded)[None])
-            yield single[0, CONTEXT:CONTEXT + remaining]
-            return
-        while len(buffer) >= WINDOW:  # the tail, shorter than a long window
-            single, _ = self.window(np.stack(buffer[:WINDOW])[None])
-            yield single[0, CONTEXT:CONTEXT + STEP]
-            buffer = buffer[STEP:]
-        done = total - (len(buffer) - CONTEXT)
-        last = buffer[-1]
-        while done < total:
-            window = buffer + [last] * (WINDOW - len(buffer))
-            single, _ = self.window(np.stack(window[:WINDOW])[None])
-            keep = min(STEP, total - done)
-            yield single[0, CONTEXT:CONTEXT + keep]
-            done += keep
-            buffer = buffer[STEP:]
-
-
-def make_trunk(weights: Path, stored: dict[str, np.ndarray], runtime: str | None = None):
-    """The trunk on the runtime asked for (``--runtime``, ``CINEMANET_RUNTIME``, a registered runtime with a
-    ``trunk``) or chosen by "auto" among those that can run it: LiteRT on a cached export per window size,
-    Keras where a GPU is visible or LiteRT is absent."""
-    chosen = trunk_runtime(runtime)
-    return (chosen.trunk or TRUNKS[chosen.name])(weights, stored)
-
-
-def trunk_runtime(runtime: str | None = None):
-    """The ``classify.Runtime`` that runs the trunk: the one asked for when it can, else "auto"'s choice among
-    the runtimes that can."""
-    from .classify import RUNTIMES, choose_auto, runtime_name
-
-    name = runtime_name(runtime)
-    can_run = lambda r: (r.trunk or TRUNKS.get(r.name)) is not None  # noqa: E731
-    if name == "auto" or not can_run(RUNTIMES[name]):
-        return choose_auto(can_run)
-    if not RUNTIMES[name].available():
-        raise CinemanetError(f"the {name} runtime is not available here")
-    return RUNTIMES[name]
-
-
-def _keras_trunk(weights: Path, stored: dict[str, np.ndarray]):
-    from .classify import _stderr_silenced, import_tensorflow
-
-    import_tensorflow()
-    with _stderr_silenced():
-        model = build_trunk()
-    set_trunk_weights(model, stored)
-    return lambda x: [t.numpy() if hasattr(t, "numpy") else t for t in model(x, training=False)]
-
-
-def _litert_trunk(weights: Path, stored: dict[str, np.ndarray]):
-    """LiteRT on exports of the Keras trunk, one per window size, made on first use into the cache; Keras runs
-    it where the cache cannot be written."""
-    from .cache import cache_dir
-    from .classify import LiteRTModel, _stderr_silenced, import_tensorflow
-    from .models import sha256
-
-    folder = cache_dir() / "litert"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return _keras_trunk(weights, stored)
-    if not os.access(folder, os.W_OK):
-        return _keras_trunk(weights, stored)
-    name = f"{sha256(weights)[:16]}-{PRECISION}"
-    models: dict[int, LiteRTModel] = {}
-    keras_model = []
-
-    def trunk(x: np.ndarray):
-        frames = x.shape[1]
-        if frames not in models:
-            path = folder / f"transnetv2-{name}-{frames}.tflite"
-            if not path.exists():
-                if not keras_model:
-                    import_tensorflow()
-                    with _stderr_silenced():
-                        keras_model.append(build_trunk())
-                    set_trunk_weights(keras_model[0], stored)
-                export_trunk(keras_model[0], path, frames, PRECISION)
-            models[frames] = LiteRTModel(path)
-        return models[frames].run(x, BLOCK_MEANS, FLAT)
-
-    return trunk
-
-
-TRUNKS = {"litert": _litert_trunk, "keras": _keras_trunk}  # the built-in runtimes' ways to run the trunk
-
-
-def export_trunk(model, out: Path, frames: int = WINDOW, precision: str = "float32") -> None:
-    """Write the trunk as a LiteRT file for windows of ``frames`` frames (static shapes). ``precision``
-    "dynamic-int8" stores the weights as int8 and runs the convolutions on int8 (activations quantised on the
-    fly): about half the time of float32 on this machine's CPU (see benchmarks/RESULTS.md)."""
-    import contextlib
-    import io
-
-    import keras
-    import tensorflow as tf
-
-    from .classify import _stderr_silenced
-    from .files import atomic_write
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    window = keras.Input((frames, FRAME_HEIGHT, FRAME_WIDTH, 3), batch_size=1, name="frames")
-    fixed = keras.Model(window, model(window))  # one window: static shapes, weights frozen as constants
-    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
-    if precision == "dynamic-int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif precision != "float32":
-        raise CinemanetError(f"unknown precision {precision!r} (float32, dynamic-int8)")
-    with _stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):
-        data = converter.convert()
-    atomic_write(out, data)
-
-
-def set_trunk_weights(model, stored: dict[str, np.ndarray]) -> None:
-    """Copy the converted PyTorch parameters into the Keras trunk (layouts turned to channels-last)."""
-    for layer in model.layers:
-        name = layer.name
-        if ".Conv3D_" in name and not name.endswith(".cat"):
-            spatial = stored[f"{name}.layers.0.weight"][:, :, 0].transpose(2, 3, 1, 0)  # (out,in,h,w) -> (h,w,in,out)
-            temporal = stored[f"{name}.layers.1.weight"][:, :, :, 0, 0].transpose(2, 1, 0)  # (out,in,t) -> (t,in,out)
-            layer.set_weights([spatial, temporal])
-        elif name.endswith(".bn"):
-            layer.set_weights([stored[f"{name}.weight"], stored[f"{name}.bias"], stored[f"{name}.running_mean"],
-                               stored[f"{name}.running_var"]])
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -360,44 +64,66 @@ def same_scene(a: np.ndarray, b: np.ndarray) -> bool:
 
 def boundaries(probabilities: np.ndarray, threshold: float = THRESHOLD, luma: np.ndarray | None = None) -> list[int]:
     """Frames where a new shot starts. Each run of frames above ``threshold`` is one transition, cut in its
-    middle (after it for a one-frame cut). With ``luma`` (small grey pictures of every frame):
-
-    - a run scored below SURE whose frames just before and after show the same scene is no transition (a camera
-      flash, a change of light, which the network sometimes scores above the threshold; cuts score above 0.95);
-    - a fade through black is one transition: runs of (near-)black frames between two shots are transitions of
-      their own (the network scores fades weakly), and transitions that touch one fade merge, cut at the middle
-      of the black.
-
-    Runs touching the file's first or last frame (a fade-in at the head, a fade-out at the tail) start no shot.
-    """
+    middle (after it for a one-frame cut). With ``luma`` (small grey pictures of every frame) the runs are
+    filtered first: ``drop_same_scene``, then fades through black merged (``fade_runs``, ``merge_fades``) and
+    cut in the middle of their black. Runs touching the file's first or last frame (a fade-in at the head, a
+    fade-out at the tail) start no shot."""
     probabilities = np.asarray(probabilities)
-    n = len(probabilities)
     runs = _runs(probabilities > threshold)
-    if luma is not None and len(luma) == n:
-        kept = []
-        for i, j in runs:
-            before, after = max(0, i - 2), min(n - 1, j + 2)
-            sure = probabilities[i:j + 1].max() >= SURE
-            if i > 0 and j < n - 1 and not sure and same_scene(luma[before], luma[after]):
-                continue
-            kept.append((i, j))
-        flat = luma.reshape(n, -1).astype(np.float32)
-        dark = (flat.mean(axis=1) < DARK) & (flat.std(axis=1) < DARK / 2)  # black, not a night scene
-        fades = [(i, j) for i, j in _runs(dark) if i > 0 and j < n - 1]
-        merged: list[tuple[int, int]] = []
-        for i, j in sorted(kept + fades):
-            if merged and i <= merged[-1][1] + FADE_GAP and (_dark_between(dark, merged[-1], (i, j))):
-                merged[-1] = (merged[-1][0], max(merged[-1][1], j))
-            else:
-                merged.append((i, j))
-        starts = []
-        for i, j in merged:
-            black = [k for k in range(i, j + 1) if dark[k]]
-            cut = (black[0] + black[-1]) // 2 + 1 if black else (i + j) // 2 + 1
-            if i > 0 and j < n - 1:
-                starts.append(cut)
-        return starts
-    return [(i + j) // 2 + 1 for i, j in runs if i > 0 and j < n - 1]
+    if luma is None or len(luma) != len(probabilities):
+        return cut_points(runs, np.zeros(len(probabilities), bool))
+    dark = dark_frames(luma)
+    runs = drop_same_scene(runs, probabilities, luma)
+    return cut_points(merge_fades(runs + fade_runs(dark), dark), dark)
+
+
+def drop_same_scene(runs: list[tuple[int, int]], probabilities: np.ndarray, luma: np.ndarray) -> list[tuple[int, int]]:
+    """Runs scored below SURE whose frames just before and after show the same scene are no transition: a
+    camera flash or a change of light, which the network sometimes scores above the threshold (cuts score above
+    0.95)."""
+    n = len(probabilities)
+    kept = []
+    for i, j in runs:
+        before, after = max(0, i - 2), min(n - 1, j + 2)
+        sure = probabilities[i:j + 1].max() >= SURE
+        if i > 0 and j < n - 1 and not sure and same_scene(luma[before], luma[after]):
+            continue
+        kept.append((i, j))
+    return kept
+
+
+def dark_frames(luma: np.ndarray) -> np.ndarray:
+    """Which frames are (near-)black: dark and flat, not a night scene."""
+    flat = luma.reshape(len(luma), -1).astype(np.float32)
+    return (flat.mean(axis=1) < DARK) & (flat.std(axis=1) < DARK / 2)
+
+
+def fade_runs(dark: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of black frames between two shots: transitions of their own (the network scores fades weakly)."""
+    return [(i, j) for i, j in _runs(dark) if i > 0 and j < len(dark) - 1]
+
+
+def merge_fades(runs: list[tuple[int, int]], dark: np.ndarray) -> list[tuple[int, int]]:
+    """Transitions that touch one fade through black (black frames in or between them, at most FADE_GAP frames
+    apart) become one."""
+    merged: list[tuple[int, int]] = []
+    for i, j in sorted(runs):
+        if merged and i <= merged[-1][1] + FADE_GAP and _dark_between(dark, merged[-1], (i, j)):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], j))
+        else:
+            merged.append((i, j))
+    return merged
+
+
+def cut_points(runs: list[tuple[int, int]], dark: np.ndarray) -> list[int]:
+    """Each transition's cut: the middle of its black frames if it has any, else its own middle; a run that
+    touches the file's first or last frame starts no shot."""
+    starts = []
+    for i, j in runs:
+        black = [k for k in range(i, j + 1) if dark[k]]
+        if i > 0 and j < len(dark) - 1:
+            starts.append((black[0] + black[-1]) // 2 + 1 if black else (i + j) // 2 + 1)
+    return starts
 
 
 def _dark_between(dark: np.ndarray, first: tuple[int, int], second: tuple[int, int]) -> bool:
@@ -441,36 +167,8 @@ def detector_version() -> str:
     """Names what decides the shots: the weights, the windowing, the threshold and the post-processing."""
     from .models import sha256, shot_detector_file
 
-    settings = (LONG_WINDOW, PRECISION, THRESHOLD, SAME_SCENE, SURE, DARK, FADE_GAP)
+    settings = (LONG_WINDOW, transnetv2.PRECISION, THRESHOLD, SAME_SCENE, SURE, DARK, FADE_GAP)
     return f"transnetv2-{sha256(shot_detector_file())[:12]}-" + "-".join(str(v) for v in settings)
-
-
-_DETECTORS: dict[str, TransNetV2] = {}
-
-
-def export_pending(frame_count: int, runtime: str | None = None) -> bool:
-    """Whether detecting a file of ``frame_count`` frames will first export the trunk for LiteRT (once per
-    window size and machine, about 20 s each): worth a word to the user before a long silence."""
-    from .cache import cache_dir
-    from .models import sha256, shot_detector_file
-
-    if trunk_runtime(runtime).name != "litert":
-        return False
-    name = f"{sha256(shot_detector_file())[:16]}-{PRECISION}"
-    sizes = [WINDOW] + ([LONG_WINDOW] if 2 * frame_count > LONG_WINDOW else [])
-    return any(not (cache_dir() / "litert" / f"transnetv2-{name}-{n}.tflite").exists() for n in sizes)
-
-
-def detector(runtime: str | None = None) -> TransNetV2:
-    """The shipped TransNetV2 on ``runtime`` (see ``make_trunk``), built once per process and runtime."""
-    from .classify import runtime_name
-
-    name = runtime_name(runtime)
-    if name not in _DETECTORS:
-        from .models import shot_detector_file
-
-        _DETECTORS[name] = TransNetV2(shot_detector_file(), runtime=name)
-    return _DETECTORS[name]
 
 
 def detect_shots(path: Path, frame_count: int | None = None, threshold: float = THRESHOLD,

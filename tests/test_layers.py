@@ -21,7 +21,8 @@ LAYERS: list[set[str]] = [
     {"__init__", "errors", "types", "timecode", "taxonomy", "schema", "sanitize", "files", "backbone"},  # foundations
     {"layout", "cache", "decode", "annotate", "aggregate", "sampling", "models"},  # one stage each
     {"adapters"},  # the OTIO adapter plugins: every format we write renders a layout
-    {"classify", "formats", "shots", "catalogue"},  # the networks and runtimes; the format registry; the catalogue
+    # the networks and their runtimes; the shots; the format registry; the catalogue
+    {"classify", "formats", "transnetv2", "shots", "catalogue"},
     {"timeline", "scoring", "select", "report"},  # timelines in; plans to probabilities; selects; the page
     {"pipeline"},  # the stages composed
     {"resolve", "training", "archive", "engines", "index"},  # applications of the library

