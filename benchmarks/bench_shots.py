@@ -192,9 +192,10 @@ VARIANTS = {  # name: (trunk precision, long window)
 }
 
 
-def transnet_variants(path: Path) -> tuple[dict[str, list[int]], float, bool]:
+def transnet_variants(path: Path) -> tuple[dict[str, list[int]], float, bool, tuple[int, int]]:
     """Boundaries of each variant, and against the reference (float32, authors' windows) the shipped one's
-    largest difference of per-frame probability and whether its boundaries are the same."""
+    largest difference of per-frame probability and whether its boundaries are the same; (frames the shipped
+    one skipped as still, frames)."""
     from cinemanet_edit import transnetv2
 
     found = {name: detect(path, precision or transnetv2.PRECISION, transnetv2.LONG_WINDOW if window else None)
@@ -202,7 +203,8 @@ def transnet_variants(path: Path) -> tuple[dict[str, list[int]], float, bool]:
     starts = {name: [s.first for s in d.shots[1:]] for name, d in found.items()}
     shipped, reference = found["TransNetV2 (cinemanet-edit)"], found["TransNetV2, float32, authors' 100/50 windows"]
     return (starts, float(np.abs(shipped.probabilities - reference.probabilities).max()),
-            starts["TransNetV2 (cinemanet-edit)"] == starts["TransNetV2, float32, authors' 100/50 windows"])
+            starts["TransNetV2 (cinemanet-edit)"] == starts["TransNetV2, float32, authors' 100/50 windows"],
+            (shipped.skipped, shipped.frames))
 
 
 def pyscenedetect(path: Path, detector) -> list[int]:
@@ -244,13 +246,16 @@ def main() -> None:
     negatives_hit: dict[str, int] = {}
     n_transitions = n_negatives = 0
     drift: list[tuple[float, bool]] = []
+    still = [0, 0]  # frames the network skipped as still, frames
     for i in range(args.sequences):
         frames, transitions, negatives = build_sequence(sources, rng)
         path = write_video(work / f"sequence{i}.mp4", frames)
         n_transitions += len(transitions)
         n_negatives += len(negatives)
-        runs, difference, same = transnet_variants(path)
+        runs, difference, same, (skipped, frames_seen) = transnet_variants(path)
         drift.append((difference, same))
+        still[0] += skipped
+        still[1] += frames_seen
         for name, make in detectors().items():
             runs[f"PySceneDetect {name}"] = pyscenedetect(path, make())
         for name, found in runs.items():
@@ -266,7 +271,12 @@ def main() -> None:
 
     print(f"  shipped (long windows, {PRECISION} trunk) against float32 "
           f"with the authors' 100/50: largest probability difference {max(d for d, _ in drift):.4f}, same "
-          f"boundaries in {sum(same for _, same in drift)} of {len(drift)} sequences")
+          f"boundaries in {sum(same for _, same in drift)} of {len(drift)} sequences; still windows skipped "
+          f"{still[0] / max(1, still[1]):.1%} of the sequences' frames")
+    print("  still windows skipped in single continuous shots of ../shared/media:")
+    for name in SOURCES:
+        found = detect(SHARED / name, PRECISION, 550)
+        print(f"    {name:32s} {found.skipped / max(1, found.frames):6.1%} of {found.frames} frames")
     results = {}
     for name, (tp, fp, fn) in sorted(totals.items(), key=lambda kv: -f1(*kv[1])):
         results[name] = {"f1": round(f1(tp, fp, fn), 3), "tp": tp, "fp": fp, "fn": fn,
@@ -293,6 +303,7 @@ def main() -> None:
     start = time.perf_counter()
     transnet(big)
     timings["TransNetV2 detection pass"] = time.perf_counter() - start
+    speed_skipped = detect(big, PRECISION, 550)
     start = time.perf_counter()
     detect(big, "float32", None)
     timings["TransNetV2, float32, authors' windows"] = time.perf_counter() - start
@@ -313,6 +324,7 @@ def main() -> None:
     for name, seconds in timings.items():
         print(f"  {name:32s} {seconds / decoded * 1000:7.2f} ms/frame  {seconds * hour / 60:7.1f} min/hour  "
               f"ratio to decode only {timings['decode only'] / seconds:.2f}")
+    print(f"  still windows skipped in the speed file: {speed_skipped.skipped / max(1, speed_skipped.frames):.1%}")
     print(json.dumps({"accuracy": results, "ms_per_frame": {k: round(v / decoded * 1000, 2)
                                                              for k, v in timings.items()}}))
 

@@ -146,6 +146,7 @@ class Detection:
     seconds: float
     error: str | None = None  # decoding stopped early: the shots cover the frames that decoded
     cached: bool = False
+    skipped: int = 0  # frames in still windows, where the network did not run
 
     def to_cache(self) -> dict:
         return {"shots": [[s.first, s.end] for s in self.shots], "frames": self.frames, "error": self.error}
@@ -167,7 +168,8 @@ def detector_version() -> str:
     """Names what decides the shots: the weights, the windowing, the threshold and the post-processing."""
     from .models import sha256, shot_detector_file
 
-    settings = (LONG_WINDOW, transnetv2.PRECISION, THRESHOLD, SAME_SCENE, SURE, DARK, FADE_GAP)
+    settings = (LONG_WINDOW, transnetv2.PRECISION, transnetv2.STILL_LEVEL, THRESHOLD, SAME_SCENE, SURE, DARK,
+                FADE_GAP)
     return f"transnetv2-{sha256(shot_detector_file())[:12]}-" + "-".join(str(v) for v in settings)
 
 
@@ -214,7 +216,8 @@ def _detect(path: Path, frame_count: int | None, threshold: float, net: TransNet
             yield frame
 
     parts = []
-    for part in net.stream(frames_and_luma(), long_window):
+    stats: dict = {}
+    for part in net.stream(frames_and_luma(), long_window, stats):
         parts.append(part)
         if progress is not None:
             progress(len(part))
@@ -224,4 +227,4 @@ def _detect(path: Path, frame_count: int | None, threshold: float, net: TransNet
         raise CinemanetError(report.error)
     luma = np.stack(lumas) if lumas else None
     shots = shots_from_boundaries(boundaries(probabilities, threshold, luma), max(total, 1))
-    return Detection(shots, probabilities, len(probabilities), 0.0, report.error)
+    return Detection(shots, probabilities, len(probabilities), 0.0, report.error, skipped=stats.get("skipped", 0))

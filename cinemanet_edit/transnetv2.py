@@ -104,6 +104,22 @@ def build_trunk():
     return keras.Model(inputs, [block_means, flat], name="transnetv2_trunk")
 
 
+STILL_LEVEL = 1.0  # mean absolute difference (0-255) from a window's first frame below which a frame is the same
+
+
+def is_still(window: list[np.ndarray]) -> bool:
+    """Every frame of the window (48x27, context included) is the first one's picture, up to coding noise:
+    black leader, a freeze frame, a held title, a locked-off empty shot. No cut, dissolve or fade can pass in
+    it, and the network, which sees only these frames, gives none: it need not run. Any change of picture,
+    camera move or light ramp larger than STILL_LEVEL anywhere in the window runs it."""
+    first = window[0].astype(np.int16)
+    step = max(1, len(window) // 64)  # a coarse pass first: most windows that move, move everywhere
+    for frames in (window[::step], window):
+        if any(np.abs(f.astype(np.int16) - first).mean() >= STILL_LEVEL for f in frames):
+            return False
+    return True
+
+
 def _windows(similarities: np.ndarray) -> np.ndarray:
     """(B, T, T) similarities -> (B, T, LOOKUP): each frame against the 50 before and after it (0 past the ends)."""
     half = (LOOKUP - 1) // 2
@@ -161,16 +177,27 @@ class TransNetV2:
             return np.zeros(0, np.float32)
         return np.concatenate(list(self.stream(iter(frames), long_window)))
 
-    def stream(self, frames, long_window: int | None = LONG_WINDOW) -> np.ndarray:
+    def stream(self, frames, long_window: int | None = LONG_WINDOW, stats: dict | None = None) -> np.ndarray:
         """The same as ``predict`` over an iterator of frames, yielding probabilities a window's new frames at
         a time (the whole file never sits in memory): windows of ``long_window`` frames while the file lasts;
         its tail in one more long window padded with the last frame (as the authors pad theirs) where that costs
         less than the authors' windows of 100, which take it otherwise (``long_window=None``: the authors'
-        windows throughout)."""
+        windows throughout). A window whose frames are all the same picture (``is_still``) is not run:
+        ``stats["skipped"]`` counts the frames it would have scored."""
         buffer: list[np.ndarray] = []
         first = None
         total = 0
         size = long_window or WINDOW
+        stats = stats if stats is not None else {}
+        stats.setdefault("skipped", 0)
+
+        def scored(window: list[np.ndarray], keep: int) -> np.ndarray:
+            if is_still(window):
+                stats["skipped"] += keep
+                return np.zeros(keep, np.float32)
+            single, _ = self.window(np.stack(window)[None])
+            return single[0, CONTEXT:CONTEXT + keep]
+
         for frame in frames:
             if first is None:
                 first = frame
@@ -178,28 +205,22 @@ class TransNetV2:
             buffer.append(frame)
             total += 1
             if len(buffer) >= size:
-                single, _ = self.window(np.stack(buffer[:size])[None])
-                yield single[0, CONTEXT:size - CONTEXT]
+                yield scored(buffer[:size], size - 2 * CONTEXT)
                 buffer = buffer[size - 2 * CONTEXT:]
         if first is None:
             return
         remaining = len(buffer) - CONTEXT  # frames not scored yet
         if long_window and 2 * remaining > long_window:  # one long window, padded, costs less than short ones
-            padded = buffer + [buffer[-1]] * (long_window - len(buffer))
-            single, _ = self.window(np.stack(padded)[None])
-            yield single[0, CONTEXT:CONTEXT + remaining]
+            yield scored(buffer + [buffer[-1]] * (long_window - len(buffer)), remaining)
             return
         while len(buffer) >= WINDOW:  # the tail, shorter than a long window
-            single, _ = self.window(np.stack(buffer[:WINDOW])[None])
-            yield single[0, CONTEXT:CONTEXT + STEP]
+            yield scored(buffer[:WINDOW], STEP)
             buffer = buffer[STEP:]
         done = total - (len(buffer) - CONTEXT)
         last = buffer[-1]
         while done < total:
-            window = buffer + [last] * (WINDOW - len(buffer))
-            single, _ = self.window(np.stack(window[:WINDOW])[None])
             keep = min(STEP, total - done)
-            yield single[0, CONTEXT:CONTEXT + keep]
+            yield scored((buffer + [last] * (WINDOW - len(buffer)))[:WINDOW], keep)
             done += keep
             buffer = buffer[STEP:]
 

@@ -320,3 +320,23 @@ def test_an_unchanged_flat_file_is_not_detected_again(film, tmp_path, monkeypatc
     assert clips[0] == clips[1] and len(clips[0]) == 4
     assert first.seconds >= first.reading_seconds > 0 and again.frames_cached == again.frames_analysed
     assert first.to_json()["reading_seconds"] > 0  # the summary counts detection
+
+
+def test_still_windows_are_skipped_and_change_nothing(monkeypatch):
+    """Black leader and a held picture skip the network; the shots are those of running it everywhere, and the
+    network itself scores a still window far below the threshold."""
+    net = transnetv2.detector()
+    black = np.zeros((27, 48, 3), np.uint8)
+    held = np.full((27, 48, 3), 90, np.uint8)
+    single, _ = net.window(np.stack([held] * 100)[None])
+    assert single.max() < 0.1
+    moving, truth = _long_cut((130, 170))
+    frames = np.concatenate([np.stack([black] * 600), moving, np.stack([held] * 700)])
+    stats: dict = {}
+    skipping = np.concatenate(list(net.stream(iter(frames), stats=stats)))
+    assert stats["skipped"] >= 1000  # most of the black and the held picture
+    assert transnetv2.is_still([black] * 10) and not transnetv2.is_still([black] * 9 + [held])
+    monkeypatch.setattr(transnetv2, "is_still", lambda window: False)
+    everywhere = net.predict(frames)
+    assert shots.boundaries(skipping) == shots.boundaries(everywhere)
+    assert [600 + t for t in truth][0] in shots.boundaries(everywhere)
