@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--skip-checks", action="store_true")
+    parser.add_argument("--local-only", action="store_true",
+                        help="only the local engine (no Ray needed); prints compute minutes per hour of footage")
     parser.add_argument("--only-driver-kill", action="store_true",
                         help="with --workdir of an earlier run: only the killed-driver check")
     args = parser.parse_args()
@@ -93,6 +95,11 @@ def main() -> None:
         shutil.rmtree(work / "cat-kill-driver", ignore_errors=True)
         return kill_driver(work, work / "archive", args.files)
     archive = build_archive(work / "archive", args.files)
+    if args.local_only:
+        result = run(archive, work / "cat-local-1", "local", 1)
+        print(json.dumps(result), flush=True)
+        print(f"compute per hour of footage: {3600 / result['footage_x_realtime'] / 60:.1f} minutes", flush=True)
+        return
     results = []
     for engine, workers in (("local", 1), ("ray", 1), ("ray", 2)):
         results.append(run(archive, work / f"cat-{engine}-{workers}", engine, workers))
