@@ -42,20 +42,19 @@ class ConsoleReporter(Reporter):
         if self.bar is not None:
             self.bar.update(n)
 
-    def warn(self, message: str) -> None:
-        line = f"warning: {message}"
+    def _line(self, line: str) -> None:
+        """A line on stderr that does not break the progress bar."""
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
         else:
             print(line, file=sys.stderr)
 
+    def warn(self, message: str) -> None:
+        self._line(f"warning: {message}")
+
     def note(self, message: str) -> None:
-        if self.quiet:
-            return
-        if self.bar is not None:
-            self.bar.write(f"note: {message}", file=sys.stderr)
-        else:
-            print(f"note: {message}", file=sys.stderr)
+        if not self.quiet:
+            self._line(f"note: {message}")
 
     def close(self) -> None:
         if self.bar is not None:

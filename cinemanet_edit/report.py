@@ -14,7 +14,6 @@ from cinemanet_edit_adapters.html_report import sample_frames
 from .layout import Layout, layout
 
 THUMB_WIDTH = 144
-HTML = "cinemanet_html"  # the page's adapter
 
 
 def _jpeg_encoder(width: int, height: int):
@@ -87,8 +86,9 @@ def decode_thumbnails(cut: Layout, existing: dict | None = None) -> dict[tuple[s
 
 def write_report(timeline, path: Path) -> None:
     """Write the page for a tagged ``timeline`` to ``path`` (atomically), its pictures decoded from the media."""
-    from .formats import write_outputs
+    from .formats import by_name, write_outputs
 
     cut = layout(timeline)
-    write_outputs(timeline, [Path(path)], writer_args={HTML: {"thumbnails": decode_thumbnails(cut)}}, cut=cut)
+    page = by_name("html")  # whatever the file's name: the report command writes the page
+    write_outputs(timeline, [Path(path)], page.name, {page.adapter: {"thumbnails": decode_thumbnails(cut)}}, cut)
 

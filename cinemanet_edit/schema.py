@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .taxonomy import describe
+from .taxonomy import CINEMATOGRAPHY, VOCABULARY_TITLES, describe
 from .types import CategoryLabel
 
 NAMESPACE = "cinemanet"
@@ -213,8 +213,6 @@ def marker_record(marker: Any) -> MarkerRecord | None:
 
 
 def _our_prefixes(extra_titles=()) -> tuple[str, ...]:
-    from .taxonomy import CINEMATOGRAPHY, VOCABULARY_TITLES
-
     titles = [c.title for c in CINEMATOGRAPHY] + list(VOCABULARY_TITLES.values()) + list(extra_titles)
     return tuple(f"{title}: " for title in titles)
 
