@@ -25,6 +25,15 @@ def _source_tc(placed: PlacedClip, cut: Layout, frame: int) -> str:
                            drop_frame=cut.drop_frame)
 
 
+def _entry(label) -> dict:
+    """A label as the sidecars show it: ``written`` False (and why) where tag writes no marker or keyword."""
+    out = {"label": label.label, "title": label.title, "confidence": label.confidence,
+           "written": not label.uncertain}
+    if label.reason:
+        out["reason"] = label.reason
+    return out
+
+
 def rows(cut: Layout) -> list[dict]:
     """One dict per video clip (nested stacks flattened as in ``layout``), in track then timeline order."""
     out = []
@@ -41,7 +50,6 @@ def rows(cut: Layout) -> list[dict]:
                 "source_in": _source_tc(placed, cut, placed.source_in),
                 "source_out": _source_tc(placed, cut, placed.source_out),
                 "model": record.model if record is not None else "",
-                "labels": {c: {"label": e.label, "title": e.title, "confidence": e.confidence}
-                           for c, e in labels.items()},
+                "labels": {c: _entry(e) for c, e in labels.items()},
             })
     return out

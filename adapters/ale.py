@@ -4,7 +4,8 @@ Media Composer imports an ALE into a bin, one row per master clip, and shows eve
 and sift the bin by "Shot Framing" or "Shot Subject". One row per video clip of the cut (nested stacks
 flattened as in ``cinemanet_edit.layout``): Name, Tracks, Start and End (source timecode counted at the ALE's
 FPS, drop-frame as the cut), Source File, then a column per category with the label's title, its confidence
-("Shot Framing Confidence") and "Keywords". Text cells carry no tabs or newlines, which would break the table.
+("Shot Framing Confidence"; both empty where tag writes no label: below its threshold, or not applicable) and
+"Keywords". Text cells carry no tabs or newlines, which would break the table.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def render(cut: Layout) -> str:
                timecode.render(end, cut.rate, drop_frame=cut.drop_frame), _cell(placed.media.path or "")]
         for category in categories:
             entry = labels.get(category)
-            row += [_cell(entry.title), f"{entry.confidence:.2f}"] if entry else ["", ""]
+            written = entry is not None and not entry.uncertain  # the bin sifts on what tag writes
+            row += [_cell(entry.title), f"{entry.confidence:.2f}"] if written else ["", ""]
         row += [_cell(", ".join(record.keywords())) if labels else "", _cell(record.model if record else "")]
         lines.append("\t".join(row))
     return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
 """CSV sidecar report for archivists: one row per video clip (write only).
 
 Columns: track, clip, record in/out, source file, source in/out (timecode), model, then per category its
-label title and confidence (``shot.framing``, ``shot.framing.confidence`` ...). Text cells that a spreadsheet
-would run as a formula start with an apostrophe.
+label title and confidence (``shot.framing``, ``shot.framing.confidence`` ...); where tag writes no label (below
+its threshold, not applicable) only the confidence. Text cells that a spreadsheet would run as a formula start
+with an apostrophe.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def render(cut: Layout) -> str:
         line = [csv_cell(row[k]) for k in header[:8]]
         for category in categories:
             entry = row["labels"].get(category)
-            line += [csv_cell(entry["title"]), csv_cell(entry["label"]), f"{entry['confidence']:.4f}"] \
-                if entry else ["", "", ""]
+            if entry and entry["written"]:
+                line += [csv_cell(entry["title"]), csv_cell(entry["label"]), f"{entry['confidence']:.4f}"]
+            else:  # not written by tag (below its threshold, not applicable): its score only
+                line += ["", "", f"{entry['confidence']:.4f}" if entry else ""]
         writer.writerow(line)
     return buffer.getvalue()

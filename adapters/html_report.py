@@ -43,7 +43,8 @@ def _label_rows(labels: dict) -> list[dict]:
     rows = []
     for category in ordered_categories(labels):
         entry = labels[category]
-        value = entry.title + (" (uncertain)" if entry.uncertain else "")
+        value = "not applicable" if entry.not_applicable else \
+            entry.title + (" (uncertain)" if entry.uncertain else "")
         rows.append({"category": category, "title": describe(category).title, "label": entry.label,
                      "value": value, "confidence": entry.confidence})
     return rows

@@ -6,8 +6,6 @@ the same key. Re-tagging removes exactly those and leaves everyone else's marker
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import opentimelineio as otio
 
 from . import schema
@@ -30,18 +28,18 @@ def marker_name(category: Category, title: str) -> str:
 
 
 def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, Category],
-             model_version: str, min_confidence: float = 0.0) -> None:
+             model_version: str) -> None:
     """Replace our markers and metadata on ``clip`` with ``result``.
 
     One marker per category spans the clip's trimmed source range (a marker's range is in source time in
-    every OTIO adapter), so NLEs show it on the clip and keyword ranges can be built from it. A label less sure
-    than ``min_confidence`` gets no marker and no keyword: its metadata entry says ``"uncertain": true``.
+    every OTIO adapter), so NLEs show it on the clip and keyword ranges can be built from it. A label not to be
+    written (``decide``: below its threshold, or not applicable) gets no marker and no keyword: its metadata
+    entry says ``"uncertain": true`` and why.
     """
     clear(clip, [c.title for c in categories.values()])
     source = clip.trimmed_range()
     rate = source.start_time.rate
-    labels = {cat: replace(label, uncertain=True) if label.confidence < min_confidence else label
-              for cat, label in result.labels.items()}
+    labels = result.labels
     frames = tuple(round(t if rate == result.rate else t * rate / result.rate, 3) for t in result.source_times)
     schema.write_clip_record(clip, ClipRecord(model_version, labels, Samples(rate, frames, result.frames_requested)))
     for category_id, label in labels.items():

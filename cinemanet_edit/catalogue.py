@@ -105,9 +105,24 @@ def schema(categories: list[str]):
     for category in categories:
         c = column(category)
         fields += [pa.field(c, pa.string()), pa.field(f"{c}_confidence", pa.float32()),
-                   pa.field(f"{c}_scores", pa.map_(pa.string(), pa.float32()))]
+                   pa.field(f"{c}_scores", pa.map_(pa.string(), pa.float32())),
+                   # what tag would write (decide.py): the threshold, not written and why, the other labels
+                   pa.field(f"{c}_threshold", pa.float32()), pa.field(f"{c}_uncertain", pa.bool_()),
+                   pa.field(f"{c}_not_applicable", pa.bool_()), pa.field(f"{c}_holds", pa.list_(pa.string()))]
     return pa.schema(fields, metadata={"cinemanet.schema": str(SCHEMA_VERSION),
                                        "cinemanet.categories": json.dumps(categories)})
+
+
+def _label(category: str, c: str, record: dict) -> CategoryLabel:
+    """One category's label from a row (parts written before decisions were stored read as undecided)."""
+    threshold, holds = record.get(f"{c}_threshold"), record.get(f"{c}_holds")
+    holds = tuple(h for h in holds if isinstance(h, str)) if isinstance(holds, list) else ()
+    threshold = threshold if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else None
+    return CategoryLabel(category, record[c], _title(category, record[c]), float(record[f"{c}_confidence"]),
+                         dict(record[f"{c}_scores"] or []), uncertain=record.get(f"{c}_uncertain") is True,
+                         threshold=None if threshold is None else float(threshold),
+                         not_applicable=record.get(f"{c}_not_applicable") is True,
+                         holds=holds)
 
 
 class Catalogue:
@@ -154,6 +169,10 @@ class Catalogue:
             data[c] = [lab.label if lab else None for lab in labels]
             data[f"{c}_confidence"] = [lab.confidence if lab else None for lab in labels]
             data[f"{c}_scores"] = [list(lab.scores.items()) if lab else None for lab in labels]
+            data[f"{c}_threshold"] = [lab.threshold if lab else None for lab in labels]
+            data[f"{c}_uncertain"] = [lab.uncertain if lab else None for lab in labels]
+            data[f"{c}_not_applicable"] = [lab.not_applicable if lab else None for lab in labels]
+            data[f"{c}_holds"] = [list(lab.holds) if lab else None for lab in labels]
         table = pa.table(data, schema=schema(categories))
         target = self.folder / self.part_name(rows[0].path)
         buffer = pa.BufferOutputStream()  # one file's shots: small enough to write whole, atomically
@@ -179,8 +198,6 @@ class Catalogue:
                     c = column(category)
                     if record.get(c) is None:
                         continue
-                    labels[category] = CategoryLabel(category, record[c], _title(category, record[c]),
-                                                     float(record[f"{c}_confidence"]),
-                                                     dict(record[f"{c}_scores"] or []))
+                    labels[category] = _label(category, c, record)
                 out.append(ShotRow(**{name: record[name] for name in BASE_COLUMNS}, labels=labels))
         return sorted(out, key=lambda r: (r.path, r.shot))

@@ -141,7 +141,14 @@ def _classify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image or video files, or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per input, one per line")
     p.add_argument("--per-sample", action="store_true", help="also report each sampled frame (videos)")
+    _add_min_confidence(p)
     _add_sampling(p)
+
+
+def _add_min_confidence(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-confidence", type=_probability, default=None, metavar="P",
+                   help="write a label only when at least P sure (0-1), replacing each head's default threshold "
+                        "(see its model card); what falls below is kept in metadata as \"uncertain\"")
 
 
 def _tag_arguments(p: argparse.ArgumentParser) -> None:
@@ -170,9 +177,7 @@ def _tag_arguments(p: argparse.ArgumentParser) -> None:
                                help="write 29.97/59.94 timecode non-drop-frame")
     p.add_argument("--no-shots", action="store_true",
                    help="a media file as INPUT stays one clip (default: one clip per shot, found by TransNetV2)")
-    p.add_argument("--min-confidence", type=_probability, default=0.0, metavar="P",
-                   help="write no marker or keyword for a label less sure than P (0-1); its metadata says "
-                        "\"uncertain\"")
+    _add_min_confidence(p)
     p.add_argument("--split-shots", action="store_true",
                    help="split a timeline's clips that hold several shots (long takes, reels cut in as one clip)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any clip could not be analysed")
@@ -337,7 +342,8 @@ def cmd_classify(args) -> int:
         elif not result.error:
             print("\n".join(result.lines(titles, args.per_sample)), flush=True)
 
-    classify_paths(args.paths, analyzer, _policy(args), on_result=show, reporter=ConsoleReporter(quiet=False))
+    classify_paths(args.paths, analyzer, _policy(args), on_result=show, reporter=ConsoleReporter(quiet=False),
+                   min_confidence=args.min_confidence)
     return EXIT_INCOMPLETE if failed else EXIT_OK
 
 

@@ -260,9 +260,24 @@ class _Reader:
         return frame
 
 
-BAR_LUMA = 24  # a letterbox or pillarbox bar: rows (or columns) this dark ...
-BAR_SPREAD = 8  # ... and this flat (standard deviation), black rather than a dark scene
+# How a decoded frame becomes the network's input (scaling, bars cropped): part of the result cache's key, so a
+# change here is never answered from results of the old input. 2: bars with a logo or text in them.
+INPUT_VERSION = 2
+
+BAR_LUMA = 24  # a letterbox or pillarbox bar: rows (or columns) whose pixels are this dark ...
+BAR_SPREAD = 8  # ... and this flat (standard deviation of the dark ones), black rather than a dark scene ...
+BAR_SHARE = 0.75  # ... over at least this share of the line: a distributor's logo or burned-in text may sit in it
 MIN_BAR = 0.03  # at least 3% of the side each, and the picture at least half of it
+
+
+def _bar_lines(lines: np.ndarray) -> np.ndarray:
+    """Which lines (rows of a grey picture) belong to a bar: mostly flat black, whatever sits in the rest."""
+    dark = lines < BAR_LUMA
+    share = dark.mean(axis=1)
+    counted = np.maximum(dark.sum(axis=1), 1)
+    mean = np.where(dark, lines, 0).sum(axis=1) / counted
+    spread = np.sqrt(np.maximum(np.where(dark, lines ** 2, 0).sum(axis=1) / counted - mean ** 2, 0))
+    return (share >= BAR_SHARE) & (spread < BAR_SPREAD)
 
 
 def picture_box(frame) -> tuple[float, float, float, float] | None:
@@ -272,7 +287,7 @@ def picture_box(frame) -> tuple[float, float, float, float] | None:
     grey = frame.to_ndarray(width=128, height=72, format="gray").astype(np.float32)
 
     def bars(lines: np.ndarray) -> tuple[int, int]:
-        dark = (lines.mean(axis=1) < BAR_LUMA) & (lines.std(axis=1) < BAR_SPREAD)
+        dark = _bar_lines(lines)
         head = int(np.argmin(dark)) if not dark.all() else len(dark)
         tail = int(np.argmin(dark[::-1])) if not dark.all() else len(dark)
         return head, tail
@@ -299,8 +314,7 @@ def _scaled(frame, size: int, height: int, crop_bars: bool) -> np.ndarray:
     grey = full.astype(np.float32).mean(axis=2)
 
     def edge(lines: np.ndarray) -> int:  # the exact bar size at this resolution
-        dark = (lines.mean(axis=1) < BAR_LUMA) & (lines.std(axis=1) < BAR_SPREAD)
-        return int(np.argmin(dark))
+        return int(np.argmin(_bar_lines(lines)))
 
     top = bottom = left = right = 0
     if box[1] > 0:

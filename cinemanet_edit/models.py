@@ -46,6 +46,7 @@ class Head:
     bias: np.ndarray | None = field(default=None, repr=False)
     drop_background: bool = False
     source: str = ""
+    thresholds: tuple[float, ...] | None = None  # per label, the score at which it is written (from training)
 
     def __call__(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
         x = features if self.input == "features" else logits
@@ -159,14 +160,17 @@ def _load_head(folder: Path, spec: dict) -> Head:
                            marker_color=spec.get("marker_color", base.marker_color), top_k=spec.get("top_k") or None)
     if category is None:
         raise CinemanetError(f"head for unknown category {category_id!r} has no labels_file")
-    kernel = bias = None
+    kernel = bias = thresholds = None
     if "file" in spec:
         with np.load(_verified(folder, spec)) as weights:
             kernel, bias = weights["kernel"].astype(np.float32), weights["bias"].astype(np.float32)
-        if kernel.shape[1] != len(category.labels):
+            if "thresholds" in weights.files:
+                thresholds = tuple(float(t) for t in weights["thresholds"].reshape(-1))
+        if kernel.shape[1] != len(category.labels) or thresholds is not None and len(thresholds) != kernel.shape[1]:
             raise CinemanetError(f"{spec['file']}: {kernel.shape[1]} outputs for {len(category.labels)} labels")
     return Head(category, spec.get("input", "features"), spec.get("activation", "softmax"), kernel, bias,
-                spec.get("drop_background", False), source=spec.get("file", spec.get("labels_file", "")))
+                spec.get("drop_background", False), source=spec.get("file", spec.get("labels_file", "")),
+                thresholds=thresholds)
 
 
 def load_manifest(folder: Path) -> dict:

@@ -21,6 +21,7 @@ import opentimelineio as otio
 
 from . import aggregate, annotate, decode, sampling, schema
 from .classify import BATCH_SIZE, Classifier
+from .decide import LabelPolicy
 from .errors import CinemanetError
 from .formats import by_name, check_formats, planned_outputs, reader_for, write_outputs
 from .layout import layout
@@ -159,16 +160,25 @@ class Analyzer:
         self.cached_frames = scored.cached
         return scored
 
-    def labels(self, samples: list[tuple[float, dict[str, np.ndarray]]]) -> dict[str, CategoryLabel]:
-        """Each category's label from the probabilities of a clip's (or a file's) samples."""
-        return {cid: aggregate.aggregate(cat, [per[cid] for _, per in samples])
-                for cid, cat in self.categories.items()}
+    def label_policy(self, min_confidence: float | None = None) -> LabelPolicy:
+        """What gets written: the heads' thresholds, or ``min_confidence`` for every label."""
+        return LabelPolicy.for_heads(self.models.heads, min_confidence)
+
+    def labels(self, samples: list[tuple[float, dict[str, np.ndarray]]],
+               policy: LabelPolicy | None = None) -> dict[str, CategoryLabel]:
+        """Each category's label from the probabilities of a clip's (or a file's) samples, decided by
+        ``policy`` (default: the heads' thresholds)."""
+        policy = policy or self.label_policy()
+        return policy.decide({cid: aggregate.aggregate(cat, [per[cid] for _, per in samples])
+                              for cid, cat in self.categories.items()})
 
 
 def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, reporter: Reporter,
-            files: decode.MediaFiles | None = None, on_frame=None) -> Analysis:
+            files: decode.MediaFiles | None = None, on_frame=None, min_confidence: float | None = None) -> Analysis:
     """Labels for every analysable clip, and what was skipped or went wrong. ``files``: the run's knowledge of
-    its media files (each probed once, whichever stage asks first)."""
+    its media files (each probed once, whichever stage asks first); ``min_confidence`` replaces the heads'
+    thresholds."""
+    decided = analyzer.label_policy(min_confidence)
     files = files or decode.MediaFiles()
     result = Analysis()
     plans = _plans(refs, files, policy, result, reporter)
@@ -188,7 +198,7 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
             reporter.warn(f"skipping {_describe(ref)}: {reason}")
             continue
         decoded = tuple(m for m in plan.frames if (plan.media_path, m) in scored.scores)
-        result.labels[ref.key] = ClipLabels(ref.key, analyzer.labels(got), tuple(t for t, _ in got), plan.rate,
+        result.labels[ref.key] = ClipLabels(ref.key, analyzer.labels(got, decided), tuple(t for t, _ in got), plan.rate,
                                             len(plan.frames), decoded)
     return result
 
@@ -227,7 +237,8 @@ def _decode_warnings(scored: Scored) -> list[str]:
 
 def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyzer: Analyzer,
                  policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None,
-                 on_frame=None, min_confidence: float = 0.0, files: decode.MediaFiles | None = None) -> TagReport:
+                 on_frame=None, min_confidence: float | None = None,
+                 files: decode.MediaFiles | None = None) -> TagReport:
     """Analyse every video clip of ``timeline`` and annotate it in place; the report holds the labels written
     (``report.labels``, by clip key)."""
     reporter = reporter or Reporter()
@@ -241,13 +252,12 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     clips = dict(video_clips(timeline))
     report.clips = len(refs)
     try:
-        report.add(analyse(refs, analyzer, policy, reporter, files, on_frame))
+        report.add(analyse(refs, analyzer, policy, reporter, files, on_frame, min_confidence))
     finally:
         reporter.close()
     for ref in refs:
         if ref.key in report.labels:
-            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories, analyzer.models.version,
-                              min_confidence)
+            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories, analyzer.models.version)
             annotate.describe_media(clips[ref.key], files.probe(ref.media_path))
     report.seconds = time.perf_counter() - started
     return report
@@ -258,7 +268,7 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
              reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None,
              input_args: dict | None = None, drop_frame: bool | None = None, shots: bool = True,
-             split_shots: bool = False, min_confidence: float = 0.0) -> TagReport:
+             split_shots: bool = False, min_confidence: float | None = None) -> TagReport:
     """Read a timeline, tag it and write it to ``output_path`` (one path or several formats at once; never
     over the input). ``drop_frame`` overrides the timecode mode the input had (29.97 / 59.94 only). A bare
     media file becomes one clip per shot (``shots``), or one clip over the whole file; ``split_shots`` splits a
@@ -497,10 +507,18 @@ class Classification:
             return []
 
         def line(labels) -> str:
-            return "; ".join(f"{titles.get(c, c)}: {lab.title} ({lab.confidence:.0%})" for c, lab in labels.items())
+            return "; ".join(f"{titles.get(c, c)}: {lab.title} ({lab.confidence:.0%}{_unwritten(lab)})"
+                             for c, lab in labels.items())
 
         return [self.path, f"  {line(self.labels)}"] + \
             ([f"  {t:9.3f}s  {line(labels)}" for t, labels in self.samples] if per_sample else [])
+
+
+def _unwritten(label: CategoryLabel) -> str:
+    """How ``classify``'s text marks a label ``tag`` would not write."""
+    if label.not_applicable:
+        return ", not applicable"
+    return ", uncertain" if label.uncertain else ""
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
@@ -518,11 +536,14 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
                    policy: SamplingPolicy = DEFAULT_POLICY,
                    on_result: Callable[[Classification], None] | None = None,
-                   chunk: int = 256, reporter: Reporter | None = None) -> list[Classification]:
+                   chunk: int = 256, reporter: Reporter | None = None,
+                   min_confidence: float | None = None) -> list[Classification]:
     """Labels of images (one frame each) and videos (samples over the whole file, aggregated), folders
     expanded. Files are analysed ``chunk`` at a time through the same batched, cached path as ``tag``, and
-    ``on_result`` hears about each file in order as its chunk completes."""
+    ``on_result`` hears about each file in order as its chunk completes; labels are decided as ``tag``
+    decides them (``min_confidence`` replaces the heads' thresholds)."""
     analyzer = analyzer or Analyzer()
+    decided = analyzer.label_policy(min_confidence)
     reporter = reporter or Reporter()
     files = expand_paths(paths)
     out = []
@@ -550,14 +571,14 @@ def classify_paths(paths: Iterable[Path], analyzer: Analyzer | None = None,
             if result.error:
                 pass
             elif path in plans:
-                _fill(result, plans[path], scored, analyzer)
+                _fill(result, plans[path], scored, analyzer, decided)
             if on_result:
                 on_result(result)
             out.append(result)
     return out
 
 
-def _fill(result: Classification, plan: SamplePlan, scored: Scored, analyzer: Analyzer) -> None:
+def _fill(result: Classification, plan: SamplePlan, scored: Scored, analyzer: Analyzer, decided: LabelPolicy) -> None:
     got = scored.samples(plan)
     report = scored.reports[plan.media_path]
     if not got:
@@ -567,6 +588,6 @@ def _fill(result: Classification, plan: SamplePlan, scored: Scored, analyzer: An
         result.warning = f"{len(plan.frames) - len(got)} of {len(plan.frames)} samples not decoded" + \
             (f" ({report.error})" if report.error else "")
     for t, per in got:
-        result.samples.append((t / plan.rate, {cid: aggregate.label_for(cat, per[cid])
-                                               for cid, cat in analyzer.categories.items()}))
-    result.labels = analyzer.labels(got)
+        result.samples.append((t / plan.rate, decided.decide({cid: aggregate.label_for(cat, per[cid])
+                                                              for cid, cat in analyzer.categories.items()})))
+    result.labels = analyzer.labels(got, decided)

@@ -67,9 +67,14 @@ def label_from_json(category: str, entry: Any) -> CategoryLabel | None:
     for label_id, score in (_mapping(entry.get("scores")) or {}).items():
         if isinstance(label_id, str) and _number(score) is not None:
             scores[label_id] = _number(score)
-    title = entry.get("title")
+    title, reason = entry.get("title"), entry.get("reason")
+    holds = entry.get("holds")
+    holds = tuple(h for h in holds if isinstance(h, str)) if isinstance(holds, (list, tuple)) or \
+        type(holds).__name__ == "AnyVector" else ()
     return CategoryLabel(category, entry["label"], title if isinstance(title, str) else entry["label"], confidence,
-                         scores, uncertain=entry.get("uncertain") is True)
+                         scores, uncertain=entry.get("uncertain") is True, threshold=_number(entry.get("threshold")),
+                         reason=reason if isinstance(reason, str) else None,
+                         not_applicable=entry.get("not_applicable") is True, holds=holds)
 
 
 def labels_from_json(entries: Any) -> dict[str, CategoryLabel]:

@@ -109,6 +109,10 @@ class FrameScorer:
                 cache.close()
         return out
 
+    def result_version(self) -> str:
+        """The cache's model key: the model set and how frames become its input."""
+        return f"{self.models.version}/input{decode.INPUT_VERSION}"
+
     def _sizes(self) -> dict[str, int]:
         return {h.category.id: len(h.category.labels) for h in self.models.heads}
 
@@ -121,7 +125,7 @@ class FrameScorer:
             key = _fingerprint(media, path) if cache is not None else None
             if key is not None:
                 try:
-                    hits = cache.get(key, todo, self.models.version, self._sizes())
+                    hits = cache.get(key, todo, self.result_version(), self._sizes())
                 except sqlite3.Error:
                     hits = {}
                 out.scores.update({(path, frame): scores for frame, scores in hits.items()})
@@ -179,7 +183,7 @@ class FrameScorer:
                 key = _fingerprint(media, path)
                 if key is not None:
                     try:
-                        cache.put(key, self.models.version, frames_done, self._sizes())
+                        cache.put(key, self.result_version(), frames_done, self._sizes())
                     except sqlite3.Error:
                         pass  # a full disk or a locked file: the results are still in this run
         fresh.clear()

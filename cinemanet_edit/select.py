@@ -168,14 +168,18 @@ def matches(node: Node, labels: Mapping[str, CategoryLabel], min_confidence: flo
     entry = labels.get(cond.category)
     if entry is None:
         return False
-    if entry.uncertain:  # below tag's --min-confidence: matches nothing, and "not in" everything
+    if entry.uncertain:  # not written (below its threshold, not applicable): matches nothing, "not in" everything
         return cond.op == "not in"
+    written = (entry.label, *entry.holds)
     if cond.op == "has":
         wanted = cond.labels[0]
         score = entry.scores.get(wanted, entry.confidence if entry.label == wanted else 0.0)
+        if entry.threshold is not None:  # decided: the labels written, no other
+            return wanted in written and score >= min_confidence
         return score >= max(HAS_SCORE, min_confidence)
-    hit = entry.label in cond.labels and entry.confidence >= min_confidence
-    return hit if cond.op == "in" else entry.label not in cond.labels
+    hit = any(label in cond.labels and entry.scores.get(label, entry.confidence) >= min_confidence
+              for label in written)
+    return hit if cond.op == "in" else not any(label in cond.labels for label in written)
 
 
 def select(timeline: otio.schema.Timeline, query: str, handles: int = 0, min_confidence: float = 0.0,

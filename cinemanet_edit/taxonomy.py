@@ -43,11 +43,13 @@ class Category:
         if self.keywords == "never" or (self.keywords == "confident" and label.confidence < KEYWORD_CONFIDENCE):
             return []
         titles = [label.title]
-        if self.multi_label:
+        if self.multi_label:  # the other labels that hold (decided ones name them; older files: by score)
             by_id = {known.id: known.title for known in self.labels}
-            for label_id, score in label.scores.items():
+            others = label.holds if label.threshold is not None else \
+                [i for i, score in label.scores.items() if score >= MULTI_LABEL_KEYWORD_SCORE]
+            for label_id in others:
                 title = by_id.get(label_id)
-                if score >= MULTI_LABEL_KEYWORD_SCORE and title is not None and title not in titles:
+                if title is not None and title not in titles:
                     titles.append(title)
         return titles
 

@@ -78,13 +78,25 @@ class CategoryLabel:
     title: str  # display name, e.g. "Close Up"
     confidence: float
     scores: dict[str, float]  # every label's probability (top-k for large vocabularies)
-    uncertain: bool = False  # below the run's --min-confidence: kept in metadata, shown as no marker or keyword
+    uncertain: bool = False  # not written (below its threshold, or not applicable): kept in metadata only
+    threshold: float | None = None  # the score it needed to be written (``decide.LabelPolicy``)
+    reason: str | None = None  # why it is not written
+    not_applicable: bool = False  # the category does not apply to this picture (Shot Type with nobody in it)
+    holds: tuple[str, ...] = ()  # multi-label: the other labels at their thresholds, best first
 
     def to_json(self) -> dict[str, Any]:
         out = {"label": self.label, "title": self.title, "confidence": round(self.confidence, 6),
                "scores": {k: round(v, 6) for k, v in self.scores.items()}}
+        if self.threshold is not None:
+            out["threshold"] = round(self.threshold, 4)
+        if self.holds:
+            out["holds"] = list(self.holds)
         if self.uncertain:
             out["uncertain"] = True
+        if self.not_applicable:
+            out["not_applicable"] = True
+        if self.reason:
+            out["reason"] = self.reason
         return out
 
 

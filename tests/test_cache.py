@@ -10,7 +10,7 @@ import opentimelineio as otio
 from conftest import make_video
 from fakes import FrameIdBackbone, frame_id_analyzer, seen
 
-from cinemanet_edit.pipeline import SamplingPolicy, tag_file
+from cinemanet_edit.pipeline import SamplingPolicy, classify_paths, tag_file
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 
@@ -128,9 +128,25 @@ def test_a_foreign_or_damaged_cache_is_never_trusted(tmp_path, monkeypatch):
     tag_file(cut, tmp_path / "b.otio", analyzer=first, policy=SamplingPolicy(samples=1))
     cache = ResultCache()
     sizes = {"test.frame": 1024}
-    cache.put(fingerprint(media), first.models.version, {30: {"test.frame": np.full(1024, np.nan)}}, sizes)
+    cache.put(fingerprint(media), first.scorer.result_version(), {30: {"test.frame": np.full(1024, np.nan)}}, sizes)
     cache.close()
     again = frame_id_analyzer()
     tag_file(cut, tmp_path / "c.otio", analyzer=again, policy=SamplingPolicy(samples=1))
     assert again.cached_frames == 2 and seen(again) == [30]  # the NaN row was analysed again
     assert labels(tmp_path / "c.otio") == [10, 30, 50]
+
+
+def test_results_of_an_older_model_input_are_not_reused(tmp_path, clip_25_mjpeg, monkeypatch):
+    """A change to how frames become the network's input (decode.INPUT_VERSION) analyses them again."""
+    from cinemanet_edit import decode
+
+    monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "cache"))
+    first = frame_id_analyzer()
+    classify_paths([clip_25_mjpeg], first, SamplingPolicy(samples=2))
+    again = frame_id_analyzer()
+    classify_paths([clip_25_mjpeg], again, SamplingPolicy(samples=2))
+    assert again.cached_frames == 2
+    monkeypatch.setattr(decode, "INPUT_VERSION", decode.INPUT_VERSION + 1)
+    changed = frame_id_analyzer()
+    classify_paths([clip_25_mjpeg], changed, SamplingPolicy(samples=2))
+    assert changed.cached_frames == 0

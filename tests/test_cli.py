@@ -126,7 +126,8 @@ def test_classify_json_contract(clip_25_mjpeg, tmp_path, capsys):
     line = json.loads(capsys.readouterr().out.strip())
     assert line["path"] == str(clip_25_mjpeg)
     entry = line["labels"]["test.frame"]
-    assert set(entry) == {"label", "title", "confidence", "scores"} and len(entry["scores"]) == 3
+    assert set(entry) == {"label", "title", "confidence", "scores", "threshold"} and len(entry["scores"]) == 3
+    assert entry["threshold"] == 0.0  # a head without thresholds of its own writes its top label
     times = [s["time"] for s in line["samples"]]
     assert times == pytest.approx([100 / 25 * k / 6 for k in (1, 3, 5)], abs=0.05)
     assert [s["labels"]["test.frame"]["title"] for s in line["samples"]] == ["16", "50", "83"]

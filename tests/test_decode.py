@@ -158,3 +158,24 @@ def test_bars_are_cropped_and_dark_scenes_are_not(tmp_path):
     rng = np.random.default_rng(0)
     night = (rng.random((180, 320, 3)) * 40).astype(np.uint8)  # dark, but with texture
     assert decode.picture_box(av.VideoFrame.from_ndarray(night, format="rgb24")) is None
+
+
+def test_bars_with_a_logo_or_text_in_them_are_still_bars():
+    """A distributor's logo in the bottom bar and a line of burned-in text in the top one: the bars are still
+    found, whole, and the model input is the plain picture's."""
+    import av
+    from conftest import pattern
+
+    from cinemanet_edit import decode
+
+    plain = pattern(37, 320, 180)
+    letter = np.zeros((240, 320, 3), np.uint8)
+    letter[30:210] = plain
+    letter[214:236, 250:300] = 230  # a logo: 16% of the width, most of the bar's height
+    letter[12:18, 40:110:3] = 255  # burned-in text: thin strokes
+    base = decode._scaled(av.VideoFrame.from_ndarray(plain, format="rgb24"), 224, 224, crop_bars=True)
+    frame = av.VideoFrame.from_ndarray(letter, format="rgb24")
+    box = decode.picture_box(frame)
+    assert box is not None and abs(box[1] - 30 / 240) < 0.02 and abs(box[3] - 210 / 240) < 0.02
+    got = decode._scaled(frame, 224, 224, crop_bars=True)
+    assert np.abs(got.astype(int) - base.astype(int)).mean() < 1 and frame_id(got) == 37

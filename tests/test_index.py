@@ -215,8 +215,9 @@ def test_search_works_on_every_category_the_catalogue_holds(catalogue, tmp_path)
     folder, _ = catalogue
     rows = Catalogue(folder).rows()
     top = rows[0].labels["imagenet"].label  # a vocabulary whose labels come from the model's label file
-    expected = [r for r in rows if r.labels["imagenet"].label == top]
-    assert search(folder, f"imagenet = {top.rsplit('.', 1)[1]}") == expected
+    expected = [r for r in rows if r.labels["imagenet"].label == top and not r.labels["imagenet"].uncertain]
+    assert expected and search(folder, f"imagenet = {top.rsplit('.', 1)[1]}") == expected
+    assert any(r.labels["imagenet"].uncertain for r in rows)  # below 0.5: kept in the catalogue, never a hit
     has = [r for r in rows if r.labels["imagenet"].scores.get(top, 0) >= 0.5]
     assert search(folder, f"imagenet has {top.rsplit('.', 1)[1]}") == has
     out = tmp_path / "hits.otio"

@@ -114,8 +114,15 @@ def _answer(item: JobItem, result, timeline_rate: Fraction, analyzer: Analyzer) 
     last = round((frames[-1] - item.source_start) * scale)
     first = max(0, min(first, item.duration - 1))
     last = max(first, min(last, item.duration - 1))
-    ordered = schema.ordered_categories(labels)
-    head = analyzer.categories[ordered[0]]
+    ordered = [c for c in schema.ordered_categories(labels) if not result.labels[c].uncertain]
+    left_out = [c for c in schema.ordered_categories(labels) if result.labels[c].uncertain]
+    head = analyzer.categories[(ordered or left_out)[0]]
+    note = "; ".join(f"{analyzer.categories[c].title}: {labels[c]['title']} ({labels[c]['confidence']:.0%})"
+                     for c in ordered)
+    if left_out:  # what was left out and why, where an editor reads the marker
+        note += ("; " if note else "") + "not written: " + ", ".join(
+            f"{analyzer.categories[c].title} ({'not applicable' if result.labels[c].not_applicable else 'unsure'})"
+            for c in left_out)
     return {
         "id": item.id,
         "status": "ok",
@@ -126,9 +133,8 @@ def _answer(item: JobItem, result, timeline_rate: Fraction, analyzer: Analyzer) 
             "offset": first,
             "duration": last - first + 1,
             "color": RESOLVE_COLORS.get(str(head.marker_color).upper(), "Blue"),
-            "name": ", ".join(labels[c]["title"] for c in ordered),
-            "note": "; ".join(f"{analyzer.categories[c].title}: {labels[c]['title']} "
-                              f"({labels[c]['confidence']:.0%})" for c in ordered) + f" [{TOOL}]",
+            "name": ", ".join(labels[c]["title"] for c in ordered) or "no label sure enough",
+            "note": note + f" [{TOOL}]",
         },
     }
 

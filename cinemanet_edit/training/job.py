@@ -21,6 +21,7 @@ from ..taxonomy import Category
 from .data import Example, group_near_duplicates, split_by_group
 from .features import FeatureSet, extract_features, hash_images
 from .linear import DomainFolds, Metrics, evaluate, fit_linear, fit_temperature, group_folds, predict_linear
+from .thresholds import PRECISION_TARGET, Coverage, choose_thresholds, cross_fitted
 
 
 @dataclass
@@ -40,6 +41,8 @@ class TrainResult:
     uncalibrated_ece: float | None = None  # validation ECE before the temperature
     domains: dict[str, dict] = field(default_factory=dict)  # repeated group k-fold per data source (DomainFolds)
     validation_domains: dict[str, Metrics] = field(default_factory=dict)  # the held-out images, per data source
+    thresholds: np.ndarray | None = None  # per label: the score at which it is written by default
+    coverage: dict[str, Coverage] = field(default_factory=dict)  # what the thresholds give: "all", per source
 
     def metrics_json(self) -> dict:
         """The validation metrics and how they were reached: ``<category>.metrics.json`` and ``train --json``."""
@@ -48,7 +51,10 @@ class TrainResult:
                 "uncalibrated_expected_calibration_error":
                     None if self.uncalibrated_ece is None else round(self.uncalibrated_ece, 4),
                 "domains": self.domains,
-                "validation_domains": {d: m.to_json() for d, m in self.validation_domains.items()}}
+                "validation_domains": {d: m.to_json() for d, m in self.validation_domains.items()},
+                "thresholds": {} if self.thresholds is None else
+                {lab.id: float(t) for lab, t in zip(self.category.labels, self.thresholds, strict=True)},
+                "written_labels": {d: c.to_json() for d, c in self.coverage.items()}}
 
 
 def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, seed: int = 0,
@@ -112,6 +118,8 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
     val_domains = np.array([fs.examples[present[i]].domain for i in val_idx])
     by_domain = {d: evaluate(y_all[val_idx][val_domains == d], p_val[val_domains == d], label_ids)
                  for d in dict.fromkeys(val_domains.tolist())} if len(set(val_domains.tolist())) > 1 else {}
+    thresholds = choose_thresholds(y_all[val_idx], p_val, category.multi_label, val_domains)
+    covered = cross_fitted(y_all[val_idx], p_val, groups[val_idx], val_domains, category.multi_label, seed)
     domains = {}
     if domain_repeats:
         folds_data = DomainFolds(x, y_all, np.array([fs.examples[i].domain for i in present]), groups,
@@ -125,7 +133,7 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
         refit_size = len(present)
     return TrainResult(category, kernel, bias, best, cv, metrics, len(train_idx), len(val_idx),
                        len(set(groups.tolist())), time.perf_counter() - started, refit_size, temperature,
-                       uncalibrated, domains, by_domain)
+                       uncalibrated, domains, by_domain, thresholds, covered)
 
 
 # ---------------------------------------------------------------- head files and model cards
@@ -148,8 +156,9 @@ def write_head(folder: Path, result: TrainResult, models: ModelSet, command: str
     folder.mkdir(parents=True, exist_ok=True)
     category = result.category
     head_file = folder / f"{category.id}.npz"
+    extra = {} if result.thresholds is None else {"thresholds": result.thresholds.astype(np.float32)}
     atomic_write(head_file, npz_bytes(kernel=result.kernel, bias=result.bias,
-                                      labels=np.array([lab.id for lab in category.labels])))
+                                      labels=np.array([lab.id for lab in category.labels]), **extra))
     card_file = folder / f"{category.id}.md"
     atomic_write(card_file, head_card(result, models, command, sources, counts, shared_split).encode("utf-8"))
     atomic_write(folder / f"{category.id}.metrics.json", json.dumps(result.metrics_json(), indent=1).encode("utf-8"))
@@ -230,7 +239,36 @@ Confusion matrix (rows: true label, columns: predicted, in the order above):
 | true \\ predicted | {' | '.join(titles)} |
 |---|{'---|' * len(titles)}
 {confusion}
-{held_section}{domain_section}"""
+{held_section}{_threshold_section(category, metrics)}{domain_section}"""
+
+
+def _threshold_section(category, metrics: dict) -> str:
+    """The card's default thresholds and what they give on the held-out images ('' for a head without)."""
+    if not metrics.get("thresholds"):
+        return ""
+    limits = ", ".join(f"{lab.title} {'never' if t >= 1 else f'{t:.2f}'}"
+                       for lab, t in zip(category.labels, metrics["thresholds"].values(), strict=True))
+    def row(name: str, c: dict) -> str:
+        precision = "-" if c["precision"] is None else f"{c['precision']:.3f}"
+        return f"| {name} | {c['n']} | {c['written']} | {precision} | {c['share_labelled']:.0%} |"
+
+    rows = "\n".join(row(name, c) for name, c in metrics["written_labels"].items())
+    return f"""
+## Default thresholds
+
+A label is written (marker, keyword, metadata not marked uncertain) only at or above its threshold: the lowest
+score at which, on the held-out images (the validated fit), that label when written was right at least
+{PRECISION_TARGET:.0%} of the time, over all of them and in each data source with enough of them to judge by
+("never": it did not get there; `--min-confidence` overrides all of them):
+{limits}.
+
+What they give, cross-fitted (thresholds chosen on one half of the held-out groups, scored on the other half,
+both ways, pooled), all and per data source:
+
+| images | n | labels written | precision of written labels | share of images labelled |
+|---|---|---|---|---|
+{rows}
+"""
 
 
 def _held_out_section(category, held: dict) -> str:
