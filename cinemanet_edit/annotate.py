@@ -46,15 +46,16 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
         if label.uncertain:
             continue  # an editor must be able to trust every marker
         category = categories[category_id]
+        sure = "editor's label" if label.editor else f"{label.confidence:.0%}"
         marker = otio.schema.Marker(
             name=marker_name(category, label.title),
             marked_range=source,
             color=category.marker_color,
-            comment=f"{label.title} ({label.confidence:.0%}) - {category.title}, cinemanet-edit",
+            comment=f"{label.title} ({sure}) - {category.title}, cinemanet-edit",
         )
         schema.write_marker_record(marker, MarkerRecord(category_id, label.label, label.confidence))
         # OTIO's FCP7 XML writer takes a marker's comment from here (Premiere, Resolve show it)
-        marker.metadata["fcp_xml"] = {"comment": f"{label.title} ({label.confidence:.0%}) - {category.title}"}
+        marker.metadata["fcp_xml"] = {"comment": f"{label.title} ({sure}) - {category.title}"}
         clip.markers.append(marker)
 
 

@@ -371,6 +371,25 @@ def cmd_tag(args) -> int:
     return EXIT_OK
 
 
+def _learn_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", type=Path, nargs="+", metavar="EDITED",
+                   help="timelines tagged by cinemanet-edit and then corrected by an editor (.otio, .fcpxml ...)")
+    p.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
+                   help="look for media by file name under DIR (repeatable)")
+    p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read EDITED with")
+    p.add_argument("--json", action="store_true", help="print what was learned as JSON on stdout")
+
+
+def cmd_learn(args) -> int:
+    from .pipeline import learn
+
+    report = learn(args.paths, args.media_root, args.input_format)
+    for line in report.skipped:
+        print(f"warning: not learned from {line}", file=sys.stderr)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
+    return EXIT_OK
+
+
 def cmd_select(args) -> int:
     from .formats import check_formats, write_outputs
     from .models import load_model_set
@@ -572,6 +591,8 @@ COMMANDS = {  # name: (its arguments, its handler, its help), in the order --hel
               "shots and labels of every media file under folders, into a Parquet catalogue"),
     "search": (_search_arguments, cmd_search,
                "the catalogue's shots that match a query; optionally a string-out timeline"),
+    "learn": (_learn_arguments, cmd_learn,
+              "keep an editor's corrections of our labels: re-tagging gives the editor's label"),
     "report": (_report_arguments, cmd_report, "one HTML page of a tagged timeline: frames, labels, filters, chart"),
     "train": (_train_arguments, cmd_train, "train a cinematography head on labelled images"),
     "evaluate": (_evaluate_arguments, cmd_evaluate, "measure the installed heads on labelled images"),

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from . import aggregate, annotate, decode, sampling, schema
+from . import aggregate, annotate, corrections, decode, sampling, schema
 from .classify import BATCH_SIZE, Classifier
+from .corrections import CorrectionStore
 from .decide import LabelPolicy
 from .errors import CinemanetError
 from .formats import by_name, check_formats, planned_outputs, reader_for, write_outputs
@@ -28,6 +29,7 @@ from .layout import layout
 from .models import ModelSet, load_model_set
 from .sampling import SamplingPolicy, SkipClip
 from .scoring import FrameScorer, Progress, Scored
+from .taxonomy import describe
 from .timeline import MediaResolver, clip_refs, media_timeline, read_timeline, video_clips
 from .types import CategoryLabel, ClipLabels, ClipRef, MediaInfo, SamplePlan
 
@@ -140,8 +142,10 @@ class Analyzer:
     ``classifier_factory`` replaces the classifier (tests pass one around a fake backbone)."""
 
     def __init__(self, models: ModelSet | None = None, batch_size: int = BATCH_SIZE, runtime: str | None = None,
-                 cache: bool = True, classifier_factory: Callable[[], Classifier] | None = None):
+                 cache: bool = True, classifier_factory: Callable[[], Classifier] | None = None,
+                 corrections: CorrectionStore | None = None):
         self.models = models or load_model_set()
+        self.corrections = corrections or CorrectionStore()  # editors' labels, given back where they apply
         self.batch_size = batch_size
         self.runtime = runtime
         self.categories = {h.category.id: h.category for h in self.models.heads}
@@ -198,9 +202,79 @@ def analyse(refs: list[ClipRef], analyzer: Analyzer, policy: SamplingPolicy, rep
             reporter.warn(f"skipping {_describe(ref)}: {reason}")
             continue
         decoded = tuple(m for m in plan.frames if (plan.media_path, m) in scored.scores)
-        result.labels[ref.key] = ClipLabels(ref.key, analyzer.labels(got, decided), tuple(t for t, _ in got), plan.rate,
-                                            len(plan.frames), decoded)
+        labels = _corrected(analyzer.labels(got, decided), ref, files, analyzer.corrections)
+        result.labels[ref.key] = ClipLabels(ref.key, labels, tuple(t for t, _ in got), plan.rate, len(plan.frames),
+                                            decoded)
     return result
+
+
+def _corrected(labels: dict[str, CategoryLabel], ref: ClipRef, files: decode.MediaFiles,
+               store: CorrectionStore) -> dict[str, CategoryLabel]:
+    """The clip's labels with any editor's correction of its media range in place of the model's."""
+    r = sampling.media_range(ref, files.probe(ref.media_path))
+    try:
+        fingerprint = files.fingerprint(ref.media_path)
+    except OSError:
+        return labels
+    found = store.for_range(fingerprint, r.first, r.end)
+    return corrections.apply(labels, found) if found else labels
+
+
+@dataclass
+class LearnReport:
+    """What ``learn`` found in edited timelines: the corrections kept, and the changed clips it could not use."""
+
+    timelines: int = 0
+    corrections: list[corrections.Correction] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.corrections:
+            out[c.category] = out.get(c.category, 0) + 1
+        return out
+
+    def to_json(self) -> dict:
+        return {"timelines": self.timelines, "corrections": self.counts(), "skipped": self.skipped}
+
+    def summary(self) -> str:
+        if not self.corrections:
+            return f"no corrections found in {self.timelines} timeline(s)"
+        counts = ", ".join(f"{describe(c).title} {n}" for c, n in self.counts().items())
+        return f"learned {len(self.corrections)} correction(s) from {self.timelines} timeline(s): {counts}"
+
+
+def learn(paths: Iterable[Path], media_roots: Iterable[Path] = (), input_format: str | None = None,
+          store: CorrectionStore | None = None, models: ModelSet | None = None) -> LearnReport:
+    """Read timelines an editor corrected after ``tag``, keep each changed label (``corrections``) for its
+    media range, in ``store`` (the user's corrections by default), and report what was learned."""
+    categories = {h.category.id: h.category for h in (models or load_model_set()).heads}
+    report, files = LearnReport(), decode.MediaFiles()
+    for path in map(Path, paths):
+        timeline = read_timeline(path, input_format, files=files)
+        report.timelines += 1
+        clips = dict(video_clips(timeline))
+        for ref in clip_refs(timeline, MediaResolver(path.resolve().parent, tuple(map(Path, media_roots)))):
+            changed = corrections.edited_labels(clips[ref.key], categories)
+            if changed:
+                _learn_clip(ref, changed, categories, files, str(path), report)
+    (store or CorrectionStore()).add(report.corrections)
+    return report
+
+
+def _learn_clip(ref: ClipRef, changed: dict[str, str], categories, files: decode.MediaFiles, source: str,
+                report: LearnReport) -> None:
+    try:
+        if ref.skip_reason:
+            raise SkipClip(ref.skip_reason)
+        r = sampling.media_range(ref, files.probe(ref.media_path))
+        fingerprint = files.fingerprint(ref.media_path)
+    except (CinemanetError, SkipClip, OSError) as exc:
+        report.skipped.append(f"{ref.name} ({ref.key}): {exc}")
+        return
+    for category, label in changed.items():
+        report.corrections.append(corrections.Correction(fingerprint, r.first, r.end, category, label,
+                                                         corrections.titled(categories[category], label), source))
 
 
 def _plans(refs: list[ClipRef], files: decode.MediaFiles, policy: SamplingPolicy, result: Analysis,

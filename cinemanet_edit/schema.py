@@ -74,7 +74,8 @@ def label_from_json(category: str, entry: Any) -> CategoryLabel | None:
     return CategoryLabel(category, entry["label"], title if isinstance(title, str) else entry["label"], confidence,
                          scores, uncertain=entry.get("uncertain") is True, threshold=_number(entry.get("threshold")),
                          reason=reason if isinstance(reason, str) else None,
-                         not_applicable=entry.get("not_applicable") is True, holds=holds)
+                         not_applicable=entry.get("not_applicable") is True, holds=holds,
+                         editor=entry.get("editor") is True)
 
 
 def labels_from_json(entries: Any) -> dict[str, CategoryLabel]:

@@ -83,6 +83,7 @@ class CategoryLabel:
     reason: str | None = None  # why it is not written
     not_applicable: bool = False  # the category does not apply to this picture (Shot Type with nobody in it)
     holds: tuple[str, ...] = ()  # multi-label: the other labels at their thresholds, best first
+    editor: bool = False  # an editor's correction (``corrections``), not the model's: never overwritten by it
 
     def to_json(self) -> dict[str, Any]:
         out = {"label": self.label, "title": self.title, "confidence": round(self.confidence, 6),
@@ -97,6 +98,8 @@ class CategoryLabel:
             out["not_applicable"] = True
         if self.reason:
             out["reason"] = self.reason
+        if self.editor:
+            out["editor"] = True
         return out
 
 

@@ -125,6 +125,7 @@ def shared_media() -> Path:
 def isolated_user_models(tmp_path_factory, monkeypatch):
     """Tests never read or write the real user's model folder."""
     monkeypatch.setenv("CINEMANET_MODELS", str(tmp_path_factory.mktemp("user-models")))
+    monkeypatch.setenv("CINEMANET_CORRECTIONS", str(tmp_path_factory.mktemp("user-data") / "corrections.sqlite"))
     monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 

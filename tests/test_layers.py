@@ -19,7 +19,7 @@ PACKAGES = {"cinemanet_edit": PACKAGE, "cinemanet_edit_adapters": ADAPTERS}
 # Lowest first. A module may import from its own layer or below, never above.
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "types", "timecode", "taxonomy", "schema", "sanitize", "files", "backbone"},  # foundations
-    {"layout", "cache", "decode", "annotate", "aggregate", "decide", "sampling", "models"},  # one stage each
+    {"layout", "cache", "decode", "annotate", "aggregate", "decide", "corrections", "sampling", "models"},  # stages
     {"adapters"},  # the OTIO adapter plugins: every format we write renders a layout
     # the networks and their runtimes; the shots; the format registry; the catalogue
     {"classify", "formats", "transnetv2", "shots", "catalogue"},

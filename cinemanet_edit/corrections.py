@@ -1,0 +1,165 @@
+"""Editors' corrections: what an editor changed in a tagged timeline, kept per media range, given back on re-tag.
+
+``learn`` compares what we wrote on each clip (its record) with what the clip shows now: one of our markers
+renamed to another label of its category ("Shot Type: Master" -> "Shot Type: Two Up"), or our FCPXML keywords
+changed (a category's label replaced by another of its labels, or added where we wrote none). Each change is
+kept as a ``Correction`` of the media's content fingerprint and source frames, in the user's data folder. Tagging
+a clip whose media range an editor corrected gives the editor's label, marked as theirs, whatever the model
+says; other clips, and other categories of that clip, are untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import schema
+from .errors import CinemanetError
+from .taxonomy import Category
+from .types import CategoryLabel
+
+COVERS = 0.5  # a correction applies to a clip whose media range it covers at least this share of
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One editor's label for one category over frames [first, end) of the media with this fingerprint."""
+
+    fingerprint: str
+    first: int
+    end: int
+    category: str
+    label: str
+    title: str
+    source: str = ""  # the edited timeline it was learned from
+
+
+def corrections_path() -> Path:
+    """The user's corrections (``CINEMANET_CORRECTIONS`` overrides): beside the user's models."""
+    if os.environ.get("CINEMANET_CORRECTIONS"):
+        return Path(os.environ["CINEMANET_CORRECTIONS"])
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data) / "cinemanet-edit" / "corrections.sqlite"
+
+
+class CorrectionStore:
+    """The corrections in one SQLite file; a newer correction of the same media range and category replaces
+    the older one."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path or corrections_path())
+
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        if not create and not self.path.exists():
+            return None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path)
+            db.execute("CREATE TABLE IF NOT EXISTS corrections (fingerprint TEXT, first INTEGER, end_ INTEGER, "
+                       "category TEXT, label TEXT, title TEXT, source TEXT, at REAL, "
+                       "PRIMARY KEY (fingerprint, first, end_, category))")
+            return db
+        except (OSError, sqlite3.Error) as exc:
+            raise CinemanetError(f"{self.path}: cannot open the corrections ({exc})") from None
+
+    def add(self, corrections: Iterable[Correction]) -> int:
+        rows = [(c.fingerprint, c.first, c.end, c.category, c.label, c.title, c.source, time.time())
+                for c in corrections]
+        db = self._connect(create=True)
+        try:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            raise CinemanetError(f"{self.path}: cannot write the corrections ({exc})") from None
+        finally:
+            db.close()
+        return len(rows)
+
+    def for_range(self, fingerprint: str, first: int, end: int) -> dict[str, Correction]:
+        """The newest correction per category that covers at least ``COVERS`` of frames [first, end)."""
+        db = self._connect(create=False)
+        if db is None:
+            return {}
+        try:
+            rows = db.execute("SELECT fingerprint, first, end_, category, label, title, source FROM corrections "
+                              "WHERE fingerprint = ? AND first < ? AND end_ > ? ORDER BY at", (fingerprint, end, first))
+            found = [Correction(*row) for row in rows]
+        except sqlite3.Error as exc:
+            raise CinemanetError(f"{self.path}: cannot read the corrections ({exc})") from None
+        finally:
+            db.close()
+        wanted = max(1, end - first) * COVERS
+        return {c.category: c for c in found if min(end, c.end) - max(first, c.first) >= wanted}
+
+
+def apply(labels: Mapping[str, CategoryLabel], corrections: Mapping[str, Correction]) -> dict[str, CategoryLabel]:
+    """The clip's labels with the editor's in place of the model's (the model's scores kept beside them)."""
+    out = dict(labels)
+    for category, c in corrections.items():
+        model = labels.get(category)
+        scores = model.scores if model is not None else {}
+        out[category] = CategoryLabel(category, c.label, c.title, 1.0, scores, editor=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- what changed
+
+
+def _by_title(category: Category, title: str):
+    return next((label for label in category.labels if label.title.lower() == title.strip().lower()), None)
+
+
+def _marker_changes(clip, record: schema.ClipRecord, categories: Mapping[str, Category]) -> dict[str, str]:
+    """Our markers renamed to another label of their category: {category: label id}."""
+    by_title = {f"{c.title}: ": c for c in categories.values()}
+    out = {}
+    for marker in clip.markers:
+        name = marker.name or ""
+        mine = schema.marker_record(marker)
+        category = categories.get(mine.category) if mine is not None and mine.category else None
+        if category is None and "cinemanet-edit" in (marker.comment or ""):
+            category = next((c for prefix, c in by_title.items() if name.startswith(prefix)), None)
+        if category is None:
+            continue
+        label = _by_title(category, name.split(": ", 1)[-1])
+        written = record.labels.get(category.id)
+        if label is not None and (written is None or written.uncertain or label.id != written.label):
+            out[category.id] = label.id
+    return out
+
+
+def _keyword_changes(clip, record: schema.ClipRecord, categories: Mapping[str, Category]) -> dict[str, str]:
+    """Our FCPXML keywords edited: a category's label replaced by (or, where we wrote none, given) exactly one
+    other of its labels. {category: label id}."""
+    entries = (clip.metadata.get("fcpxml") or {}).get("keywords") if hasattr(clip.metadata, "get") else None
+    if not entries:
+        return {}
+    words = {w.strip().lower() for e in entries for w in str(e.get("value", "")).split(",") if w.strip()}
+    out = {}
+    for category in categories.values():
+        if category.multi_label:
+            continue  # several of its labels may stand together: a set, not one label, to learn from
+        present = [label for label in category.labels if label.title.lower() in words]
+        written = record.labels.get(category.id)
+        shown = written is not None and not written.uncertain and written.title.lower() in words
+        if len(present) == 1 and not shown and (written is None or present[0].id != written.label
+                                                or written.uncertain):
+            out[category.id] = present[0].id
+    return out
+
+
+def edited_labels(clip, categories: Mapping[str, Category]) -> dict[str, str]:
+    """What the editor changed on a clip we tagged: {category: the editor's label id}; {} when untouched or
+    never tagged."""
+    record = schema.clip_record(clip)
+    if record is None:
+        return {}
+    return {**_keyword_changes(clip, record, categories), **_marker_changes(clip, record, categories)}
+
+
+def titled(category: Category, label_id: str) -> str:
+    return next((label.title for label in category.labels if label.id == label_id), label_id)

@@ -1,0 +1,97 @@
+"""Editors' corrections: found in edited timelines, kept per media range, given back by the next tag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import opentimelineio as otio
+from conftest import LABELLED_CATEGORIES, labelled, tagged_cut
+
+from cinemanet_edit import cli
+from cinemanet_edit.corrections import Correction, CorrectionStore, edited_labels
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_a_correction_applies_to_the_media_range_it_covers(tmp_path):
+    store = CorrectionStore(tmp_path / "c.sqlite")
+    assert store.for_range("abc", 0, 100) == {}  # nothing learned yet: no file is made
+    assert not (tmp_path / "c.sqlite").exists()
+    store.add([Correction("abc", 100, 200, "shot.framing", "shot.framing.medium", "Medium")])
+    assert store.for_range("abc", 100, 200)["shot.framing"].label == "shot.framing.medium"
+    assert store.for_range("abc", 120, 220)  # covers 80% of that clip
+    assert store.for_range("abc", 180, 300) == {}  # 20%: another shot of the same file
+    assert store.for_range("other", 100, 200) == {}  # another file
+    store.add([Correction("abc", 100, 200, "shot.framing", "shot.framing.long", "Long Shot")])
+    assert store.for_range("abc", 100, 200)["shot.framing"].label == "shot.framing.long"  # the newest
+
+
+def test_a_renamed_marker_and_a_changed_keyword_are_corrections():
+    cut = tagged_cut()
+    clip = next(iter(cut.find_clips()))
+    assert edited_labels(clip, LABELLED_CATEGORIES) == {}  # untouched
+    framing = next(m for m in clip.markers if m.name.startswith("Shot Framing"))
+    framing.name = "Shot Framing: Medium"
+    assert edited_labels(clip, LABELLED_CATEGORIES) == {"shot.framing": "shot.framing.medium"}
+    framing.name = "Shot Framing: Nonsense"  # not a label of the category: nothing to learn
+    assert edited_labels(clip, LABELLED_CATEGORIES) == {}
+    other = otio.schema.Clip(name="x", source_range=clip.source_range)
+    labelled(other, "shot.framing.close-up", "shot.angle.low")
+    other.metadata["fcpxml"] = {"keywords": [{"value": "Extreme Long Shot, Low", "note": "cinemanet-edit"}]}
+    assert edited_labels(other, LABELLED_CATEGORIES) == {"shot.framing": "shot.framing.extreme-long"}
+    other.metadata["fcpxml"] = {"keywords": [{"value": "Close Up, Low, B-roll", "note": "cinemanet-edit"}]}
+    assert edited_labels(other, LABELLED_CATEGORIES) == {}  # the editor's own keyword is no correction
+
+
+def _labels(path: Path) -> dict[str, dict]:
+    """Every clip's label entries, as plain data."""
+    clips = otio.adapters.read_from_file(str(path)).find_clips()
+    return {c.name: json.loads(otio.core.serialize_json_to_string(c.metadata))["cinemanet"]["labels"] for c in clips}
+
+
+def test_an_editors_correction_survives_a_retag_in_otio_and_fcpxml(tmp_path, capsys):
+    """The shipped example tagged, one marker renamed in the .otio and one keyword changed in the .fcpxml;
+    `learn` keeps both; re-tagging either timeline gives the editor's labels, and no other clip changes."""
+    tagged, tagged_xml = tmp_path / "tagged.otio", tmp_path / "tagged.fcpxml"
+    assert cli.main(["tag", str(EXAMPLES / "example.otio"), "-o", str(tagged), "-o", str(tagged_xml), "-q"]) == 0
+    before = _labels(tagged)
+    cut = otio.adapters.read_from_file(str(tagged))
+    astronaut = next(c for c in cut.find_clips() if c.name == "astronaut")
+    marker = next(m for m in astronaut.markers if m.name.startswith("Shot Type"))
+    marker.name = "Shot Type: Portrait"  # the editor's fix of "Over the Shoulder"
+    edited = tmp_path / "edited.otio"
+    otio.adapters.write_to_file(cut, str(edited))
+    xml = tagged_xml.read_text(encoding="utf-8")
+    assert xml.count('value="Extreme Close Up, Animal, Egyptian cat"') == 1
+    edited_xml = tmp_path / "edited.fcpxml"
+    edited_xml.write_text(xml.replace('value="Extreme Close Up, Animal, Egyptian cat"',
+                                      'value="Close Up, Animal, Egyptian cat"'), encoding="utf-8")
+    capsys.readouterr()
+    roots = ["--media-root", str(EXAMPLES / "media")]  # the example names its media relative to itself
+    assert cli.main(["learn", str(edited), str(edited_xml), "--json", *roots]) == 0
+    learned = json.loads(capsys.readouterr().out)
+    assert learned == {"timelines": 2, "corrections": {"shot.type": 1, "shot.framing": 1}, "skipped": []}
+    again = tmp_path / "again.otio"
+    assert cli.main(["tag", str(edited), "-o", str(again), "-q", *roots]) == 0
+    after = _labels(again)
+    fixed_type, fixed_framing = after["astronaut"]["shot.type"], after["cat"]["shot.framing"]
+    assert fixed_type["label"] == "shot.type.portrait" and fixed_type["editor"] is True
+    assert fixed_framing["label"] == "shot.framing.close-up" and fixed_framing["editor"] is True
+    for name, labels in before.items():  # everything else as the model wrote it the first time
+        for category, entry in labels.items():
+            if (name, category) not in {("astronaut", "shot.type"), ("cat", "shot.framing")}:
+                assert after[name][category] == entry, (name, category)
+    markers = {m.name for c in otio.adapters.read_from_file(str(again)).find_clips() for m in c.markers}
+    assert "Shot Type: Portrait" in markers and "Shot Type: Over the Shoulder" not in markers
+    from_xml = tmp_path / "again.fcpxml"
+    assert cli.main(["tag", str(edited_xml), "-o", str(from_xml), "-q", *roots]) == 0
+    assert 'value="Close Up, Animal, Egyptian cat"' in from_xml.read_text(encoding="utf-8")
+
+
+def test_learn_says_when_there_is_nothing_to_learn(tmp_path, capsys):
+    tagged = tmp_path / "tagged.otio"
+    otio.adapters.write_to_file(tagged_cut(), str(tagged))
+    assert cli.main(["learn", str(tagged)]) == 0
+    assert capsys.readouterr().out.strip() == "no corrections found in 1 timeline(s)"
+    assert cli.main(["learn", str(tmp_path / "missing.otio")]) == 2
