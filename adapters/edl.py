@@ -37,10 +37,9 @@ RT = otio.opentime.RationalTime
 REEL = re.compile(r"^[A-Za-z0-9_]{1,8}$")
 
 
-def _reel(clip: otio.schema.Clip) -> str:
-    meta = clip.metadata.get("cmx_3600")
-    reel = meta.get("reel") if hasattr(meta, "get") else None
-    return reel if isinstance(reel, str) and REEL.match(reel) else "AX"
+def _reel(placed: PlacedClip) -> str:
+    reel = placed.media.reel if placed.media is not None else None
+    return reel if reel and REEL.match(reel) else "AX"
 
 
 def _clean(text: str) -> str:
@@ -113,7 +112,7 @@ def render(cut: Layout, style: str = "avid", track: int = 1, title: str | None =
         event += 1
         s_in, s_out = placed.source_on(rate)
         channel = _channel(placed.kind, placed.track)
-        lines.append(f"{event:03d}  {_reel(placed.clip):<8} {channel:<5} C        {tc(s_in)} {tc(s_out)} "
+        lines.append(f"{event:03d}  {_reel(placed):<8} {channel:<5} C        {tc(s_in)} {tc(s_out)} "
                      f"{tc(placed.record_in)} {tc(placed.record_out)}")
         lines.append(f"* FROM CLIP NAME: {_clean(placed.name)}")
         if placed.media is not None and placed.media.path:

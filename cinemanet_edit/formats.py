@@ -41,7 +41,7 @@ class Format:
 
 FORMATS: tuple[Format, ...] = (
     Format("otio", "OTIO", "otio_json", (".otio",), summary="OpenTimelineIO, everything"),
-    Format("fcpxml", "FCPXML", "fcpxml", (".fcpxml", ".fcpxmld"), summary="Final Cut Pro, Resolve",
+    Format("fcpxml", "FCPXML", "cinemanet_fcpxml", (".fcpxml", ".fcpxmld"), summary="Final Cut Pro, Resolve",
            options=fcpxml.OPTIONS),
     Format("edl", "EDL", "cinemanet_edl", (".edl",), per_track=True, summary="CMX 3600 for Avid and Resolve, one "
            "file per video track", options=edl.OPTIONS),

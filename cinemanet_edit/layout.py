@@ -46,6 +46,7 @@ class Media:
     duration: int | None  # length in frames at ``rate``, when known
     width: int | None = None
     height: int | None = None
+    reel: str | None = None  # the reel or tape name the timeline gives the clip (EDL reel, FCP7 <reel>, ALE Tape)
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,25 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
         start, duration = 0, None
     name = Path(path).name if path else (getattr(ref, "name", "") or clip.name or "")
     return Media(url=url, path=path, name=name, rate=rate, start=start, duration=duration,
-                 width=measured.width, height=measured.height)
+                 width=measured.width, height=measured.height, reel=reel_of(clip))
+
+
+NOT_REELS = {"", "AX", "BL", "BLACK", "BARS"}  # an EDL's stand-ins for "no tape" and its generators
+
+
+def _text_at(metadata, *keys) -> str | None:
+    for key in keys:
+        metadata = metadata.get(key) if hasattr(metadata, "get") else None
+    return metadata.strip() if isinstance(metadata, str) else None
+
+
+def reel_of(clip: otio.schema.Clip) -> str | None:
+    """The reel or tape name the input timeline gives the clip, wherever its reader kept it: an EDL's reel
+    (OTIO's and our reader), FCP7 XML's ``<file><reel><name>``, an ALE's Tape column; None when it names none."""
+    ref = clip.media_reference
+    found = (_text_at(clip.metadata, "cmx_3600", "reel"), _text_at(ref.metadata, "fcp_xml", "reel", "name"),
+             _text_at(clip.metadata, "ALE", "Tape"), _text_at(ref.metadata, "ALE", "Tape"))
+    return next((r for r in found if r and r.upper() not in NOT_REELS), None)
 
 
 # ----------------------------------------------------------------------------------------------- walk

@@ -134,7 +134,7 @@ def read_timeline(path: Path, format_name: str | None = None, *, files=None, **a
             from .timecode import exact_rate
 
             adapter_args["rate"] = float(exact_rate(rate))
-    if "project" in adapter_args and adapter != "fcpxml":
+    if "project" in adapter_args and adapter != "cinemanet_fcpxml":
         raise CinemanetError("--project applies to FCPXML input only")
     if adapter in ("otio_json", "otioz", "otiod"):
         check_json_depth(path)

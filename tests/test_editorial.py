@@ -177,7 +177,7 @@ def test_tag_writes_several_formats_at_once(tmp_path, clip_25_mjpeg, monkeypatch
     assert "* LOC: 00:00:00:00" in (tmp_path / "t.edl").read_text()
     retag = tmp_path / "again.fcpxml"
     assert cli.main(["tag", str(tmp_path / "t.fcpxml"), "-o", str(retag), "-q"]) == 0
-    a = next(iter(otio.adapters.read_from_file(str(retag)).find_clips()))
+    a = next(iter(otio.adapters.read_from_file(str(retag), "cinemanet_fcpxml").find_clips()))
     assert len([m for m in a.markers if "cinemanet" in m.metadata]) == 1  # replaced, not doubled
 
 
@@ -198,7 +198,7 @@ def test_retagging_each_format_replaces_only_our_markers(tmp_path, clip_25_mjpeg
     reader = ["--input-format", "cinemanet_edl"] if suffix == ".txt" else []
     assert cli.main(["tag", str(first), "-o", str(second), "-q", *extra, *reader, "--rate", "25"]
                     if suffix in (".edl", ".txt") else ["tag", str(first), "-o", str(second), "-q", *extra]) == 0
-    fmt = {"edl": "cinemanet_edl", "xml": "fcp_xml", "fcpxml": "fcpxml", "txt": "cinemanet_edl"}[suffix[1:]]
+    fmt = {"edl": "cinemanet_edl", "xml": "fcp_xml", "fcpxml": "cinemanet_fcpxml", "txt": "cinemanet_edl"}[suffix[1:]]
     args = {"rate": 25} if fmt == "cinemanet_edl" else {}
     back = otio.adapters.read_from_file(str(second), fmt, **args)
     (c,) = list(back.find_clips())

@@ -41,7 +41,7 @@ def times_on_grid(root, frame: Fraction) -> list[str]:
 @pytest.mark.parametrize("version", ["1.8", "1.9", "1.10", "1.11"])
 def test_valid_exact_and_round_trips(rate, version):
     tl = labelled_cut(rate)
-    text = otio.adapters.write_to_string(tl, "fcpxml", fcpxml_version=version)
+    text = otio.adapters.write_to_string(tl, "cinemanet_fcpxml", fcpxml_version=version)
     root = etree.fromstring(text.encode())
     schema = dtd(version)
     if schema is not None:
@@ -63,7 +63,7 @@ def test_valid_exact_and_round_trips(rate, version):
     assert first.find("keyword").get("value") == "Close Up, Low"
     assert first.find("asset-clip[@lane='1']") is not None or root.find(".//gap/asset-clip[@lane='1']") is not None
 
-    back = otio.adapters.read_from_string(text, "fcpxml")
+    back = otio.adapters.read_from_string(text, "cinemanet_fcpxml")
     assert back.global_start_time.to_seconds() == pytest.approx(tl.global_start_time.to_seconds(), abs=1e-9)
     original = {c.name: c for c in tl.find_clips()}
     for c in back.find_clips():
@@ -81,12 +81,13 @@ def test_valid_exact_and_round_trips(rate, version):
     assert round(record.to_seconds() * rate) == 10
 
 
-def test_otioconvert_uses_our_adapter(tmp_path):
+def test_otioconvert_uses_our_adapter_by_name(tmp_path):
     src = tmp_path / "tagged.otio"
     otio.adapters.write_to_file(labelled_cut(24000 / 1001), str(src))
     out = tmp_path / "out.fcpxml"
     bindir = __import__("pathlib").Path(sys.executable).parent
-    subprocess.run([str(bindir / "otioconvert"), "-i", str(src), "-o", str(out)], check=True)
+    subprocess.run([str(bindir / "otioconvert"), "-i", str(src), "-o", str(out), "-O", "cinemanet_fcpxml"],
+                   check=True)
     text = out.read_text()
     assert 'frameDuration="1001/24000s"' in text and "<keyword" in text and "com.cinemanet-edit.labels" in text
 
@@ -95,7 +96,7 @@ def test_reads_what_final_cut_exports(tmp_path):
     bundle = tmp_path / "Cut.fcpxmld"
     bundle.mkdir()
     (bundle / "Info.fcpxml").write_text(FCPXML_EXPORT)
-    tl = otio.adapters.read_from_file(str(bundle), project="Cut 3")
+    tl = otio.adapters.read_from_file(str(bundle), "cinemanet_fcpxml", project="Cut 3")
     kinds = [type(item).__name__ for item in tl.tracks[0]]
     assert kinds == ["Gap", "Clip", "Clip", "Clip", "Gap"]  # the title becomes a gap
     a, compound, multicam = [item for item in tl.tracks[0] if isinstance(item, otio.schema.Clip)]
@@ -112,10 +113,10 @@ def test_reads_what_final_cut_exports(tmp_path):
     record = broll.transformed_time(broll.source_range.start_time, tl.tracks)
     assert record.to_seconds() == pytest.approx(2.002 + 2.002, abs=1e-6)
     assert tl.global_start_time.to_seconds() == pytest.approx(3600)
-    first = otio.adapters.read_from_string(FCPXML_EXPORT, "fcpxml")
+    first = otio.adapters.read_from_string(FCPXML_EXPORT, "cinemanet_fcpxml")
     assert [c.name for c in first.find_clips()] == ["sel"]
     with pytest.raises(ValueError, match="no project named 'Nope'"):
-        otio.adapters.read_from_string(FCPXML_EXPORT, "fcpxml", project="Nope")
+        otio.adapters.read_from_string(FCPXML_EXPORT, "cinemanet_fcpxml", project="Nope")
 
 
 @pytest.mark.parametrize("version", ["1.5", "1.6", "1.7", "1.12", "1.13"])
@@ -123,7 +124,7 @@ def test_other_versions_and_src_assets(version):
     text = (FCPXML_EXPORT.replace('version="1.11"', f'version="{version}"')
             .replace('<media-rep kind="original-media" src="file:///Volumes/RAID/B001.mov"/>', "")
             .replace('name="B001" start="3600s"', 'name="B001" src="file:///Volumes/RAID/B001.mov" start="3600s"'))
-    tl = otio.adapters.read_from_string(text, "fcpxml", project="Cut 3")
+    tl = otio.adapters.read_from_string(text, "cinemanet_fcpxml", project="Cut 3")
     assert any(c.media_reference.target_url.endswith("/B001.mov") for c in tl.find_clips())
 
 
@@ -134,25 +135,25 @@ def test_hostile_xml_is_refused_safely(tmp_path):
 <fcpxml version="1.10"><library><event><project name="&x;"><sequence format="r1"><spine/></sequence></project>
 </event></library></fcpxml>"""
     with pytest.raises(ValueError, match="external entity"):  # refused, never read
-        otio.adapters.read_from_string(xxe, "fcpxml")
+        otio.adapters.read_from_string(xxe, "cinemanet_fcpxml")
     laughs = '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">' + "".join(
         f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8)) + \
         ']><fcpxml version="1.10"><library><event><project name="&i;"/></event></library></fcpxml>'
     with pytest.raises(Exception):  # noqa: B017 - lxml refuses the expansion; what matters is no blow-up
-        otio.adapters.read_from_string(laughs, "fcpxml")
+        otio.adapters.read_from_string(laughs, "cinemanet_fcpxml")
     with pytest.raises(ValueError, match="not FCPXML"):
-        otio.adapters.read_from_string("<xmeml/>", "fcpxml")
+        otio.adapters.read_from_string("<xmeml/>", "cinemanet_fcpxml")
 
 
 def test_chapter_markers_validate_and_are_replaced_on_retag():
-    text = otio.adapters.write_to_string(labelled_cut(25), "fcpxml", chapter_markers=True)
+    text = otio.adapters.write_to_string(labelled_cut(25), "cinemanet_fcpxml", chapter_markers=True)
     root = etree.fromstring(text.encode())
     chapters = root.findall(".//spine/asset-clip/chapter-marker")
     assert [c.get("value") for c in chapters] == ["Close Up, Low", "Long Shot, High"]
     schema = dtd("1.10")
     if schema is not None:
         assert schema.validate(root), schema.error_log.filter_from_errors()
-    back = otio.adapters.read_from_string(text, "fcpxml")
+    back = otio.adapters.read_from_string(text, "cinemanet_fcpxml")
     a = next(c for c in back.find_clips() if c.name == "A001")
     assert annotate.clear(a) == 3 and [m.name for m in a.markers] == ["editor note"]
 
@@ -186,7 +187,7 @@ RESOLVE_18 = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_reads_resolve_fcpxml_18():
-    tl = otio.adapters.read_from_string(RESOLVE_18, "fcpxml")
+    tl = otio.adapters.read_from_string(RESOLVE_18, "cinemanet_fcpxml")
     clip, generator = list(tl.tracks[0])
     assert isinstance(generator, otio.schema.Gap)  # a Resolve generator is no media
     assert clip.media_reference.target_url == "file:///Users/colorist/Footage/A002_C007.mov"

@@ -72,7 +72,7 @@ def test_fcpxml_reader_returns_a_timeline_or_its_error(elements, format_attrs, v
            f'</asset></resources><library><event><project name="p"><sequence format="r1" tcStart="0s"><spine>'
            f"{items}</spine></sequence></project></event></library></fcpxml>")
     try:
-        result = otio.adapters.read_from_string(doc, "fcpxml")
+        result = otio.adapters.read_from_string(doc, "cinemanet_fcpxml")
     except (AdapterError, CinemanetError):
         return
     assert isinstance(result, otio.schema.Timeline)

@@ -70,7 +70,7 @@ def test_edl_input_relinks_through_source_file_and_clip_name(tmp_path, clip_2397
     assert got == [12, 33]
 
 
-@pytest.mark.parametrize("adapter,suffix", [("fcp_xml", ".xml"), ("fcpxml", ".fcpxml")])
+@pytest.mark.parametrize("adapter,suffix", [("fcp_xml", ".xml"), ("cinemanet_fcpxml", ".fcpxml")])
 def test_nle_xml_inputs(tmp_path, clip_25_mjpeg, adapter, suffix):
     ref = otio.schema.ExternalReference(target_url=clip_25_mjpeg.as_uri(),
                                         available_range=TR(RT(0, 25), RT(100, 25)))
