@@ -31,6 +31,7 @@ from cinemanet_edit.files import atomic_write, write_bundle
 from cinemanet_edit.layout import Layout, PlacedClip, layout
 from cinemanet_edit.sanitize import xml_text
 from cinemanet_edit.schema import MarkerRecord, set_drop_frame
+from cinemanet_edit.taxonomy import describe
 from cinemanet_edit.timecode import exact_rate
 from cinemanet_edit.types import WriterOption
 
@@ -516,6 +517,7 @@ class _Reader:
                 if title in by_name and "cinemanet-edit" in (marker.comment or ""):
                     label = by_name[title]
                     schema.write_marker_record(marker, MarkerRecord(label.category, label.label, label.confidence))
+                    marker.color = describe(label.category).marker_color  # FCPXML markers carry no colour
 
 
 def _restore_record(clip: otio.schema.Clip, text: str) -> None:

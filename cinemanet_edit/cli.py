@@ -269,14 +269,15 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 def _resolve_arguments(p: argparse.ArgumentParser) -> None:
     rsub = p.add_subparsers(dest="resolve_command", required=True)
-    for name, text in (("install", "put the script in Resolve's Workspace > Scripts > Utility menu"),
-                       ("uninstall", "remove the script")):
+    for name, text in (("install", "put the scripts in Resolve's Workspace > Scripts > Utility menu (Studio; "
+                                   "free 21.1 runs none: it prints the path without scripting)"),
+                       ("uninstall", "remove the scripts")):
         r = rsub.add_parser(name, help=text)
         scope = r.add_mutually_exclusive_group()
         scope.add_argument("--user", dest="scope", action="store_const", const="user", default="user",
                            help="for this user (default)")
         scope.add_argument("--system", dest="scope", action="store_const", const="system", help="for all users")
-        r.add_argument("--dry-run", action="store_true", help="print the folder, change nothing")
+        r.add_argument("--dry-run", action="store_true", help="name the files, change nothing")
         r.add_argument("--platform", choices=["macos", "windows", "linux"], help=argparse.SUPPRESS)
     r = rsub.add_parser("run-job", help=argparse.SUPPRESS)
     r.add_argument("job", type=Path)
@@ -558,13 +559,16 @@ def cmd_resolve(args) -> int:
     if args.resolve_command == "run-job":
         return _run_resolve_job(args)
     action = install.install if args.resolve_command == "install" else install.uninstall
-    path, changed = action(args.scope, args.dry_run, args.platform)
-    if args.dry_run:
-        print(f"would {args.resolve_command}: {path}")
-    elif args.resolve_command == "install":
-        print(f"installed: {path}\nIn Resolve: Workspace > Scripts > Utility > {Path(path).stem}")
-    else:
-        print(f"removed: {path}" if changed else f"not installed: {path}")
+    paths, changed = action(args.scope, args.dry_run, args.platform)
+    verb = {"install": "installed", "uninstall": "removed"}[args.resolve_command]
+    for path in paths:
+        print(f"would {args.resolve_command}: {path}" if args.dry_run else f"{verb}: {path}")
+    if args.resolve_command == "uninstall" and not paths:
+        print(f"not installed: {install.scripts_folder(args.scope, args.platform)} has none of our scripts")
+    if args.resolve_command == "install":
+        names = ", ".join(Path(p).stem for p in paths)
+        print(f"Resolve Studio (and free Resolve before 21.1): Workspace > Scripts > Utility > {names}")
+        print(install.FREE_PATH)
     return EXIT_OK
 
 

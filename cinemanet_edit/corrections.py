@@ -132,24 +132,34 @@ def _marker_changes(clip, record: schema.ClipRecord, categories: Mapping[str, Ca
     return out
 
 
+def shown_changes(written: Mapping[str, str], shown: Iterable[str],
+                  categories: Mapping[str, Category]) -> dict[str, str]:
+    """Labels an editor put in place of ours: for each single-label category, exactly one of its labels among
+    the ``shown`` titles (keywords, or the labels in a marker's name) and not the one we wrote (``written``:
+    {category: label id}, only what we wrote). {category: label id}."""
+    words = {w.strip().lower() for w in shown if w.strip()}
+    out = {}
+    for category in categories.values():
+        if category.multi_label:
+            continue  # several of its labels may stand together: a set, not one label, to learn from
+        present = [label for label in category.labels if label.title.lower() in words]
+        if len(present) == 1 and present[0].id != written.get(category.id):
+            out[category.id] = present[0].id
+    return out
+
+
+def _written(record: schema.ClipRecord) -> dict[str, str]:
+    return {c: label.label for c, label in record.labels.items() if not label.uncertain}
+
+
 def _keyword_changes(clip, record: schema.ClipRecord, categories: Mapping[str, Category]) -> dict[str, str]:
     """Our FCPXML keywords edited: a category's label replaced by (or, where we wrote none, given) exactly one
     other of its labels. {category: label id}."""
     entries = (clip.metadata.get("fcpxml") or {}).get("keywords") if hasattr(clip.metadata, "get") else None
     if not entries:
         return {}
-    words = {w.strip().lower() for e in entries for w in str(e.get("value", "")).split(",") if w.strip()}
-    out = {}
-    for category in categories.values():
-        if category.multi_label:
-            continue  # several of its labels may stand together: a set, not one label, to learn from
-        present = [label for label in category.labels if label.title.lower() in words]
-        written = record.labels.get(category.id)
-        shown = written is not None and not written.uncertain and written.title.lower() in words
-        if len(present) == 1 and not shown and (written is None or present[0].id != written.label
-                                                or written.uncertain):
-            out[category.id] = present[0].id
-    return out
+    words = [w for e in entries for w in str(e.get("value", "")).split(",")]
+    return shown_changes(_written(record), words, categories)
 
 
 def edited_labels(clip, categories: Mapping[str, Category]) -> dict[str, str]:

@@ -257,13 +257,14 @@ def learn(paths: Iterable[Path], media_roots: Iterable[Path] = (), input_format:
         for ref in clip_refs(timeline, MediaResolver(path.resolve().parent, tuple(map(Path, media_roots)))):
             changed = corrections.edited_labels(clips[ref.key], categories)
             if changed:
-                _learn_clip(ref, changed, categories, files, str(path), report)
+                learn_clip(ref, changed, categories, files, str(path), report)
     (store or CorrectionStore()).add(report.corrections)
     return report
 
 
-def _learn_clip(ref: ClipRef, changed: dict[str, str], categories, files: decode.MediaFiles, source: str,
-                report: LearnReport) -> None:
+def learn_clip(ref: ClipRef, changed: dict[str, str], categories, files: decode.MediaFiles, source: str,
+               report: LearnReport) -> None:
+    """Keep the editor's labels (``changed``: {category: label id}) for the media range the clip shows."""
     try:
         if ref.skip_reason:
             raise SkipClip(ref.skip_reason)

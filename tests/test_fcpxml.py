@@ -196,3 +196,13 @@ def test_reads_resolve_fcpxml_18():
     assert timecode.render(round(tl.global_start_time.value), 29.97) == "01:00:00;00"
     (marker,) = clip.markers
     assert marker.name == "Marker 1" and round(marker.marked_range.start_time.value) == 60
+
+
+def test_our_markers_keep_their_colours_through_fcpxml():
+    """FCPXML markers carry no colour: ours get their category's back from our metadata, so a select from
+    .fcpxml to .edl colours its locators as one from .otio does."""
+    cut = labelled_cut(25)
+    colours = {m.name: m.color for c in cut.find_clips() for m in c.markers}
+    assert len(set(colours.values())) > 1  # categories have colours of their own
+    back = otio.adapters.read_from_string(otio.adapters.write_to_string(cut, "cinemanet_fcpxml"), "cinemanet_fcpxml")
+    assert {m.name: m.color for c in back.find_clips() for m in c.markers} == colours

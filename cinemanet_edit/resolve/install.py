@@ -16,7 +16,15 @@ from ..files import atomic_write
 
 SCRIPT_NAME = "CinemaNet Tag Timeline.py"
 DRY_RUN_NAME = "CinemaNet Tag Timeline (dry run).py"
+LEARN_NAME = "CinemaNet Learn Corrections.py"
+SCRIPTS = {SCRIPT_NAME: {"dry_run": False, "action": "tag"}, DRY_RUN_NAME: {"dry_run": True, "action": "tag"},
+           LEARN_NAME: {"dry_run": False, "action": "learn"}}  # every file install writes, with its settings
 MARK = "# installed by cinemanet-edit"
+FREE_PATH = ("Free DaVinci Resolve 21.1 and later lists no Python scripts (scripting is a Studio feature there). "
+             "Without scripting: File > Export > Timeline as .otio (or .fcpxml); "
+             "`cinemanet-edit tag cut.otio -o markers.edl --edl-style resolve -o tagged.otio`; then in the Media "
+             "Pool right-click the timeline > Timelines > Import > Timeline Markers from EDL (markers.edl), or "
+             "File > Import > Timeline (tagged.otio: a copy of the cut with every marker).")
 
 
 def platform_name(platform: str | None = None) -> str:
@@ -48,54 +56,58 @@ def scripts_folder(scope: str = "user", platform: str | None = None, env: dict |
     return PurePosixPath("/opt/resolve/Fusion/Scripts/Utility")
 
 
-def rendered_script(python: str, dry_run: bool = False) -> str:
-    """The script with the engine's Python (and the dry-run setting) recorded in CONFIG."""
+def rendered_script(python: str, dry_run: bool = False, action: str = "tag") -> str:
+    """The script with the engine's Python, the dry-run setting and its action recorded in CONFIG."""
     source = (Path(__file__).with_name("script.py")).read_text(encoding="utf-8")
     import cinemanet_edit
 
     site = str(Path(cinemanet_edit.__file__).resolve().parent.parent)  # where the engine imports us from
-    config = repr({"python": python, "version": __version__, "dry_run": dry_run, "site": site})  # a literal
-    placeholder = 'CONFIG = {"python": None, "version": None, "dry_run": False}'
+    config = repr({"python": python, "version": __version__, "dry_run": dry_run, "site": site,
+                   "action": action})  # a literal
+    placeholder = 'CONFIG = {"python": None, "version": None, "dry_run": False, "action": "tag"}'
     if placeholder not in source:
         raise CinemanetError("the Resolve script template has no CONFIG line")
     return f"{MARK} {__version__}\n" + source.replace(placeholder, f"CONFIG = {config}")
 
 
+def _ours_or_absent(folder: Path) -> list[Path]:
+    """The script files of ours present in ``folder``; a one-line error when one of the names is someone else's."""
+    present = []
+    for name in SCRIPTS:
+        path = folder / name
+        if path.exists():
+            if not path.read_text(encoding="utf-8", errors="replace").startswith(MARK):
+                raise CinemanetError(f"{path}: a script of that name exists and was not installed by "
+                                     "cinemanet-edit; left alone (rename or remove it first)")
+            present.append(path)
+    return present
+
+
 def install(scope: str = "user", dry_run: bool = False, platform: str | None = None,
-            python: str | None = None) -> tuple[str, bool]:
-    """Write the script and its dry-run twin; returns (path of the main script, written)."""
+            python: str | None = None) -> tuple[list[str], bool]:
+    """Write every script (tag, its dry-run twin, learn); returns (their paths, written)."""
     folder = scripts_folder(scope, platform)
-    target = folder / SCRIPT_NAME
+    targets = [str(folder / name) for name in SCRIPTS]
     if dry_run:
-        return str(target), False
+        return targets, False
     if platform_name(platform) != platform_name():
         raise CinemanetError("--platform other than this machine's only works with --dry-run")
-    path = Path(str(target))
-    for name in (SCRIPT_NAME, DRY_RUN_NAME):
-        existing = path.parent / name
-        if existing.exists() and not existing.read_text(encoding="utf-8", errors="replace").startswith(MARK):
-            raise CinemanetError(f"{existing}: a script of that name exists and was not installed by cinemanet-edit; "
-                                 "left alone (rename or remove it first)")
+    folder = Path(str(folder))
+    _ours_or_absent(folder)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for name, dry in ((SCRIPT_NAME, False), (DRY_RUN_NAME, True)):
-            atomic_write(path.parent / name, rendered_script(python or sys.executable, dry).encode("utf-8"))
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, settings in SCRIPTS.items():
+            atomic_write(folder / name, rendered_script(python or sys.executable, **settings).encode("utf-8"))
     except PermissionError:
         hint = " (try --user, or run as administrator)" if scope == "system" else ""
-        raise CinemanetError(f"{path.parent}: permission denied{hint}") from None
-    return str(target), True
+        raise CinemanetError(f"{folder}: permission denied{hint}") from None
+    return targets, True
 
 
-def uninstall(scope: str = "user", dry_run: bool = False, platform: str | None = None) -> tuple[str, bool]:
-    folder = Path(str(scripts_folder(scope, platform)))
-    removed = False
-    for name in (SCRIPT_NAME, DRY_RUN_NAME):
-        path = folder / name
-        if not path.exists():
-            continue
-        if not path.read_text(encoding="utf-8", errors="replace").startswith(MARK):
-            raise CinemanetError(f"{path}: not installed by cinemanet-edit; left alone")
-        if not dry_run:
+def uninstall(scope: str = "user", dry_run: bool = False, platform: str | None = None) -> tuple[list[str], bool]:
+    """Remove the scripts install wrote (none of anyone else's); returns (the paths removed or to remove, removed)."""
+    present = _ours_or_absent(Path(str(scripts_folder(scope, platform))))
+    if not dry_run:
+        for path in present:
             path.unlink()
-            removed = True
-    return str(folder / SCRIPT_NAME), removed
+    return [str(p) for p in present], bool(present) and not dry_run

@@ -1,13 +1,16 @@
 """CinemaNet: tag the current timeline (a DaVinci Resolve script, Workspace > Scripts > Utility).
 
 Labels every video item of the open timeline with cinemanet-edit: one marker per item (name = labels,
-note = confidences, customData marks it as ours) and the labels added to the media's keywords. Running it
-again replaces only what it wrote before. It runs the engine in the Python environment where
+note = confidences, customData marks it as ours and keeps what it wrote), the labels added to the media's
+Keywords, and its Description (the labels) and Comments (confidences, what was left out) where those are empty
+or ours: the Metadata Editor's fields that Smart Bins filter on. Running it again replaces only what it wrote
+before. "CinemaNet Learn Corrections" reads back the marker names and keywords an editor changed and keeps
+them: the next tag gives the editor's label there. It runs the engine in the Python environment where
 cinemanet-edit is installed (Resolve's own Python has no TensorFlow), recorded by
 ``cinemanet-edit resolve install``.
 
 Standard library only, Python 3.6+. Also runs outside Resolve (Resolve Studio's external scripting):
-    python "CinemaNet Tag Timeline.py" [--dry-run]
+    python "CinemaNet Tag Timeline.py" [--dry-run | --learn]
 Inside Resolve, "CinemaNet Tag Timeline (dry run)" reports what it would change and changes nothing.
 """
 
@@ -19,7 +22,7 @@ import tempfile
 import time
 
 # Filled in by `cinemanet-edit resolve install`:
-CONFIG = {"python": None, "version": None, "dry_run": False}
+CONFIG = {"python": None, "version": None, "dry_run": False, "action": "tag"}
 # The engine starts in isolated mode (-I: no current folder, no PYTHON* variables, no user site) and imports
 # cinemanet_edit from the folder recorded at install, so a "cinemanet_edit" folder wherever Resolve runs
 # cannot take its place.
@@ -181,12 +184,12 @@ def parse_custom_data(text):
 
 
 def _our_markers(item):
-    """{frame: parsed customData} of the markers we wrote on a timeline item."""
+    """{frame: (raw customData, parsed customData, the marker)} of the markers we wrote on a timeline item."""
     ours = {}
     for frame, marker in (item.GetMarkers() or {}).items():
         data = parse_custom_data(marker.get("customData"))
         if data is not None:
-            ours[frame] = (marker.get("customData"), data)
+            ours[frame] = (marker.get("customData"), data, marker)
     return ours
 
 
@@ -203,10 +206,11 @@ def apply(answer, handles, log, dry_run=False):
             by_mpi.setdefault(id(handles[entry["id"]][1]), []).append(entry)
     for entries in by_mpi.values():
         mpi = handles[entries[0]["id"]][1]
-        previous_ours = set()
+        previous_ours, previous_fields = set(), {}
         for entry in entries:
-            for _, data in _our_markers(handles[entry["id"]][0]).values():
+            for _, data, _ in _our_markers(handles[entry["id"]][0]).values():
                 previous_ours.update(data.get("keywords", []))
+                previous_fields.update(data.get("fields") or {})
         current = split_keywords(mpi.GetMetadata("Keywords"))
         users = [k for k in current if k not in previous_ours]
         new = []
@@ -219,9 +223,10 @@ def apply(answer, handles, log, dry_run=False):
             changes.append(("keywords", mpi.GetName() if hasattr(mpi, "GetName") else "", ", ".join(merged)))
             if not dry_run:
                 mpi.SetMetadata("Keywords", ", ".join(merged))
+        fields = apply_fields(mpi, entries, previous_fields, changes, log, dry_run)
         for entry in entries:
             item = handles[entry["id"]][0]
-            for frame, (raw, _) in _our_markers(item).items():
+            for frame, (raw, _, _) in _our_markers(item).items():
                 changes.append(("delete marker", entry["id"], frame))
                 if not dry_run:
                     item.DeleteMarkerByCustomData(raw)
@@ -231,19 +236,80 @@ def apply(answer, handles, log, dry_run=False):
             m = entry["marker"]
             changes.append(("add marker", entry["id"], m["offset"], m["name"]))
             if not dry_run and not item.AddMarker(m["offset"], m["color"], m["name"], m["note"], m["duration"],
-                                                  json.dumps({"tool": TOOL, "v": 1, "keywords": new},
+                                                  json.dumps({"tool": TOOL, "v": 2, "keywords": new, "fields": fields,
+                                                              "written": entry.get("written", {})},
                                                              sort_keys=True)):
                 log("could not add a marker to %s at frame %d" % (entry["id"], m["offset"]))
     return changes
 
 
-def run(resolve, log, dry_run=False, engine=None):
+def merged_fields(entries):
+    """The Metadata Editor fields for one media pool item: each analysed item's value, in timeline order,
+    once each (a file used twice gets both shots' labels)."""
+    fields = {}
+    for entry in entries:
+        for key, value in (entry.get("fields") or {}).items() if entry["status"] == "ok" else ():
+            if value and value not in fields.setdefault(key, []):
+                fields[key].append(value)
+    return {key: " | ".join(values) for key, values in fields.items()}
+
+
+def apply_fields(mpi, entries, previous, changes, log, dry_run):
+    """Set Description and Comments where they are empty or hold what we wrote before; an editor's own text
+    is left alone. Returns the fields written (kept in our markers, so that the next run may replace them)."""
+    written = {}
+    for key, value in merged_fields(entries).items():
+        current = mpi.GetMetadata(key) or ""
+        if current and current != previous.get(key):
+            log("left the %s of %s alone: not written by %s" % (key, mpi.GetName(), TOOL))
+            continue
+        written[key] = value
+        if current != value:
+            changes.append(("set " + key, mpi.GetName(), value))
+            if not dry_run:
+                mpi.SetMetadata(key, value)
+    return written
+
+
+def collect_edits(timeline):
+    """A learn job: the open timeline's items that carry one of our markers, each with what we wrote (kept in
+    the marker), the marker's name and its media's keywords as the editor left them."""
+    job, handles, skipped = collect(timeline)
+    items = []
+    for job_item in job["items"]:
+        item, mpi = handles[job_item["id"]]
+        for _, data, marker in _our_markers(item).values():
+            if "written" in data:  # markers of scripts before 0.x carry no record of what they wrote
+                items.append(dict(job_item, written=data["written"], marker_name=marker.get("name") or "",
+                                  keywords=split_keywords(mpi.GetMetadata("Keywords"))))
+                break
+    return dict(job, action="learn", timeline=timeline.GetName(), items=items), skipped
+
+
+def learn(resolve, log, engine=None):
+    """Keep the editor's corrections of our labels on the open timeline (renamed markers, changed keywords)."""
+    timeline = _current_timeline(resolve)
+    job, _skipped = collect_edits(timeline)
+    log("timeline '%s': %d items carry our labels" % (timeline.GetName(), len(job["items"])))
+    if not job["items"]:
+        return None
+    answer = (engine or run_engine)(job, log)
+    log(answer.get("summary") or "done")
+    return answer
+
+
+def _current_timeline(resolve):
     project = resolve.GetProjectManager().GetCurrentProject()
     if project is None:
         raise ScriptError("no project is open")
     timeline = project.GetCurrentTimeline()
     if timeline is None:
         raise ScriptError("the project has no current timeline")
+    return timeline
+
+
+def run(resolve, log, dry_run=False, engine=None):
+    timeline = _current_timeline(resolve)
     job, handles, skipped = collect(timeline)
     for item_id, name, reason in skipped:
         log("skipping %s '%s': %s" % (item_id, name, reason))
@@ -267,7 +333,10 @@ def main(argv=None):
     dry_run = CONFIG.get("dry_run") or "--dry-run" in argv or os.environ.get("CINEMANET_DRY_RUN") == "1"
     log = Log(log_path())
     try:
-        run(get_resolve(), log, dry_run=dry_run)
+        if CONFIG.get("action") == "learn" or "--learn" in argv:
+            learn(get_resolve(), log)
+        else:
+            run(get_resolve(), log, dry_run=dry_run)
     except ScriptError as exc:
         log("error: %s" % exc)
         return 1
