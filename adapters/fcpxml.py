@@ -80,6 +80,40 @@ def to_rt(value: Fraction, rate: Fraction) -> otio.opentime.RationalTime:
     return RT(float(value * rate), float(rate))
 
 
+# ------------------------------------------------------------------------------------- FCP's own tools
+
+# FCP's people analysis writes <analysis-marker><shot-type value=.../>; its Smart Collections and match-shot
+# rules find these values. Our framing maps to its three shot sizes, our people labels to its counts.
+FCP_SIZES = {"shot.framing.extreme-close-up": "closeUp", "shot.framing.close-up": "closeUp",
+             "shot.framing.medium": "mediumShot", "shot.framing.long": "wideShot",
+             "shot.framing.extreme-long": "wideShot"}
+FCP_SHOT_TITLES = {"closeUp": "Close Up", "mediumShot": "Medium Shot", "wideShot": "Wide Shot",
+                   "onePerson": "One Person", "twoPersons": "Two Persons", "group": "Group"}
+ONE_PERSON = {"shot.subject.face", "shot.subject.person"}
+SEVERAL_PEOPLE = {"shot.subject.faces", "shot.subject.people"}
+COLLECTED = ("shot.framing", "shot.type", "shot.angle", "shot.subject")  # a smart collection each
+
+
+def _written(labels, category: str) -> set[str]:
+    """The label ids a category writes (its label and, multi-label, what else holds); none when uncertain."""
+    label = labels.get(category)
+    return set() if label is None or label.uncertain else {label.label, *label.holds}
+
+
+def fcp_shot_types(labels) -> list[str]:
+    """FCP shot types for a clip's labels, only from labels sure enough to be written: its size from our
+    framing, its people count from Shot Type (Two Up: two) or Shot Subject (one face or person; several)."""
+    out = [FCP_SIZES[x] for x in _written(labels, "shot.framing") if x in FCP_SIZES]
+    subject = _written(labels, "shot.subject")
+    if "shot.type.two-up" in _written(labels, "shot.type"):
+        out.append("twoPersons")
+    elif subject & SEVERAL_PEOPLE:
+        out.append("group")
+    elif subject & ONE_PERSON:
+        out.append("onePerson")
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- writer
 
 
@@ -230,12 +264,59 @@ class _Writer:
         fcpxml.append(self.resources)
         library = etree.SubElement(fcpxml, "library")
         event = etree.SubElement(library, "event", name=xml_text(cut.name or "cinemanet-edit"))
+        self.browser(event)
         project = etree.SubElement(event, "project", name=xml_text(cut.name or "Timeline"))
         sequence = etree.SubElement(project, "sequence", format=sequence_format, duration=fmt(total),
                                     tcStart=fmt(tc_start), tcFormat="DF" if cut.drop_frame else "NDF")
         sequence.append(spine)
         return etree.tostring(fcpxml, xml_declaration=True, encoding="UTF-8", pretty_print=True,
                               doctype="<!DOCTYPE fcpxml>")
+
+    def browser(self, event) -> None:
+        """What FCP's browser shows for the event: a clip per analysed media range with our keyword range
+        (each keyword becomes a Keyword Collection) and FCP's analysis marker, then the keyword collections,
+        and smart collections gathering each category's keywords and FCP's shot types."""
+        tagged = [p for p in self.cut.all_clips() if p.kind == "video" and p.media is not None and p.record]
+        words, shot_types = [], []
+        for placed in tagged:
+            el, start, _, rate = self.clip_element(placed, Fraction(0))
+            del el.attrib["offset"]
+            el.set("duration", fmt(Fraction(placed.source_out - placed.source_in) / rate))
+            self._browser_items(el, placed, start, parse_time(el.get("duration")))
+            event.append(el)
+            words += [w for w in placed.record.keywords() if w not in words]
+            shot_types += [s for s in fcp_shot_types(placed.record.labels) if s not in shot_types]
+        for word in words:
+            etree.SubElement(event, "keyword-collection", name=xml_text(word))
+        self._smart_collections(event, tagged, shot_types)
+
+    def _browser_items(self, el, placed: PlacedClip, start: Fraction, duration: Fraction) -> None:
+        words = placed.record.keywords()
+        if words:
+            etree.SubElement(el, "keyword", start=fmt(start), duration=fmt(duration), value=xml_text(", ".join(words)),
+                             note="cinemanet-edit")
+        types = fcp_shot_types(placed.record.labels)
+        if types:
+            marker = etree.SubElement(el, "analysis-marker", start=fmt(start), duration=fmt(duration))
+            for value in types:
+                etree.SubElement(marker, "shot-type", value=value)
+        metadata = etree.SubElement(el, "metadata")
+        etree.SubElement(metadata, "md", key=MD_KEY, value=json.dumps(placed.record.to_metadata(), sort_keys=True))
+
+    def _smart_collections(self, event, tagged: list[PlacedClip], shot_types: list[str]) -> None:
+        present = {c for p in tagged for c in p.record.labels}
+        for category_id in (c for c in COLLECTED if c in present):
+            category = describe(category_id)
+            titles = [label.title for label in category.labels]
+            collection = etree.SubElement(event, "smart-collection", name=xml_text(f"CinemaNet {category.title}"),
+                                          match="any")
+            rule = etree.SubElement(collection, "match-keywords", rule="includesAny")
+            for title in titles:
+                etree.SubElement(rule, "keyword-name", value=xml_text(title))
+        for value in shot_types:
+            collection = etree.SubElement(event, "smart-collection", match="all",
+                                          name=f"CinemaNet Shot Analysis: {FCP_SHOT_TITLES[value]}")
+            etree.SubElement(etree.SubElement(collection, "match-shot", rule="includesAny"), "shot-type", value=value)
 
     def _connect(self, placed: PlacedClip, lane: int, placed_items, spine, pending) -> None:
         """Attach a clip of another track to the spine item under its start (a gap if need be)."""
@@ -329,6 +410,14 @@ class _Reader:
 
     def build(self) -> otio.schema.Timeline:
         name, seq = self.sequence()
+        timeline = self._sequence(name, seq)
+        event = next((a for a in seq.iterancestors("event")), None)
+        browser = _browser(event) if event is not None else {}
+        if browser:
+            timeline.metadata["fcpxml"] = browser
+        return timeline
+
+    def _sequence(self, name: str, seq) -> otio.schema.Timeline:
         self.rate = self.rate_of(seq.get("format"), Fraction(24))
         tc_start = parse_time(seq.get("tcStart"))
         timeline = otio.schema.Timeline(name=name)
@@ -485,8 +574,9 @@ class _Reader:
         return clip
 
     def _markers(self, el, clip, rate: Fraction, shift: Fraction = Fraction(0)) -> None:
-        """Markers, keywords and our metadata of ``el``; ``shift`` maps el's local time to the clip's."""
-        keywords = []
+        """Markers, keywords, FCP's shot analysis and our metadata of ``el``; ``shift`` maps el's local time to
+        the clip's."""
+        keywords, analysis = [], []
         for child in el:
             if child.tag in ("marker", "chapter-marker"):
                 m_start = parse_time(child.get("start")) + shift
@@ -500,15 +590,16 @@ class _Reader:
                         schema.write_marker_record(marker, MarkerRecord(None, chapter=True))
                 clip.markers.append(marker)
             elif child.tag == "keyword":
-                keywords.append({"start": float(parse_time(child.get("start")) + shift),
-                                 "duration": float(parse_time(child.get("duration"))),
-                                 "value": child.get("value") or "", "note": child.get("note") or ""})
+                keywords.append(_keyword_range(child, shift))
+            elif child.tag == "analysis-marker":
+                analysis.append(_analysis_range(child, shift))
             elif child.tag == "metadata":
                 for md in child.findall("md"):
                     if md.get("key") == MD_KEY:
                         _restore_record(clip, md.get("value") or "{}")
-        if keywords:
-            clip.metadata["fcpxml"] = {"keywords": keywords}
+        found = {key: value for key, value in (("keywords", keywords), ("shot_types", analysis)) if value}
+        if found:
+            clip.metadata["fcpxml"] = found
         record = schema.clip_record(clip)
         if record is not None:  # our markers: give them back their identity
             by_name = {label.title: label for label in record.labels.values()}
@@ -528,6 +619,36 @@ def _restore_record(clip: otio.schema.Clip, text: str) -> None:
         return
     if record is not None:
         schema.write_clip_record(clip, record)
+
+
+def _keyword_range(el, shift: Fraction = Fraction(0)) -> dict:
+    return {"start": float(parse_time(el.get("start")) + shift), "duration": float(parse_time(el.get("duration"))),
+            "value": el.get("value") or "", "note": el.get("note") or ""}
+
+
+def _analysis_range(el, shift: Fraction = Fraction(0)) -> dict:
+    """An ``<analysis-marker>``: FCP's shot types (closeUp, onePerson ...) over a range of the clip."""
+    return {"start": float(parse_time(el.get("start")) + shift), "duration": float(parse_time(el.get("duration"))),
+            "shot_types": [s.get("value") or "" for s in el.findall("shot-type")]}
+
+
+BROWSER_CLIPS = ("asset-clip", "clip", "mc-clip", "sync-clip", "ref-clip")
+
+
+def _browser(event) -> dict:
+    """The event's browser clips (name, media, range, keyword and analysis ranges) and collections, as FCP
+    shows them beside the project: kept in the timeline's metadata, so that what we wrote reads back."""
+    clips = []
+    for el in event:
+        if el.tag in BROWSER_CLIPS:
+            clips.append({"name": el.get("name") or "", "ref": el.get("ref") or "",
+                          "start": float(parse_time(el.get("start"))),
+                          "duration": float(parse_time(el.get("duration"))),
+                          "keywords": [_keyword_range(k) for k in el.findall("keyword")],
+                          "shot_types": [_analysis_range(a) for a in el.findall("analysis-marker")]})
+    collections = [{"kind": el.tag, "name": el.get("name") or ""} for el in event.iter("keyword-collection",
+                                                                                        "smart-collection")]
+    return {"browser_clips": clips, "collections": collections} if clips or collections else {}
 
 
 def read_from_string(input_str, project: str | None = None) -> otio.schema.Timeline:

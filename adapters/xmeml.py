@@ -104,7 +104,7 @@ class _Writer:
         media_start = media.start if media is not None else placed.source_in
         media_rate = media.rate if media is not None else seq
         # in/out: frames from the media's first frame, at the sequence rate (Premiere's and Resolve's reading)
-        clip_in = round(frames_on_grid(placed.source_in - media_start, media_rate, seq))
+        clip_in = round(frames_on_grid(placed.source_exact - media_start, media_rate, seq))  # the input's frame
         if media is not None and media.duration is not None:
             duration = round(frames_on_grid(media.duration, media_rate, seq))
         else:

@@ -74,15 +74,23 @@ class PlacedClip:
     markers: tuple[PlacedMarker, ...]
     clip: otio.schema.Clip = field(compare=False, repr=False)  # for other formats' metadata (reel names)
     record: schema.ClipRecord | None = field(default=None, compare=False, repr=False)  # our labels, if any
+    # the source start exactly as the input names it, in (fractional) media frames: ``source_in`` is the media
+    # frame on screen then; a writer counting at another rate keeps the input's frame from this
+    source_at: Fraction | None = field(default=None, compare=False, repr=False)
 
     @property
     def duration(self) -> int:
         return self.record_out - self.record_in
 
     def source_on(self, rate: Fraction) -> tuple[int, int]:
-        """Source in and out as frames of another rate (an EDL's), same length as the record range."""
-        start = round(frames_on_grid(self.source_in, self.media.rate if self.media else rate, rate))
+        """Source in and out as frames of another rate (an EDL's), same length as the record range: the frame
+        the input names (10 fps media cut in at 59.94 frame 599 stays 599, not the next media frame's 600)."""
+        start = round(frames_on_grid(self.source_exact, self.media.rate if self.media else rate, rate))
         return start, start + self.duration
+
+    @property
+    def source_exact(self) -> Fraction:
+        return self.source_at if self.source_at is not None else Fraction(self.source_in)
 
     def media_frame(self, offset: int, rate: Fraction) -> int:
         """The media frame ``offset`` frames of ``rate`` after the clip's first visible frame."""
@@ -162,6 +170,12 @@ def _media_rate(clip: otio.schema.Clip, fallback: Fraction | None) -> Fraction |
     except Exception:  # noqa: BLE001 - a clip with no range at all
         return fallback
     return exact_rate(source.start_time.rate) if is_video_rate(source.start_time.rate) else fallback
+
+
+def on_screen(frames: Fraction) -> int:
+    """The media frame on screen at a fractional frame count: the last one started (a millionth of a frame of
+    float noise forgiven), as ``sampling.media_range`` counts it."""
+    return math.floor(frames + Fraction(1, 10**6))
 
 
 class Unplaceable(ValueError):
@@ -303,7 +317,8 @@ class _Builder:
         media = media_of(clip, self.rate)
         media_rate = media.rate if media is not None else self.rate
         trim = lo - base  # timeline frames hidden at the clip's head by a parent
-        source_in = round(_on(source.start_time, media_rate) + frames_on_grid(trim, self.rate, media_rate))
+        source_at = _on(source.start_time, media_rate) + frames_on_grid(trim, self.rate, media_rate)
+        source_in = on_screen(source_at)  # as sampling counts it
         source_out = source_in + round(frames_on_grid(record_out - record_in, self.rate, media_rate))
         markers = []
         head = _on(source.start_time, self.rate) + trim  # the first visible frame, in source time on our grid
@@ -327,7 +342,8 @@ class _Builder:
                                         category=ours.category if ours is not None else None))
         tracks = self.video if kind == "video" else self.audio
         tracks[number - 1].append(PlacedClip(kind, number, clip.name or "", record_in, record_out, source_in,
-                                             source_out, media, tuple(markers), clip, schema.clip_record(clip)))
+                                             source_out, media, tuple(markers), clip, schema.clip_record(clip),
+                                             source_at))
 
 
 def layout(timeline: otio.schema.Timeline) -> Layout:

@@ -63,7 +63,9 @@ def test_an_editors_correction_survives_a_retag_in_otio_and_fcpxml(tmp_path, cap
     edited = tmp_path / "edited.otio"
     otio.adapters.write_to_file(cut, str(edited))
     xml = tagged_xml.read_text(encoding="utf-8")
-    assert xml.count('value="Extreme Close Up, Animal, Egyptian cat"') == 1
+    # on the project's clip and its browser clip: FCP keeps a clip's keywords on its event clip, so an edit
+    # in FCP changes both
+    assert xml.count('value="Extreme Close Up, Animal, Egyptian cat"') == 2
     edited_xml = tmp_path / "edited.fcpxml"
     edited_xml.write_text(xml.replace('value="Extreme Close Up, Animal, Egyptian cat"',
                                       'value="Close Up, Animal, Egyptian cat"'), encoding="utf-8")

@@ -3,6 +3,7 @@ use (media-rep, bundles, events and projects, lanes, compound and multicam clips
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import pytest
 from conftest import FCPXML_EXPORT, SHARED, VIDEO_RATES, labelled_cut
 from lxml import etree
 
-from cinemanet_edit import annotate, timecode
+from cinemanet_edit import annotate, schema, timecode
 from cinemanet_edit.schema import is_our_marker
+from cinemanet_edit.types import CategoryLabel
 
 RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
 def dtd(version: str):
@@ -206,3 +208,71 @@ def test_our_markers_keep_their_colours_through_fcpxml():
     assert len(set(colours.values())) > 1  # categories have colours of their own
     back = otio.adapters.read_from_string(otio.adapters.write_to_string(cut, "cinemanet_fcpxml"), "cinemanet_fcpxml")
     assert {m.name: m.color for c in back.find_clips() for m in c.markers} == colours
+
+
+def _label(category, label_id, holds=(), uncertain=False):
+    from cinemanet_edit.taxonomy import describe
+
+    title = next(x.title for x in describe(category).labels if x.id == label_id)
+    return CategoryLabel(category, label_id, title, 0.9, {label_id: 0.9}, holds=tuple(holds), uncertain=uncertain)
+
+
+def test_fcp_shot_types_only_from_written_labels():
+    from cinemanet_edit_adapters.fcpxml import fcp_shot_types
+
+    def types(*labels):
+        return fcp_shot_types({x.category: x for x in labels})
+
+    assert types(_label("shot.framing", "shot.framing.extreme-close-up")) == ["closeUp"]
+    assert types(_label("shot.framing", "shot.framing.medium"), _label("shot.subject", "shot.subject.person",
+                                                                        ["shot.subject.face"])) == ["mediumShot",
+                                                                                                    "onePerson"]
+    assert types(_label("shot.framing", "shot.framing.extreme-long"),
+                 _label("shot.subject", "shot.subject.people")) == ["wideShot", "group"]
+    assert types(_label("shot.type", "shot.type.two-up"), _label("shot.subject", "shot.subject.faces")) == [
+        "twoPersons"]
+    assert types(_label("shot.framing", "shot.framing.close-up", uncertain=True),
+                 _label("shot.subject", "shot.subject.animal")) == []  # not written, nobody: nothing
+
+
+@pytest.mark.parametrize("version", ["1.8", "1.9", "1.10", "1.11"])
+def test_browser_clips_keyword_and_smart_collections_and_shot_analysis(version):
+    """Every tagged clip is also a browser clip of the event with our keyword range (a Keyword Collection in
+    FCP) and FCP's analysis marker; smart collections gather each category and each FCP shot type; valid
+    against Apple's DTD; our reader reads it all back, and a re-tag replaces it rather than adding to it."""
+    cut = labelled_cut(24000 / 1001)
+    first = cut.find_clips()[0]
+    record = schema.clip_record(first)
+    labels = dict(record.labels, **{"shot.subject": _label("shot.subject", "shot.subject.faces")})
+    schema.write_clip_record(first, schema.ClipRecord(record.model, labels, record.samples))
+    text = otio.adapters.write_to_string(cut, "cinemanet_fcpxml", fcpxml_version=version)
+    root = etree.fromstring(text.encode())
+    schema_ = dtd(version)
+    if schema_ is not None:
+        assert schema_.validate(root), schema_.error_log.filter_from_errors()
+    event = root.find("library/event")
+    browser = event.findall("asset-clip")
+    project_clips = [c for c in root.iter("asset-clip") if c.getparent().tag != "event"]
+    assert len(browser) == len(project_clips) == 3
+    def seen(clips):
+        return sorted((c.get("ref"), c.get("start"), c.find("keyword").get("value")) for c in clips)
+
+    assert seen(browser) == seen(project_clips)  # one browser clip per tagged media range, same keywords
+    assert all(b.find("keyword").get("start") == b.get("start") for b in browser)
+    analysis = [[s.get("value") for s in b.iter("shot-type")] for b in browser]
+    assert analysis[0] == ["closeUp", "group"] and analysis[1][0] in ("closeUp", "mediumShot", "wideShot")
+    collections = {c.get("name"): c for c in event.findall("smart-collection")}
+    framing = collections["CinemaNet Shot Framing"]
+    assert [k.get("value") for k in framing.iter("keyword-name")] == [
+        "Extreme Close Up", "Close Up", "Medium", "Long Shot", "Extreme Long Shot"]
+    assert collections["CinemaNet Shot Analysis: Group"].find("match-shot/shot-type").get("value") == "group"
+    assert {k.get("name") for k in event.findall("keyword-collection")} >= {"Close Up", "Faces"}
+    back = otio.adapters.read_from_string(text, "cinemanet_fcpxml")
+    read = json.loads(otio.core.serialize_json_to_string(back.metadata["fcpxml"]))
+    assert len(read["browser_clips"]) == 3
+    assert read["browser_clips"][0]["shot_types"][0]["shot_types"] == ["closeUp", "group"]
+    assert {c["name"] for c in read["collections"]} >= set(collections)
+    again = etree.fromstring(otio.adapters.write_to_string(back, "cinemanet_fcpxml",
+                                                           fcpxml_version=version).encode())
+    assert len(again.findall("library/event/asset-clip")) == 3
+    assert len(again.findall("library/event/smart-collection")) == len(collections)
