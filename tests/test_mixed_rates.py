@@ -1,0 +1,44 @@
+"""A clip whose source start falls inside a media frame: every writer keeps the frame the input names, read
+back by pycmx + `timecode` and OTIO's own readers (not ours)."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import opentimelineio as otio
+import pycmx
+import pytest
+from conftest import truth_media
+from timecode import Timecode
+
+from cinemanet_edit import formats
+from cinemanet_edit.layout import layout
+
+RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+
+
+def _cut(rate: Fraction, media_rate: Fraction, source_in: int) -> otio.schema.Timeline:
+    clip = otio.schema.Clip(name="shot", media_reference=truth_media("M", media_rate),
+                            source_range=TR(RT(source_in, float(rate)), RT(60, float(rate))))
+    tl = otio.schema.Timeline(name="mixed", tracks=[otio.schema.Track(children=[clip])])
+    tl.global_start_time = RT(0, float(rate))
+    return tl
+
+
+@pytest.mark.parametrize("rate,fps,media_rate,source_in,on_screen", [
+    (Fraction(60000, 1001), "59.94", Fraction(10), 599, 99),  # 99.83 media frames: 99 is on screen
+    (Fraction(30000, 1001), "29.97", Fraction(24000, 1001), 7, 5),  # 5.6
+])
+def test_edl_and_fcp7_keep_the_source_frame_the_input_names(tmp_path, rate, fps, media_rate, source_in, on_screen):
+    tl = _cut(rate, media_rate, source_in)
+    (placed,) = layout(tl).video[0]
+    assert placed.source_in == on_screen  # the media frame sampling analyses
+    edl, xml = tmp_path / "c.edl", tmp_path / "c.xml"
+    formats.write_outputs(tl, [edl, xml])
+    (event,) = pycmx.parse_cmx3600(io.StringIO(edl.read_text())).events
+    assert Timecode(fps, event.edits[0].source_in).frames - 1 == source_in
+    back = otio.adapters.read_from_file(str(edl), "cmx_3600", rate=float(rate))
+    assert round(back.find_clips()[0].source_range.start_time.value) == source_in
+    fcp7 = otio.adapters.read_from_file(str(xml), "fcp_xml").find_clips()[0]
+    assert round(fcp7.source_range.start_time.rescaled_to(float(rate)).value) == source_in
