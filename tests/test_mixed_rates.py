@@ -42,3 +42,29 @@ def test_edl_and_fcp7_keep_the_source_frame_the_input_names(tmp_path, rate, fps,
     assert round(back.find_clips()[0].source_range.start_time.value) == source_in
     fcp7 = otio.adapters.read_from_file(str(xml), "fcp_xml").find_clips()[0]
     assert round(fcp7.source_range.start_time.rescaled_to(float(rate)).value) == source_in
+
+
+@pytest.mark.parametrize("source_in,on_screen", [(7, 8), (9, 11)])  # 8.75 and 11.25 media frames
+def test_fcpxml_starts_on_the_media_frame_on_screen(source_in, on_screen):
+    """30 fps media in a 23.976 cut: the FCPXML clip starts on the media frame sampling analysed, so a re-tag
+    of our FCPXML (and FCP) sees the same frames; the DTD-free check is the start's exact time."""
+    from lxml import etree
+
+    from cinemanet_edit import sampling
+    from cinemanet_edit.types import ClipRef, MediaInfo, TimeSpan
+
+    rate = Fraction(24000, 1001)
+    tl = _cut(rate, Fraction(30), source_in)
+    text = otio.adapters.write_to_string(tl, "cinemanet_fcpxml")
+    clip = next(e for e in etree.fromstring(text.encode()).iter("asset-clip") if e.getparent().tag == "spine")
+    assert Fraction(clip.get("start")[:-1]) == Fraction(on_screen, 30)
+    info = MediaInfo(None, Fraction(30), 10**5, 1920, 1080)
+
+    def first(timeline):
+        c = timeline.find_clips()[0]
+        s = c.source_range
+        return sampling.media_range(ClipRef("k", "k", None, TimeSpan(s.start_time.value, s.duration.value,
+                                                                      s.start_time.rate), None), info).first
+
+    again = otio.adapters.read_from_string(text, "cinemanet_fcpxml")
+    assert first(tl) == first(again) == on_screen
