@@ -34,9 +34,24 @@ def test_edl_and_fcp7_keep_the_source_frame_the_input_names(tmp_path, rate, fps,
     tl = _cut(rate, media_rate, source_in)
     (placed,) = layout(tl).video[0]
     assert placed.source_in == on_screen  # the media frame sampling analyses
+    _assert_written_back(tmp_path, tl, rate, fps, source_in)
+
+
+@pytest.mark.parametrize("rate,fps,media_rate,source_in", [
+    (Fraction(60000, 1001), "59.94", Fraction(10), 215784 + 599),  # 01:00:09;59, drop-frame an hour in
+    (Fraction(30000, 1001), "29.97", Fraction(24000, 1001), 107892 + 7),  # 01:00:00;07
+])
+def test_drop_frame_source_an_hour_in_is_written_back_to_the_frame(tmp_path, rate, fps, media_rate, source_in):
+    """Where drop-frame timecode and the frame count part (an hour in), the EDL's source timecode read by the
+    `timecode` package and OTIO's readers is still the input's frame."""
+    _assert_written_back(tmp_path, _cut(rate, media_rate, source_in), rate, fps, source_in)
+
+
+def _assert_written_back(tmp_path, tl, rate, fps, source_in):
     edl, xml = tmp_path / "c.edl", tmp_path / "c.xml"
     formats.write_outputs(tl, [edl, xml])
     (event,) = pycmx.parse_cmx3600(io.StringIO(edl.read_text())).events
+    assert ";" in event.edits[0].source_in  # drop-frame, as the timeline counts
     assert Timecode(fps, event.edits[0].source_in).frames - 1 == source_in
     back = otio.adapters.read_from_file(str(edl), "cmx_3600", rate=float(rate))
     assert round(back.find_clips()[0].source_range.start_time.value) == source_in
