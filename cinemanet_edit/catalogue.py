@@ -2,9 +2,15 @@
 
 Each media file's rows are one part file, written atomically (a temporary name, then a rename), so a run
 stopped at any moment leaves every finished file's rows and nothing half-written; the next run reads which
-(path, fingerprint, model) triples are present and analyses only the rest. Any Parquet reader (pyarrow,
-DuckDB, pandas, Spark) reads the folder as one table; ``_skipped.json`` beside the parts lists the files the
-last run could not index (names starting with ``_`` are ignored by Parquet dataset readers).
+(path, fingerprint, model) triples are present and analyses only the rest. ``compact`` folds the parts into a
+few large files (``compact-G-N.parquet``, named by ``_compacted.json``): tens of thousands of tiny files are
+what every Parquet engine reads slowest. A part newer than the compacted files (the file indexed again) wins
+over their rows of the same path. Any Parquet reader (pyarrow, DuckDB, pandas, Spark) reads the folder as one
+table; ``_skipped.json`` beside the parts lists the files the last run could not index (names starting with
+``_`` are ignored by Parquet dataset readers).
+
+A catalogue folder is treated as hostile like any input: a damaged, truncated or foreign Parquet file, or a
+link, is named in a warning and left out; the rest is read.
 
 Columns, for each category id ``c`` (``shot.framing`` -> ``shot_framing``): ``c`` the label id,
 ``c_confidence`` its probability, ``c_scores`` every label's probability (top ones for large vocabularies).
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +31,11 @@ from .types import CategoryLabel
 
 SCHEMA_VERSION = 1
 SKIPPED_FILE = "_skipped.json"
+MANIFEST = "_compacted.json"  # which compact-*.parquet files are the catalogue (others: a compaction unfinished)
+LOCK = "_compact.lock"
+COMPACT_ROWS = 1_000_000  # rows per compacted file
+ROW_GROUP = 65_536  # rows per row group: what one search step reads
+AUTO_COMPACT_PARTS = 2_000  # index compacts by itself past this many part files
 
 
 def _title(category_id: str, label_id: str) -> str:
@@ -85,7 +97,7 @@ BASE_COLUMNS = ["path", "fingerprint", "model", "shot", "shots", "start_seconds"
                 "end_frame", "rate", "start_timecode", "end_timecode", "media_start_frame", "media_frames"]
 
 
-def _pyarrow():
+def arrow():
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -95,7 +107,7 @@ def _pyarrow():
 
 
 def schema(categories: list[str]):
-    pa, _ = _pyarrow()
+    pa, _ = arrow()
     types = {"path": pa.string(), "fingerprint": pa.string(), "model": pa.string(), "shot": pa.int32(),
              "shots": pa.int32(), "start_seconds": pa.float64(), "end_seconds": pa.float64(),
              "start_frame": pa.int64(), "end_frame": pa.int64(), "rate": pa.float64(),
@@ -125,55 +137,144 @@ def _label(category: str, c: str, record: dict) -> CategoryLabel:
                          holds=holds)
 
 
+@dataclass(frozen=True)
+class DataFile:
+    """One readable Parquet file of the catalogue: a part (one media file's rows) or a compacted file."""
+
+    path: Path
+    categories: tuple[str, ...]
+    columns: frozenset[str]
+    compacted: bool
+
+
+def reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"damaged or truncated ({type(exc).__name__}: {text[:120]})"
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One row group as ``Catalogue.scan`` read it: ``table`` has the columns asked for; ``whole()`` reads the
+    same rows again with every column (a search reads only its hits' groups whole)."""
+
+    reader: object  # pyarrow.parquet.ParquetFile
+    index: int
+    keep: object | None  # the rows kept (a compacted group's rows a newer part replaces are not)
+    table: object  # pyarrow.Table
+
+    def whole(self):
+        table = self.reader.read_row_group(self.index)
+        return table if self.keep is None else table.filter(self.keep)
+
+
 class Catalogue:
-    """A catalogue folder: which files it holds, adding one file's rows, reading rows back."""
+    """A catalogue folder: which files it holds, adding one file's rows, reading rows back, compacting."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise CinemanetError(f"{self.folder}: a catalogue is a folder (a Parquet dataset), not a file")
 
-    def parts(self) -> list[Path]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p for p in self.folder.glob("part-*.parquet") if p.is_file())
-
     @staticmethod
     def part_name(path: str) -> str:
         return f"part-{hashlib.sha1(path.encode('utf-8')).hexdigest()[:20]}.parquet"
 
-    def entries(self) -> dict[str, tuple[str, str]]:
-        """path -> (fingerprint, model) of every file in the catalogue."""
-        _, pq = _pyarrow()
-        found = {}
-        for part in self.parts():
+    def parts(self) -> list[Path]:
+        """The per-file parts (regular files only)."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("part-*.parquet") if p.is_file() and not p.is_symlink())
+
+    def manifest(self) -> dict:
+        """The compacted files' generation and names (an unreadable manifest reads as none)."""
+        try:
+            data = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
+            files = [f for f in data["files"] if isinstance(f, str) and f.startswith("compact-") and "/" not in f]
+            return {"generation": int(data["generation"]), "files": files}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {"generation": 0, "files": []}
+
+    def is_catalogue(self) -> bool:
+        return self.folder.is_dir() and any(self._candidates())
+
+    def _candidates(self) -> Iterator[Path]:
+        """Every Parquet file in the folder that readers would take for data, compacted files not (yet) named
+        by the manifest left out: a compaction still running or one that stopped half-way."""
+        current = set(self.manifest()["files"])
+        for p in sorted(self.folder.glob("*.parquet")):
+            if p.name.startswith(("_", ".")) or (p.name.startswith("compact-") and p.name not in current):
+                continue
+            yield p
+
+    def data_files(self) -> tuple[list[DataFile], list[SkippedFile]]:
+        """The readable files (parts first, then compacted ones) and every other one with why it is left out."""
+        _, pq = arrow()
+        good, bad = [], []
+        for p in self._candidates() if self.folder.is_dir() else ():
+            if p.is_symlink() or not p.is_file():
+                bad.append(SkippedFile(str(p), "a link or not a regular file, not a catalogue part"))
+                continue
             try:
-                table = pq.read_table(part, columns=["path", "fingerprint", "model"])
-            except Exception as exc:  # noqa: BLE001 - a foreign or damaged file is reported, not fatal
-                raise CinemanetError(f"{part}: not a readable catalogue part ({exc}); move it away") from exc
-            if table.num_rows:
-                found[table.column("path")[0].as_py()] = (table.column("fingerprint")[0].as_py(),
-                                                          table.column("model")[0].as_py())
+                found = pq.read_schema(p)
+            except Exception as exc:  # noqa: BLE001 - whatever a damaged file raises, it is one warning
+                bad.append(SkippedFile(str(p), reason(exc)))
+                continue
+            meta = found.metadata or {}
+            if b"cinemanet.schema" not in meta or not set(BASE_COLUMNS) <= set(found.names):
+                bad.append(SkippedFile(str(p), "not a catalogue part (a Parquet file of something else)"))
+                continue
+            try:
+                categories = tuple(c for c in json.loads(meta.get(b"cinemanet.categories", b"[]"))
+                                   if isinstance(c, str) and {column(c), f"{column(c)}_confidence",
+                                                              f"{column(c)}_scores"} <= set(found.names))
+            except (ValueError, TypeError):
+                categories = ()
+            good.append(DataFile(p, categories, frozenset(found.names), p.name.startswith("compact-")))
+        return sorted(good, key=lambda f: f.compacted), bad
+
+    def scan(self, columns: list[str] | None, skipped: list[SkippedFile]) -> Iterator[tuple[DataFile, RowGroup]]:
+        """Every row group of every readable file, read with ``columns`` (those the file has; None: all),
+        ``path`` always among them. A compacted row whose path a part holds is left out (the part is newer).
+        A file that fails while being read is added to ``skipped``; its earlier row groups stand."""
+        pa, pq = arrow()
+        import pyarrow.compute as pc
+
+        files, bad = self.data_files()
+        skipped.extend(bad)
+        in_parts: set[str] = set()
+        for data in files:
+            wanted = None if columns is None else [c for c in dict.fromkeys(["path", *columns]) if c in data.columns]
+            try:
+                reader = pq.ParquetFile(data.path)
+                for index in range(reader.num_row_groups):
+                    table = reader.read_row_group(index, columns=wanted)
+                    keep = None
+                    if not data.compacted:
+                        in_parts.update(table.column("path").unique().to_pylist())
+                    elif in_parts:
+                        keep = pc.invert(pc.is_in(table["path"], value_set=pa.array(sorted(in_parts))))
+                        table = table.filter(keep)
+                    yield data, RowGroup(reader, index, keep, table)
+            except Exception as exc:  # noqa: BLE001 - a damaged page: the file is named, the search goes on
+                skipped.append(SkippedFile(str(data.path), reason(exc)))
+
+    def entries(self, skipped: list[SkippedFile] | None = None) -> dict[str, tuple[str, str]]:
+        """path -> (fingerprint, model) of every file in the catalogue (damaged files: in ``skipped``)."""
+        found = {}
+        for _, group in self.scan(["fingerprint", "model"], skipped if skipped is not None else []):
+            table = group.table
+            columns = (table.column(c).to_pylist() for c in ("path", "fingerprint", "model"))
+            for path, fingerprint, model in zip(*columns, strict=True):
+                found.setdefault(path, (fingerprint, model))
         return found
 
     def add(self, rows: list[ShotRow], categories: list[str]) -> Path:
         """Write one file's rows as its part (replacing an older part of the same path) atomically."""
-        pa, pq = _pyarrow()
+        pa, pq = arrow()
         if not rows:
             raise CinemanetError("no rows to write")
         self.folder.mkdir(parents=True, exist_ok=True)
-        data: dict[str, list] = {name: [getattr(r, name) for r in rows] for name in BASE_COLUMNS}
-        for category in categories:
-            c = column(category)
-            labels = [r.labels.get(category) for r in rows]
-            data[c] = [lab.label if lab else None for lab in labels]
-            data[f"{c}_confidence"] = [lab.confidence if lab else None for lab in labels]
-            data[f"{c}_scores"] = [list(lab.scores.items()) if lab else None for lab in labels]
-            data[f"{c}_threshold"] = [lab.threshold if lab else None for lab in labels]
-            data[f"{c}_uncertain"] = [lab.uncertain if lab else None for lab in labels]
-            data[f"{c}_not_applicable"] = [lab.not_applicable if lab else None for lab in labels]
-            data[f"{c}_holds"] = [list(lab.holds) if lab else None for lab in labels]
-        table = pa.table(data, schema=schema(categories))
+        table = pa.table(_columns(rows, categories), schema=schema(categories))
         target = self.folder / self.part_name(rows[0].path)
         buffer = pa.BufferOutputStream()  # one file's shots: small enough to write whole, atomically
         pq.write_table(table, buffer)
@@ -185,19 +286,37 @@ class Catalogue:
         atomic_write(self.folder / SKIPPED_FILE,
                      json.dumps([{"path": s.path, "reason": s.reason} for s in skipped], indent=1).encode("utf-8"))
 
-    def rows(self) -> list[ShotRow]:
-        """Every row, in (path, shot) order."""
-        _, pq = _pyarrow()
+    def rows(self, skipped: list[SkippedFile] | None = None) -> list[ShotRow]:
+        """Every row, in (path, shot) order: for small catalogues and tests (``search`` streams)."""
         out = []
-        for part in self.parts():
-            table = pq.read_table(part)
-            categories = json.loads((table.schema.metadata or {}).get(b"cinemanet.categories", b"[]"))
-            for record in table.to_pylist():
-                labels = {}
-                for category in categories:
-                    c = column(category)
-                    if record.get(c) is None:
-                        continue
-                    labels[category] = _label(category, c, record)
-                out.append(ShotRow(**{name: record[name] for name in BASE_COLUMNS}, labels=labels))
+        for data, group in self.scan(None, skipped if skipped is not None else []):
+            out += rows_of(group.table, data.categories)
         return sorted(out, key=lambda r: (r.path, r.shot))
+
+
+def _columns(rows: list[ShotRow], categories: list[str]) -> dict[str, list]:
+    data: dict[str, list] = {name: [getattr(r, name) for r in rows] for name in BASE_COLUMNS}
+    for category in categories:
+        c = column(category)
+        labels = [r.labels.get(category) for r in rows]
+        data[c] = [lab.label if lab else None for lab in labels]
+        data[f"{c}_confidence"] = [lab.confidence if lab else None for lab in labels]
+        data[f"{c}_scores"] = [list(lab.scores.items()) if lab else None for lab in labels]
+        data[f"{c}_threshold"] = [lab.threshold if lab else None for lab in labels]
+        data[f"{c}_uncertain"] = [lab.uncertain if lab else None for lab in labels]
+        data[f"{c}_not_applicable"] = [lab.not_applicable if lab else None for lab in labels]
+        data[f"{c}_holds"] = [list(lab.holds) if lab else None for lab in labels]
+    return data
+
+
+def rows_of(table, categories: tuple[str, ...]) -> list[ShotRow]:
+    """A pyarrow Table of catalogue rows as ShotRows (categories: those the file's schema names)."""
+    out = []
+    for record in table.to_pylist():
+        labels = {}
+        for category in categories:
+            c = column(category)
+            if record.get(c) is not None:
+                labels[category] = _label(category, c, record)
+        out.append(ShotRow(**{name: record[name] for name in BASE_COLUMNS}, labels=labels))
+    return out

@@ -442,17 +442,18 @@ def cmd_index(args) -> int:
 
 def cmd_search(args) -> int:
     from .formats import check_formats, write_outputs
-    from .index import hits_timeline, search
+    from .search import hits_timeline, search
 
     _check_outputs(args.input, args.output, args.force)
     check_formats(args.output, args.format)
-    hits = search(args.input, args.where, args.min_confidence)
-    if args.limit is not None:
-        hits = hits[:args.limit]
+    found = search(args.input, args.where, args.min_confidence)
+    for line in found.warnings():
+        print(line, file=sys.stderr)
+    hits = found.rows[:args.limit] if args.limit is not None else found.rows
     for row in hits:
         print(json.dumps(row.to_json()) if args.json else row.line())
     if not hits:
-        print("no shot matches", file=sys.stderr)
+        print(f"no shot matches (searched {found.scanned} shots)", file=sys.stderr)
         return EXIT_INCOMPLETE
     if args.output:
         timeline = hits_timeline(hits, args.where, args.handles, args.min_confidence)

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import opentimelineio as otio
-
-from . import annotate
 from .archive import AnalyzerSpec, FileResult, MediaFile, find_media
-from .catalogue import Catalogue, ShotRow, SkippedFile
+from .catalogue import Catalogue, SkippedFile
 from .engines import ENGINES, EngineOptions
 from .errors import CinemanetError
 from .files import content_fingerprint
-from .layout import layout
 from .models import load_model_set
 from .pipeline import count_reasons
-from .select import matches, parse_query, string_out
-from .taxonomy import Category, Label, describe
-from .types import ClipLabels
 
 
 @dataclass
@@ -132,59 +125,3 @@ def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "loca
         if report.skipped or catalogue.folder.exists():
             catalogue.write_skipped(report.skipped)
     return report
-
-
-# ---------------------------------------------------------------- search
-
-
-def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> list[ShotRow]:
-    """The catalogue's shots that satisfy ``query`` (the selects language, over every category the catalogue
-    holds), in (path, shot) order."""
-    catalogue = Catalogue(catalogue_folder)
-    if not catalogue.parts():
-        raise CinemanetError(f"{catalogue_folder}: no catalogue here (run cinemanet-edit index first)")
-    rows = catalogue.rows()
-    node = parse_query(query, query_categories(rows))
-    return [row for row in rows if matches(node, row.labels, min_confidence)]
-
-
-def query_categories(rows: list[ShotRow]) -> dict[str, Category]:
-    """The installed model's categories, and any other category the rows carry with the labels they name
-    (a catalogue indexed with other heads stays searchable)."""
-    categories = {h.category.id: h.category for h in load_model_set().heads}
-    seen: dict[str, dict[str, str]] = {}
-    for row in rows:
-        for category_id, label in row.labels.items():
-            if category_id not in categories:
-                names = seen.setdefault(category_id, {})
-                names.setdefault(label.label, label.title)
-                for label_id in label.scores:
-                    names.setdefault(label_id, label_id.rsplit(".", 1)[-1])
-    for category_id, names in seen.items():
-        categories[category_id] = replace(describe(category_id), labels=tuple(Label(i, t) for i, t in names.items()))
-    return categories
-
-
-def hits_timeline(rows: list[ShotRow], query: str, handles: int = 0, min_confidence: float = 0.0,
-                  limit: int | None = None) -> otio.schema.Timeline:
-    """A string-out of the hits (rows ``search`` matched) across files, each clip labelled as ``tag`` labels it
-    (markers, keywords, metadata), with ``handles`` frames either side where the file has them."""
-    rows = rows[:limit] if limit is not None else rows
-    categories = query_categories(rows)
-    RT = otio.opentime.RationalTime
-    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
-    for row in rows:
-        available = otio.opentime.TimeRange(RT(row.media_start_frame, row.rate), RT(row.media_frames, row.rate))
-        clip = otio.schema.Clip(
-            name=f"{Path(row.path).stem} {row.shot + 1:03d}",
-            media_reference=otio.schema.ExternalReference(target_url=Path(row.path).as_uri(),
-                                                          available_range=available),
-            source_range=otio.opentime.TimeRange(RT(row.start_frame, row.rate),
-                                                 RT(row.end_frame - row.start_frame, row.rate)))
-        annotate.annotate(clip, ClipLabels(f"V1.{len(track)}", dict(row.labels), (), row.rate), categories, row.model)
-        track.append(clip)
-    everything = otio.schema.Timeline(name="search")
-    everything.tracks.append(track)
-    cut = layout(everything)
-    picked = [placed for placed in cut.video[0] if placed.media is not None] if cut.video else []
-    return string_out(everything, cut, picked, query, handles, min_confidence)

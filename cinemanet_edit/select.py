@@ -32,6 +32,8 @@ from .taxonomy import CINEMATOGRAPHY, Category
 from .timecode import frames_on_grid
 from .types import CategoryLabel
 
+MAX_QUERY = 4000  # characters: a query is typed or generated, never a file's worth
+MAX_DEPTH = 50  # parentheses and "not"s inside each other
 TOKEN = re.compile(r'\s*(?:(\()|(\))|(,)|(!=|=)|"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_.\-]+))')
 HAS_SCORE = 0.5
 
@@ -67,8 +69,11 @@ def _tokens(text: str) -> list[str]:
 
 class _Parser:
     def __init__(self, text: str, categories: dict[str, Category]):
+        if len(text) > MAX_QUERY:
+            raise CinemanetError(f"--where: the query is too long ({len(text)} characters; at most {MAX_QUERY})")
         self.tokens = _tokens(text)
         self.pos = 0
+        self.depth = 0
         self.categories = categories
 
     def peek(self) -> str | None:
@@ -103,15 +108,19 @@ class _Parser:
 
     def unary(self) -> Node:
         token = self.peek()
-        if token is not None and token.lower() == "not":
-            self.take()
-            return Node("not", (self.unary(),))
+        if token is None or (token.lower() != "not" and token != "("):
+            return self.condition()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise CinemanetError(f"--where: the query is nested more than {MAX_DEPTH} deep (parentheses and 'not')")
+        self.take()
         if token == "(":
-            self.take()
             node = self.expr()
             self.take(")")
-            return node
-        return self.condition()
+        else:
+            node = Node("not", (self.unary(),))
+        self.depth -= 1
+        return node
 
     def condition(self) -> Node:
         name = self.take()

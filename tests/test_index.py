@@ -29,7 +29,8 @@ from cinemanet_edit.catalogue import Catalogue
 from cinemanet_edit.engines import EngineOptions
 from cinemanet_edit.files import content_fingerprint
 from cinemanet_edit.formats import write_outputs
-from cinemanet_edit.index import IndexReport, hits_timeline, run_index, search
+from cinemanet_edit.index import IndexReport, run_index
+from cinemanet_edit.search import hits_timeline, search
 from cinemanet_edit.types import CategoryLabel
 
 pa = pytest.importorskip("pyarrow")
@@ -185,7 +186,7 @@ def test_search_prints_hits_and_writes_a_string_out_every_reader_takes(catalogue
     rows = Catalogue(folder).rows()
     wanted = rows[0].labels["shot.framing"].label.rsplit(".", 1)[1]
     expected = [r for r in rows if r.labels["shot.framing"].label.endswith("." + wanted)]
-    assert search(folder, f"shot.framing in ({wanted})") == expected
+    assert search(folder, f"shot.framing in ({wanted})").rows == expected
     out_xml, out_edl, out_otio = tmp_path / "hits.fcpxml", tmp_path / "hits.edl", tmp_path / "hits.otio"
     code = cli.main(["search", str(folder), "--where", f"shot.framing in ({wanted})", "--handles", "2",
                      "-o", str(out_xml), "-o", str(out_edl), "-o", str(out_otio)])
@@ -216,10 +217,10 @@ def test_search_works_on_every_category_the_catalogue_holds(catalogue, tmp_path)
     rows = Catalogue(folder).rows()
     top = rows[0].labels["imagenet"].label  # a vocabulary whose labels come from the model's label file
     expected = [r for r in rows if r.labels["imagenet"].label == top and not r.labels["imagenet"].uncertain]
-    assert expected and search(folder, f"imagenet = {top.rsplit('.', 1)[1]}") == expected
+    assert expected and search(folder, f"imagenet = {top.rsplit('.', 1)[1]}").rows == expected
     assert any(r.labels["imagenet"].uncertain for r in rows)  # below 0.5: kept in the catalogue, never a hit
     has = [r for r in rows if r.labels["imagenet"].scores.get(top, 0) >= 0.5]
-    assert search(folder, f"imagenet has {top.rsplit('.', 1)[1]}") == has
+    assert search(folder, f"imagenet has {top.rsplit('.', 1)[1]}").rows == has
     out = tmp_path / "hits.otio"
     assert cli.main(["search", str(folder), "--where", f"imagenet = {top.rsplit('.', 1)[1]}", "-o", str(out)]) == 0
     assert len(list(otio.adapters.read_from_file(str(out)).find_clips())) == len(expected)
@@ -230,7 +231,7 @@ def test_search_works_on_every_category_the_catalogue_holds(catalogue, tmp_path)
         {"legacy.shot.mood.dark": 0.9 if i % 2 else 0.1})}) for i, r in enumerate(rows)]
     Catalogue(other).add(extra, list(extra[0].labels))
     dark = [r for r in Catalogue(other).rows() if r.labels["legacy.shot.mood"].label.endswith(".dark")]
-    assert dark and search(other, "legacy.shot.mood = dark") == dark
+    assert dark and search(other, "legacy.shot.mood = dark").rows == dark
 
 
 def test_search_errors_are_one_line(catalogue, tmp_path, capsys):
@@ -305,7 +306,7 @@ def test_catalogue_timecodes_and_hits_at_every_rate_agree_with_outside_readers(t
     report = run_index([root], tmp_path / "cat")
     assert (report.indexed, report.shots) == (5, 10)
     everything = "shot.framing in (extreme-close-up, close-up, medium, long, extreme-long)"
-    rows = search(tmp_path / "cat", everything)
+    rows = search(tmp_path / "cat", everything).rows
     by = {(Path(r.path).stem, r.shot): r for r in rows}
     modes = {"a": ("23.976", False), "b": ("29.97", False), "c": ("29.97", True), "d": ("59.94", True)}
     starts = {"a": "01:00:00:00", "b": "01:00:00:00", "c": "00:59:59;28", "d": "00:00:00;00"}

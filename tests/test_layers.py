@@ -22,8 +22,8 @@ LAYERS: list[set[str]] = [
     {"layout", "cache", "decode", "annotate", "aggregate", "decide", "corrections", "sampling", "models"},  # stages
     {"adapters"},  # the OTIO adapter plugins: every format we write renders a layout
     # the networks and their runtimes; the shots; the format registry; the catalogue
-    {"classify", "formats", "transnetv2", "shots", "catalogue"},
-    {"timeline", "scoring", "select", "report"},  # timelines in; plans to probabilities; selects; the page
+    {"classify", "formats", "transnetv2", "shots", "catalogue", "compaction"},
+    {"timeline", "scoring", "select", "search", "report"},  # timelines in; plans to probabilities; selects; the page
     {"pipeline"},  # the stages composed
     {"resolve", "training", "archive", "engines", "index"},  # applications of the library
     {"cli", "__main__"},
