@@ -153,10 +153,10 @@ def rows_for(path: Path, fingerprint: str, model: str, info: MediaInfo, refs, la
         first = round(ref.source.start)
         end = first + round(ref.source.duration)
         rows.append(ShotRow(
-            path=str(path), fingerprint=fingerprint, model=model, shot=index, shots=len(refs),
+            path=str(path), fingerprint=fingerprint, model=model, shot=index + 1, shots=len(refs),
             start_seconds=(first - info.start_frame) / rate, end_seconds=(end - info.start_frame) / rate,
             start_frame=first, end_frame=end, rate=rate,
             start_timecode=render(first, info.rate, drop), end_timecode=render(end, info.rate, drop),
             media_start_frame=info.start_frame, media_frames=info.frame_count,
-            labels=dict(labels[ref.key].labels)))
+            labels=dict(labels[ref.key].labels), width=info.width or None, height=info.height or None))
     return rows

@@ -21,21 +21,30 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import CinemanetError
 from .files import atomic_write
-from .taxonomy import known_category
+from .taxonomy import Category, known_category
 from .types import CategoryLabel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ``shot`` counts from 1 as everywhere else; ``width``/``height`` (1: from 0, no size)
 SKIPPED_FILE = "_skipped.json"
 MANIFEST = "_compacted.json"  # which compact-*.parquet files are the catalogue (others: a compaction unfinished)
 LOCK = "_compact.lock"
 COMPACT_ROWS = 1_000_000  # rows per compacted file
 ROW_GROUP = 65_536  # rows per row group: what one search step reads
 AUTO_COMPACT_PARTS = 2_000  # index compacts by itself past this many part files
+
+
+def titled(label: CategoryLabel, category: Category | None) -> CategoryLabel:
+    """The label with its display name from the model's vocabulary (ImageNet: "stopwatch", not its id): the
+    catalogue stores ids, titles come from whichever model reads it."""
+    try:
+        return replace(label, title=category.label(label.label).title) if category is not None else label
+    except KeyError:
+        return label
 
 
 def _title(category_id: str, label_id: str) -> str:
@@ -57,7 +66,7 @@ class ShotRow:
     path: str  # absolute path of the media file
     fingerprint: str
     model: str
-    shot: int  # 0-based, in file order
+    shot: int  # 1-based, in file order: "shot 1" in text, JSON, Parquet and clip names alike
     shots: int  # shots in the file
     start_seconds: float  # from the file's first frame
     end_seconds: float
@@ -69,6 +78,8 @@ class ShotRow:
     media_start_frame: int  # the media's start timecode as frames
     media_frames: int
     labels: dict[str, CategoryLabel] = field(default_factory=dict)
+    width: int | None = None  # the media's frame size (catalogues before schema 2: unknown)
+    height: int | None = None
 
     def label_json(self) -> dict[str, dict]:
         """The labels as tag writes them into clip metadata."""
@@ -84,7 +95,7 @@ class ShotRow:
         """A search hit as one tab-separated line: file, shot, source timecodes, cinematography labels."""
         labels = ", ".join(f"{label.title or label.label} {label.confidence:.0%}"
                            for c, label in self.labels.items() if c.startswith("shot."))
-        return f"{self.path}\tshot {self.shot + 1}\t{self.start_timecode}-{self.end_timecode}\t{labels}"
+        return f"{self.path}\tshot {self.shot}\t{self.start_timecode}-{self.end_timecode}\t{labels}"
 
 
 @dataclass
@@ -93,6 +104,7 @@ class SkippedFile:
     reason: str
 
 
+SIZE_COLUMNS = ["width", "height"]  # optional: parts of schema 1 lack them
 BASE_COLUMNS = ["path", "fingerprint", "model", "shot", "shots", "start_seconds", "end_seconds", "start_frame",
                 "end_frame", "rate", "start_timecode", "end_timecode", "media_start_frame", "media_frames"]
 
@@ -113,7 +125,7 @@ def schema(categories: list[str]):
              "start_frame": pa.int64(), "end_frame": pa.int64(), "rate": pa.float64(),
              "start_timecode": pa.string(), "end_timecode": pa.string(), "media_start_frame": pa.int64(),
              "media_frames": pa.int64()}
-    fields = [pa.field(name, types[name]) for name in BASE_COLUMNS]
+    fields = [pa.field(name, types[name]) for name in BASE_COLUMNS] + [pa.field(n, pa.int32()) for n in SIZE_COLUMNS]
     for category in categories:
         c = column(category)
         fields += [pa.field(c, pa.string()), pa.field(f"{c}_confidence", pa.float32()),
@@ -145,6 +157,14 @@ class DataFile:
     categories: tuple[str, ...]
     columns: frozenset[str]
     compacted: bool
+    version: int = SCHEMA_VERSION
+
+
+def _version(meta: dict) -> int:
+    try:
+        return int(meta.get(b"cinemanet.schema", b"1"))
+    except ValueError:
+        return 1
 
 
 def reason(exc: Exception) -> str:
@@ -165,6 +185,10 @@ class RowGroup:
     def whole(self):
         table = self.reader.read_row_group(self.index)
         return table if self.keep is None else table.filter(self.keep)
+
+
+def _size(value) -> int | None:
+    return value if isinstance(value, int) and 0 < value < 100_000 else None
 
 
 class Catalogue:
@@ -229,7 +253,8 @@ class Catalogue:
                                                               f"{column(c)}_scores"} <= set(found.names))
             except (ValueError, TypeError):
                 categories = ()
-            good.append(DataFile(p, categories, frozenset(found.names), p.name.startswith("compact-")))
+            good.append(DataFile(p, categories, frozenset(found.names), p.name.startswith("compact-"),
+                                 _version(meta)))
         return sorted(good, key=lambda f: f.compacted), bad
 
     def scan(self, columns: list[str] | None, skipped: list[SkippedFile]) -> Iterator[tuple[DataFile, RowGroup]]:
@@ -286,16 +311,29 @@ class Catalogue:
         atomic_write(self.folder / SKIPPED_FILE,
                      json.dumps([{"path": s.path, "reason": s.reason} for s in skipped], indent=1).encode("utf-8"))
 
+    def rows_of_paths(self, paths: set[str], skipped: list[SkippedFile] | None = None) -> list[ShotRow]:
+        """The rows of these media files, in (path, shot) order, reading only groups that hold one of them."""
+        pa, _ = arrow()
+        import pyarrow.compute as pc
+
+        wanted = pa.array(sorted(paths), pa.string())
+        out = []
+        for data, group in self.scan(["shot"], skipped if skipped is not None else []):
+            mask = pc.is_in(group.table["path"], value_set=wanted)
+            if pc.any(mask).as_py():
+                out += rows_of(group.whole().filter(mask), data)
+        return sorted(out, key=lambda r: (r.path, r.shot))
+
     def rows(self, skipped: list[SkippedFile] | None = None) -> list[ShotRow]:
         """Every row, in (path, shot) order: for small catalogues and tests (``search`` streams)."""
         out = []
         for data, group in self.scan(None, skipped if skipped is not None else []):
-            out += rows_of(group.table, data.categories)
+            out += rows_of(group.table, data)
         return sorted(out, key=lambda r: (r.path, r.shot))
 
 
 def _columns(rows: list[ShotRow], categories: list[str]) -> dict[str, list]:
-    data: dict[str, list] = {name: [getattr(r, name) for r in rows] for name in BASE_COLUMNS}
+    data: dict[str, list] = {name: [getattr(r, name) for r in rows] for name in BASE_COLUMNS + SIZE_COLUMNS}
     for category in categories:
         c = column(category)
         labels = [r.labels.get(category) for r in rows]
@@ -309,14 +347,17 @@ def _columns(rows: list[ShotRow], categories: list[str]) -> dict[str, list]:
     return data
 
 
-def rows_of(table, categories: tuple[str, ...]) -> list[ShotRow]:
-    """A pyarrow Table of catalogue rows as ShotRows (categories: those the file's schema names)."""
+def rows_of(table, data: DataFile) -> list[ShotRow]:
+    """A pyarrow Table of rows of the file ``data`` as ShotRows (its categories, its schema's numbering)."""
     out = []
+    categories, first = data.categories, 1 if data.version < 2 else 0
     for record in table.to_pylist():
         labels = {}
         for category in categories:
             c = column(category)
             if record.get(c) is not None:
                 labels[category] = _label(category, c, record)
-        out.append(ShotRow(**{name: record[name] for name in BASE_COLUMNS}, labels=labels))
+        base = {name: record[name] for name in BASE_COLUMNS}
+        base["shot"] += first
+        out.append(ShotRow(**base, labels=labels, width=_size(record.get("width")), height=_size(record.get("height"))))
     return out

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from . import __version__
+from .catalogue import AUTO_COMPACT_PARTS
 from .classify import BATCH_SIZE, RUNTIMES
 from .errors import CinemanetError
 from .formats import FORMATS, writer_options
@@ -180,6 +181,12 @@ def _tag_arguments(p: argparse.ArgumentParser) -> None:
     _add_min_confidence(p)
     p.add_argument("--split-shots", action="store_true",
                    help="split a timeline's clips that hold several shots (long takes, reels cut in as one clip)")
+    p.add_argument("--catalogue", type=Path, metavar="CATALOGUE",
+                   help="label clips from this index catalogue's shots (no decoding); analyse only the clips it "
+                        "does not cover")
+    p.add_argument("--catalogue-match", choices=["content", "name"], default="content",
+                   help="find a clip's media in the catalogue by content (default) or by file name and timecode "
+                        "(proxies, copies)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any clip could not be analysed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -197,7 +204,10 @@ def _select_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _index_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="media files or folders (searched recursively)")
+    p.add_argument("paths", type=Path, nargs="*", metavar="PATH", help="media files or folders (searched recursively)")
+    p.add_argument("--compact", action="store_true",
+                   help="rewrite the catalogue's parts into a few large files (after indexing PATHs, if any); "
+                        f"done by itself past {AUTO_COMPACT_PARTS} parts")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="CATALOGUE",
                    help="the catalogue folder (a Parquet dataset, one part per file); files already in it with the "
                         "same content and model are not analysed again")
@@ -357,12 +367,15 @@ def _writer_args(args) -> dict[str, dict]:
 
 
 def cmd_tag(args) -> int:
+    from .pipeline import CatalogueSource
+
+    catalogue = CatalogueSource(args.catalogue, args.catalogue_match) if args.catalogue else None
     report = tag_file(args.input, args.output, analyzer=_analyzer(args), policy=_policy(args),
                       media_roots=args.media_root, input_format=args.input_format, output_format=args.format,
                       force=args.force, reporter=ConsoleReporter(args.quiet), drop_frame=args.drop_frame,
                       shots=not args.no_shots, split_shots=args.split_shots, min_confidence=args.min_confidence,
                       input_args={k: v for k, v in (("rate", args.rate), ("project", args.project)) if v},
-                      writer_args=_writer_args(args))
+                      writer_args=_writer_args(args), catalogue=catalogue)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     elif not args.quiet:
@@ -402,21 +415,48 @@ def cmd_select(args) -> int:
     timeline = read_timeline(args.input, args.input_format)
     categories = {h.category.id: h.category for h in load_model_set().heads}
     selects = select(timeline, args.where, args.handles, args.min_confidence, args.limit, categories)
+    count, total = len(list(selects.find_clips())), len(list(timeline.find_clips()))
+    if not count:  # as search: nothing written, exit 1
+        print(f"no clip matches (of {total} clips); nothing written", file=sys.stderr)
+        return EXIT_INCOMPLETE
     written = write_outputs(selects, args.output, args.format, _writer_args(args))
-    count = len(list(selects.find_clips()))
-    print(f"selected {count} of {len(list(timeline.find_clips()))} clips -> {', '.join(map(str, written))}",
-          file=sys.stderr)
+    print(f"selected {count} of {total} clips -> {', '.join(map(str, written))}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_index(args) -> int:
-    import time
-
     from .archive import AnalyzerSpec
     from .engines import EngineOptions
-    from .index import IndexReport, run_index
+    from .index import IndexReport, maybe_compact, run_index
 
+    if not args.paths and not args.compact:
+        raise CinemanetError("index: give media files or folders to index, or --compact")
     report = IndexReport()
+    if args.paths:
+        options = EngineOptions(workers=args.workers if args.engine == "ray" else 1, address=args.address)
+        try:
+            run_index(args.paths, args.output, args.engine, options, AnalyzerSpec(runtime=args.runtime),
+                      _index_progress(args), report)
+        except KeyboardInterrupt:
+            print(report.summary(), file=sys.stderr)
+            raise
+        for damaged in report.catalogue_damage:
+            print(f"warning: {damaged.path}: left out of the catalogue: {damaged.reason}", file=sys.stderr)
+    compacted = maybe_compact(args.output, args.compact)
+    if args.json:
+        print(json.dumps({**(report.to_json() if args.paths else {}),
+                          "compacted": compacted.to_json() if compacted else None}, indent=1))
+    elif not args.quiet:
+        if args.paths:
+            print(report.summary(), file=sys.stderr)
+        if compacted:
+            print(compacted.summary(args.output), file=sys.stderr)
+    return EXIT_INCOMPLETE if args.paths and report.failed else EXIT_OK
+
+
+def _index_progress(args):
+    import time
+
     last = [0.0]
 
     def progress(result, rep) -> None:
@@ -427,22 +467,12 @@ def cmd_index(args) -> int:
             last[0] = now
             print(rep.progress(), file=sys.stderr)
 
-    options = EngineOptions(workers=args.workers if args.engine == "ray" else 1, address=args.address)
-    try:
-        run_index(args.paths, args.output, args.engine, options, AnalyzerSpec(runtime=args.runtime), progress, report)
-    except KeyboardInterrupt:
-        print(report.summary(), file=sys.stderr)
-        raise
-    if args.json:
-        print(json.dumps(report.to_json(), indent=1))
-    elif not args.quiet:
-        print(report.summary(), file=sys.stderr)
-    return EXIT_INCOMPLETE if report.failed else EXIT_OK
+    return progress
 
 
 def cmd_search(args) -> int:
-    from .formats import check_formats, write_outputs
-    from .search import hits_timeline, search
+    from .formats import check_formats
+    from .search import search, write_hits
 
     _check_outputs(args.input, args.output, args.force)
     check_formats(args.output, args.format)
@@ -453,11 +483,11 @@ def cmd_search(args) -> int:
     for row in hits:
         print(json.dumps(row.to_json()) if args.json else row.line())
     if not hits:
-        print(f"no shot matches (searched {found.scanned} shots)", file=sys.stderr)
+        print(f"no shot matches (of {found.scanned} shots); nothing written", file=sys.stderr)
         return EXIT_INCOMPLETE
     if args.output:
-        timeline = hits_timeline(hits, args.where, args.handles, args.min_confidence)
-        written = write_outputs(timeline, args.output, args.format, _writer_args(args))
+        written = write_hits(hits, args.where, args.output, args.format, _writer_args(args), args.handles,
+                             args.min_confidence)
         print(f"{len(hits)} shots -> {', '.join(map(str, written))}", file=sys.stderr)
     return EXIT_OK
 

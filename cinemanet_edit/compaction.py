@@ -129,9 +129,13 @@ class _Writer:
             self.tmp.unlink(missing_ok=True)
 
 
-def _conform(table, arrow_schema):
-    """A row group with every column of the common schema (columns a file lacks as nulls)."""
+def _conform(table, arrow_schema, version: int):
+    """A row group in the current schema: columns a file lacks as nulls, shots numbered from 1."""
     pa, _ = arrow()
+    if version < 2:
+        import pyarrow.compute as pc
+
+        table = table.set_column(table.column_names.index("shot"), "shot", pc.add(table["shot"], 1))
     columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
                for f in arrow_schema]
     return pa.Table.from_arrays(columns, schema=arrow_schema)
@@ -152,9 +156,9 @@ def compact(catalogue: Catalogue) -> CompactReport:
         generation = catalogue.manifest()["generation"] + 1
         writer = _Writer(folder, generation, arrow_schema)
         try:
-            for _, group in catalogue.scan(None, report.skipped):
+            for data, group in catalogue.scan(None, report.skipped):
                 report.rows += group.table.num_rows
-                writer.add(_conform(group.table, arrow_schema))
+                writer.add(_conform(group.table, arrow_schema, data.version))
             report.files = writer.finish()
         except BaseException:
             writer.abandon()

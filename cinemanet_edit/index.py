@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .archive import AnalyzerSpec, FileResult, MediaFile, find_media
-from .catalogue import Catalogue, SkippedFile
+from .catalogue import AUTO_COMPACT_PARTS, Catalogue, ShotRow, SkippedFile
+from .compaction import CompactReport, compact
 from .engines import ENGINES, EngineOptions
 from .errors import CinemanetError
 from .files import content_fingerprint
@@ -34,6 +35,8 @@ class IndexReport:
     seconds: float = 0.0
     skipped: list[SkippedFile] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, message): indexed, with damage
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (path, the file with the same content)
+    catalogue_damage: list[SkippedFile] = field(default_factory=list)  # catalogue files left unread
     interrupted: bool = False
 
     def to_json(self) -> dict:
@@ -42,6 +45,8 @@ class IndexReport:
                 "hours": round(self.media_seconds / 3600, 4), "seconds": round(self.seconds, 2),
                 "interrupted": self.interrupted,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+                "copies": [{"path": p, "copy_of": c} for p, c in self.copies],
+                "catalogue_damage": [{"path": s.path, "reason": s.reason} for s in self.catalogue_damage],
                 "warnings": [{"path": p, "message": m} for p, m in self.warnings]}
 
     def progress(self) -> str:
@@ -59,6 +64,8 @@ class IndexReport:
         if self.skipped:
             reasons = count_reasons((s.reason, s.path) for s in self.skipped)
             line += f"; skipped {len(self.skipped)}: " + ", ".join(f"{n} ({r})" for r, n in reasons.items())
+        if self.copies:
+            line += f"; {len(self.copies)} copies of files already analysed (not analysed again)"
         if self.warnings:
             line += f"; {len({p for p, _ in self.warnings})} files indexed with warnings"
         if self.interrupted:
@@ -76,45 +83,27 @@ def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "loca
               on_result: Callable[[FileResult, IndexReport], None] | None = None,
               report: IndexReport | None = None) -> IndexReport:
     """Index every media file under ``paths`` not yet in the catalogue; each file's rows are written as soon
-    as it is done. ``report`` (optional) is filled in place, so a caller interrupted mid-run still has it."""
+    as it is done. A file whose content the catalogue (or this run) already has under another name is not
+    analysed again: it gets that file's rows under its own path and is listed as a copy. ``report`` (optional)
+    is filled in place, so a caller interrupted mid-run still has it."""
     if engine not in ENGINES:
         raise CinemanetError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
-    options = options or EngineOptions()
-    spec = spec or AnalyzerSpec()
+    paths = [Path(p) for p in paths]
+    for missing in (p for p in paths if not p.exists()):
+        raise CinemanetError(f"{missing}: no such file or folder")
     started = time.perf_counter()
     report = report if report is not None else IndexReport()
     report.catalogue, report.engine = str(catalogue_folder), engine
     catalogue = Catalogue(catalogue_folder)
-    model = load_model_set().version
-    report.model = model
+    report.model = load_model_set().version
     files, skipped = find_media(paths)
     report.files = len(files)
     report.skipped.extend(skipped)
-    present = catalogue.entries()
-    todo = []
-    for path in files:
-        try:
-            fingerprint = content_fingerprint(path)
-        except OSError as exc:
-            report.skipped.append(SkippedFile(str(path), f"cannot read ({exc.strerror or exc})"))
-            continue
-        if present.get(str(path)) == (fingerprint, model):
-            report.already += 1
-        else:
-            todo.append(MediaFile(path, fingerprint))
-    report.todo = len(todo)
+    plan = _plan(files, catalogue, report)
     try:
-        for result in ENGINES[engine](todo, spec, options):
-            report.done += 1
-            report.warnings += [(result.path, w) for w in result.warnings]
-            report.seconds = time.perf_counter() - started
-            if result.error:
-                report.skipped.append(SkippedFile(result.path, result.error))
-            else:
-                catalogue.add(result.rows, list(result.rows[0].labels))
-                report.indexed += 1
-                report.shots += len(result.rows)
-                report.media_seconds += result.media_seconds
+        _copy_known(plan, catalogue, report)
+        for result in ENGINES[engine](plan.todo, spec or AnalyzerSpec(), options or EngineOptions()):
+            _record(result, plan, catalogue, report, started)
             if on_result:
                 on_result(result, report)
     except KeyboardInterrupt:
@@ -125,3 +114,76 @@ def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "loca
         if report.skipped or catalogue.folder.exists():
             catalogue.write_skipped(report.skipped)
     return report
+
+
+@dataclass
+class _Plan:
+    todo: list[MediaFile] = field(default_factory=list)  # one file per content: analysed
+    copies: dict[str, list[MediaFile]] = field(default_factory=dict)  # fingerprint -> other files with it
+    known: dict[str, str] = field(default_factory=dict)  # fingerprint -> a catalogued path with this model
+
+
+def _plan(files: list[Path], catalogue: Catalogue, report: IndexReport) -> _Plan:
+    """What to analyse: each content once, nothing the catalogue already holds for this model."""
+    present = catalogue.entries(report.catalogue_damage)
+    plan = _Plan(known={fp: path for path, (fp, model) in sorted(present.items()) if model == report.model})
+    for path in files:
+        try:
+            fingerprint = content_fingerprint(path)
+        except OSError as exc:
+            report.skipped.append(SkippedFile(str(path), f"cannot read ({exc.strerror or exc})"))
+            continue
+        if present.get(str(path)) == (fingerprint, report.model):
+            report.already += 1
+        elif fingerprint in plan.known or fingerprint in plan.copies:
+            plan.copies.setdefault(fingerprint, []).append(MediaFile(path, fingerprint))
+        else:
+            plan.copies[fingerprint] = []
+            plan.todo.append(MediaFile(path, fingerprint))
+    report.todo = len(plan.todo)
+    return plan
+
+
+def _copy_known(plan: _Plan, catalogue: Catalogue, report: IndexReport) -> None:
+    """Copies of content the catalogue already holds get its rows under their own path, now."""
+    wanted = {plan.known[fp]: fp for fp in plan.copies if fp in plan.known and plan.copies[fp]}
+    if not wanted:
+        return
+    rows: dict[str, list[ShotRow]] = {}
+    for row in catalogue.rows_of_paths(set(wanted)):
+        rows.setdefault(row.path, []).append(row)
+    for source, fingerprint in wanted.items():
+        for copy in plan.copies[fingerprint]:
+            _write_copy(rows.get(source, []), source, copy, catalogue, report)
+
+
+def _write_copy(rows: list[ShotRow], source: str, copy: MediaFile, catalogue: Catalogue, report: IndexReport) -> None:
+    if not rows:
+        return
+    catalogue.add([replace(r, path=str(copy.path)) for r in rows], list(rows[0].labels))
+    report.copies.append((str(copy.path), source))
+    report.shots += len(rows)
+
+
+def _record(result: FileResult, plan: _Plan, catalogue: Catalogue, report: IndexReport, started: float) -> None:
+    """One analysed file's rows into the catalogue, and the same rows for each copy of it found in this run."""
+    report.done += 1
+    report.warnings += [(result.path, w) for w in result.warnings]
+    report.seconds = time.perf_counter() - started
+    if result.error:
+        report.skipped.append(SkippedFile(result.path, result.error))
+        return
+    catalogue.add(result.rows, list(result.rows[0].labels))
+    report.indexed += 1
+    report.shots += len(result.rows)
+    report.media_seconds += result.media_seconds
+    for copy in plan.copies.get(result.fingerprint, []):
+        _write_copy(result.rows, result.path, copy, catalogue, report)
+
+
+def maybe_compact(catalogue_folder: Path, asked: bool) -> CompactReport | None:
+    """Compact when asked, or by itself once the catalogue has more than ``AUTO_COMPACT_PARTS`` part files."""
+    catalogue = Catalogue(catalogue_folder)
+    if asked or len(catalogue.parts()) > AUTO_COMPACT_PARTS:
+        return compact(catalogue)
+    return None

@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +81,7 @@ class TagReport:
     reading_seconds: float = 0.0  # of that, reading the input and cutting it into shots
     warnings: list[str] = field(default_factory=list)
     labels: dict[str, ClipLabels] = field(default_factory=dict)  # what was written, by clip key
+    from_catalogue: int = 0  # clips labelled from an archive catalogue (not analysed)
 
     @property
     def frames_per_second(self) -> float:
@@ -88,7 +89,7 @@ class TagReport:
 
     def add(self, analysis: Analysis) -> None:
         """Take in what an analysis made (after the reader's warnings)."""
-        self.labels = analysis.labels
+        self.labels = dict(analysis.labels)
         self.analysed = len(analysis.labels)
         self.skipped += analysis.skipped
         self.warnings += analysis.warnings
@@ -104,15 +105,19 @@ class TagReport:
             "frames_cached": self.frames_cached,
             "seconds": round(self.seconds, 3), "reading_seconds": round(self.reading_seconds, 3),
             "frames_per_second": round(self.frames_per_second, 2), "warnings": self.warnings,
+            "from_catalogue": self.from_catalogue,
         }
 
     def summary(self) -> str:
         """The one line ``tag`` prints when it is done."""
-        line = (f"tagged {self.analysed} of {self.clips} clips -> {self.output} "
+        tagged = self.analysed + self.from_catalogue
+        line = (f"tagged {tagged} of {self.clips} clips -> {self.output} "
                 f"({self.frames_analysed} frames in {self.seconds:.1f} s, {self.frames_per_second:.1f} frames/s"
                 + (f", {self.frames_cached} from the cache" if self.frames_cached else "")
                 + (f"; {self.reading_seconds:.1f} s of it reading and finding shots)" if self.reading_seconds >= 0.5
                    else ")"))
+        if self.from_catalogue:
+            line += f"; {self.from_catalogue} clips from the catalogue, {self.analysed} analysed"
         if self.skipped:
             counts = count_reasons((s.reason, s.path) for s in self.skipped)
             line += "; skipped " + ", ".join(f"{n} ({reason})" for reason, n in counts.items())
@@ -313,9 +318,9 @@ def _decode_warnings(scored: Scored) -> list[str]:
 def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyzer: Analyzer,
                  policy: SamplingPolicy = DEFAULT_POLICY, reporter: Reporter | None = None,
                  on_frame=None, min_confidence: float | None = None,
-                 files: decode.MediaFiles | None = None) -> TagReport:
+                 files: decode.MediaFiles | None = None, catalogue: CatalogueSource | None = None) -> TagReport:
     """Analyse every video clip of ``timeline`` and annotate it in place; the report holds the labels written
-    (``report.labels``, by clip key)."""
+    (``report.labels``, by clip key). With ``catalogue``, clips it covers take its labels and are not analysed."""
     reporter = reporter or Reporter()
     files = files or decode.MediaFiles()
     started = time.perf_counter()
@@ -326,16 +331,48 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
     refs = clip_refs(timeline, resolver)
     clips = dict(video_clips(timeline))
     report.clips = len(refs)
+    recalled = _recall(refs, catalogue, files, analyzer, report, reporter)
     try:
-        report.add(analyse(refs, analyzer, policy, reporter, files, on_frame, min_confidence))
+        report.add(analyse([r for r in refs if r.key not in recalled], analyzer, policy, reporter, files, on_frame,
+                           min_confidence))
     finally:
         reporter.close()
+    models = {}
+    for ref in refs:
+        if ref.key in recalled:
+            labels = recalled[ref.key].labels
+            labels = replace(labels, labels=_corrected(labels.labels, ref, files, analyzer.corrections))
+            report.labels[ref.key], models[ref.key] = labels, recalled[ref.key].model
     for ref in refs:
         if ref.key in report.labels:
-            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories, analyzer.models.version)
+            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories,
+                              models.get(ref.key, analyzer.models.version))
             annotate.describe_media(clips[ref.key], files.probe(ref.media_path))
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True)
+class CatalogueSource:
+    """Where ``tag --catalogue`` takes labels from, and how clips' media are matched to its files."""
+
+    folder: Path
+    match: str = "content"  # or "name": file name and timecode (proxies, copies that differ in content)
+
+
+def _recall(refs, catalogue: CatalogueSource | None, files: decode.MediaFiles, analyzer: Analyzer,
+            report: TagReport, reporter: Reporter) -> dict:
+    if catalogue is None:
+        return {}
+    from .recall import recall
+
+    found = recall(refs, catalogue.folder, files.probe, files.fingerprint, catalogue.match, analyzer.categories)
+    for damaged in found.skipped:
+        message = f"{damaged.path}: left out of the catalogue: {damaged.reason}"
+        report.warnings.append(message)
+        reporter.warn(message)
+    report.from_catalogue = len(found.clips)
+    return found.clips
 
 
 def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Analyzer | None = None,
@@ -343,7 +380,8 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
              input_format: str | None = None, output_format: str | None = None, force: bool = False,
              reporter: Reporter | None = None, writer_args: dict[str, dict] | None = None,
              input_args: dict | None = None, drop_frame: bool | None = None, shots: bool = True,
-             split_shots: bool = False, min_confidence: float | None = None) -> TagReport:
+             split_shots: bool = False, min_confidence: float | None = None,
+             catalogue: CatalogueSource | None = None) -> TagReport:
     """Read a timeline, tag it and write it to ``output_path`` (one path or several formats at once; never
     over the input). ``drop_frame`` overrides the timecode mode the input had (29.97 / 59.94 only). A bare
     media file becomes one clip per shot (``shots``), or one clip over the whole file; ``split_shots`` splits a
@@ -376,7 +414,8 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
         from .report import ThumbnailCollector
 
         collector = ThumbnailCollector(files)  # the pictures come from the frames the analysis decodes
-    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, collector, min_confidence, files)
+    report = tag_timeline(timeline, resolver, analyzer, policy, reporter, collector, min_confidence, files,
+                          catalogue)
     cut = layout(timeline)  # once, for every writer
     writer_args = dict(writer_args or {})
     if collector is not None:

@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
-from . import annotate
-from .catalogue import Catalogue, DataFile, ShotRow, SkippedFile, arrow, column, reason, rows_of
+from . import annotate, schema, timecode
+from .catalogue import Catalogue, DataFile, ShotRow, SkippedFile, arrow, column, reason, rows_of, titled
 from .errors import CinemanetError
 from .layout import layout
 from .models import load_model_set
+from .sampling import SamplingPolicy, sample_frames
 from .select import HAS_SCORE, Condition, Node, parse_query, string_out
 from .taxonomy import Category, Label, describe
+from .timecode import exact_rate
 from .types import ClipLabels
 
 SUFFIXES = ("", "_confidence", "_scores", "_threshold", "_uncertain", "_holds")
@@ -46,7 +48,8 @@ def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> H
     if not catalogue.is_catalogue():
         raise CinemanetError(f"{catalogue_folder}: no catalogue here (run cinemanet-edit index first)")
     files, _ = catalogue.data_files()
-    node = parse_query(query, catalogue_categories(catalogue, files, query))
+    categories = catalogue_categories(catalogue, files, query)
+    node = parse_query(query, categories)
     wanted = [column(c) + s for c in sorted(_categories_of(node)) for s in SUFFIXES]
     hits = Hits()
     pa, _ = arrow()
@@ -55,10 +58,11 @@ def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> H
         mask = evaluate(node, group.table, min_confidence)
         if mask.any():  # only now the whole rows, and only the hits among them
             try:
-                hits.rows += rows_of(group.whole().filter(pa.array(mask)), data.categories)
+                hits.rows += rows_of(group.whole().filter(pa.array(mask)), data)
             except Exception as exc:  # noqa: BLE001 - a damaged page in a column the query did not name
                 hits.skipped.append(SkippedFile(str(data.path), reason(exc)))
-    hits.rows.sort(key=lambda r: (r.path, r.shot))
+    hits.rows = sorted((replace(r, labels={c: titled(v, categories.get(c)) for c, v in r.labels.items()})
+                        for r in hits.rows), key=lambda r: (r.path, r.shot))
     return hits
 
 
@@ -214,23 +218,53 @@ def rows_categories(rows: list[ShotRow]) -> dict[str, Category]:
 def hits_timeline(rows: list[ShotRow], query: str, handles: int = 0, min_confidence: float = 0.0,
                   limit: int | None = None) -> otio.schema.Timeline:
     """A string-out of the hits across files, each clip labelled as ``tag`` labels it (markers, keywords,
-    metadata), with ``handles`` frames either side where the file has them."""
+    metadata, the frames its labels stand for) and its media described as ``tag`` describes it (frame size,
+    rate, start timecode), with ``handles`` frames either side where the file has them."""
     rows = rows[:limit] if limit is not None else rows
     categories = rows_categories(rows)
-    RT = otio.opentime.RationalTime
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     for row in rows:
-        available = otio.opentime.TimeRange(RT(row.media_start_frame, row.rate), RT(row.media_frames, row.rate))
-        clip = otio.schema.Clip(
-            name=f"{Path(row.path).stem} {row.shot + 1:03d}",
-            media_reference=otio.schema.ExternalReference(target_url=Path(row.path).as_uri(),
-                                                          available_range=available),
-            source_range=otio.opentime.TimeRange(RT(row.start_frame, row.rate),
-                                                 RT(row.end_frame - row.start_frame, row.rate)))
-        annotate.annotate(clip, ClipLabels(f"V1.{len(track)}", dict(row.labels), (), row.rate), categories, row.model)
-        track.append(clip)
+        track.append(_hit_clip(row, categories, f"V1.{len(track)}"))
     everything = otio.schema.Timeline(name="search")
     everything.tracks.append(track)
     cut = layout(everything)
     picked = [placed for placed in cut.video[0] if placed.media is not None] if cut.video else []
     return string_out(everything, cut, picked, query, handles, min_confidence)
+
+
+def _hit_clip(row: ShotRow, categories: dict[str, Category], key: str) -> otio.schema.Clip:
+    RT = otio.opentime.RationalTime
+    rate = row.rate
+    available = otio.opentime.TimeRange(RT(row.media_start_frame, rate), RT(row.media_frames, rate))
+    ref = otio.schema.ExternalReference(target_url=Path(row.path).as_uri(), available_range=available)
+    start_tc = timecode.render(row.media_start_frame, rate) if row.media_start_frame else ""
+    schema.write_media_record(ref, schema.MediaRecord(row.path, row.width, row.height, rate, "", start_tc))
+    clip = otio.schema.Clip(name=f"{Path(row.path).stem} {row.shot:03d}", media_reference=ref,
+                            source_range=otio.opentime.TimeRange(RT(row.start_frame, rate),
+                                                                 RT(row.end_frame - row.start_frame, rate)))
+    first, end = row.start_frame - row.media_start_frame, row.end_frame - row.media_start_frame
+    frames = sample_frames(first, end, exact_rate(rate), SamplingPolicy())  # the frames tag's default analyses
+    labels = {c: titled(label, categories.get(c)) for c, label in row.labels.items()}
+    annotate.annotate(clip, ClipLabels(key, labels, tuple(float(row.media_start_frame + f) for f in frames), rate,
+                                       len(frames), frames), categories, row.model)
+    return clip
+
+
+def write_hits(rows: list[ShotRow], query: str, outputs: list[Path], format_name: str | None = None,
+               writer_args: dict[str, dict] | None = None, handles: int = 0,
+               min_confidence: float = 0.0) -> list[Path]:
+    """The hits written as ``tag`` writes a timeline: a report gets the pictures of the frames each shot's
+    labels stand for, decoded from the media."""
+    from .formats import by_name, planned_outputs, write_outputs
+    from .report import decode_thumbnails
+
+    timeline = hits_timeline(rows, query, handles, min_confidence)
+    cut = layout(timeline)
+    writer_args = dict(writer_args or {})
+    pictured = {name for _p, name, _a in planned_outputs(timeline, outputs, format_name, writer_args, cut)
+                if by_name(name) is not None and by_name(name).pictures}
+    if pictured:
+        thumbnails = decode_thumbnails(cut)
+        for name in pictured:
+            writer_args[name] = {**writer_args.get(name, {}), "thumbnails": thumbnails}
+    return write_outputs(timeline, outputs, format_name, writer_args, cut)

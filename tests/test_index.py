@@ -37,6 +37,10 @@ pa = pytest.importorskip("pyarrow")
 import pyarrow.dataset as ds  # noqa: E402
 
 
+def _keys(rows) -> list[tuple[str, int]]:
+    return [(r.path, r.shot) for r in rows]
+
+
 def make_cut(path: Path, scenes: list[int], shot_frames: int = 24, rate: Fraction = Fraction(24),
              timecode: str | None = None) -> Path:
     """Static scenes joined by hard cuts (each ``shot_frames`` long)."""
@@ -135,7 +139,7 @@ def test_a_second_run_analyses_nothing_and_a_changed_file_again(catalogue, archi
     changed = run_index([moved], work)
     assert (changed.indexed, changed.already) == (1, 0)
     rows = [r for r in Catalogue(work).rows() if r.path == str(one.resolve())]
-    assert [r.shot for r in rows] == [0, 1, 2]
+    assert [r.shot for r in rows] == [1, 2, 3]
     assert all(p.read_bytes() == before[p.name] for p in work.glob("part-*") if p.name in before)
 
 
@@ -186,7 +190,7 @@ def test_search_prints_hits_and_writes_a_string_out_every_reader_takes(catalogue
     rows = Catalogue(folder).rows()
     wanted = rows[0].labels["shot.framing"].label.rsplit(".", 1)[1]
     expected = [r for r in rows if r.labels["shot.framing"].label.endswith("." + wanted)]
-    assert search(folder, f"shot.framing in ({wanted})").rows == expected
+    assert _keys(search(folder, f"shot.framing in ({wanted})").rows) == _keys(expected)
     out_xml, out_edl, out_otio = tmp_path / "hits.fcpxml", tmp_path / "hits.edl", tmp_path / "hits.otio"
     code = cli.main(["search", str(folder), "--where", f"shot.framing in ({wanted})", "--handles", "2",
                      "-o", str(out_xml), "-o", str(out_edl), "-o", str(out_otio)])
@@ -217,10 +221,12 @@ def test_search_works_on_every_category_the_catalogue_holds(catalogue, tmp_path)
     rows = Catalogue(folder).rows()
     top = rows[0].labels["imagenet"].label  # a vocabulary whose labels come from the model's label file
     expected = [r for r in rows if r.labels["imagenet"].label == top and not r.labels["imagenet"].uncertain]
-    assert expected and search(folder, f"imagenet = {top.rsplit('.', 1)[1]}").rows == expected
+    hits = search(folder, f"imagenet = {top.rsplit('.', 1)[1]}").rows
+    assert expected and _keys(hits) == _keys(expected)
+    assert all(not h.labels["imagenet"].title.startswith("n0") for h in hits)  # the vocabulary's names, not ids
     assert any(r.labels["imagenet"].uncertain for r in rows)  # below 0.5: kept in the catalogue, never a hit
     has = [r for r in rows if r.labels["imagenet"].scores.get(top, 0) >= 0.5]
-    assert search(folder, f"imagenet has {top.rsplit('.', 1)[1]}").rows == has
+    assert _keys(search(folder, f"imagenet has {top.rsplit('.', 1)[1]}").rows) == _keys(has)
     out = tmp_path / "hits.otio"
     assert cli.main(["search", str(folder), "--where", f"imagenet = {top.rsplit('.', 1)[1]}", "-o", str(out)]) == 0
     assert len(list(otio.adapters.read_from_file(str(out)).find_clips())) == len(expected)
@@ -231,7 +237,7 @@ def test_search_works_on_every_category_the_catalogue_holds(catalogue, tmp_path)
         {"legacy.shot.mood.dark": 0.9 if i % 2 else 0.1})}) for i, r in enumerate(rows)]
     Catalogue(other).add(extra, list(extra[0].labels))
     dark = [r for r in Catalogue(other).rows() if r.labels["legacy.shot.mood"].label.endswith(".dark")]
-    assert dark and search(other, "legacy.shot.mood = dark").rows == dark
+    assert dark and _keys(search(other, "legacy.shot.mood = dark").rows) == _keys(dark)
 
 
 def test_search_errors_are_one_line(catalogue, tmp_path, capsys):
@@ -312,25 +318,186 @@ def test_catalogue_timecodes_and_hits_at_every_rate_agree_with_outside_readers(t
     starts = {"a": "01:00:00:00", "b": "01:00:00:00", "c": "00:59:59;28", "d": "00:00:00;00"}
     for name, (fps, drop) in modes.items():
         first = Timecode(fps, starts[name], force_non_drop_frame=not drop).frames - 1
-        for shot in (0, 1):
+        for shot in (1, 2):
             row = by[(name, shot)]
-            assert (row.start_frame, row.end_frame) == (first + 24 * shot, first + 24 * shot + 24)
+            assert (row.start_frame, row.end_frame) == (first + 24 * (shot - 1), first + 24 * shot)
             for frame, text in ((row.start_frame, row.start_timecode), (row.end_frame, row.end_timecode)):
                 assert text == str(Timecode(fps, frames=frame + 1, force_non_drop_frame=not drop)), (name, text)
-    assert by[("e", 1)].start_seconds == pytest.approx(24 / 12.5)
+    assert by[("e", 2)].start_seconds == pytest.approx(24 / 12.5)
 
     hits = hits_timeline(rows, everything)
     out = [tmp_path / n for n in ("h.edl", "h.xml", "h.fcpxml")]
     write_outputs(hits, out, None, {})
     edl = list(pycmx.parse_cmx3600(out[0].open()).events)
     assert len(edl) == 10
-    for event, row in zip(edl[:2], [by[("a", 0)], by[("a", 1)]], strict=True):  # the EDL's own rate: exact
+    for event, row in zip(edl[:2], [by[("a", 1)], by[("a", 2)]], strict=True):  # the EDL's own rate: exact
         edit = event.edits[0]
         assert Timecode("23.976", edit.source_in, force_non_drop_frame=True).frames - 1 == row.start_frame
         assert Timecode("23.976", edit.source_out, force_non_drop_frame=True).frames - 1 == row.end_frame
     fcp7 = otio.adapters.read_from_file(str(out[1]), adapter_name="fcp_xml")
     clips = list(fcp7.find_clips())
-    assert len(clips) == 10 and clips[0].source_range.start_time.to_frames() == by[("a", 0)].start_frame
+    assert len(clips) == 10 and clips[0].source_range.start_time.to_frames() == by[("a", 1)].start_frame
     dtd = SHARED / "dtd" / "FCPXMLv1_10.dtd"
     if dtd.exists():
         assert etree.DTD(str(dtd)).validate(etree.parse(str(out[2])))
+
+
+# ---------------------------------------------------------------- the search path as good as tag's
+
+
+def test_copies_are_analysed_once_and_listed(archive, tmp_path, capsys):
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    for name in ("one.mp4", "two.mp4", "three.mp4"):
+        (folder / name).write_bytes((archive / "c.mp4").read_bytes())
+    report = run_index([folder], tmp_path / "cat")
+    assert (report.indexed, len(report.copies)) == (1, 2)
+    rows = Catalogue(tmp_path / "cat").rows()
+    by_path: dict[str, list] = {}
+    for r in rows:
+        by_path.setdefault(Path(r.path).name, []).append(replace(r, path=""))
+    assert sorted(by_path) == ["one.mp4", "three.mp4", "two.mp4"]
+    assert by_path["one.mp4"] == by_path["two.mp4"] == by_path["three.mp4"]  # the same rows, each its own path
+    # a fourth copy later: from the catalogue, nothing analysed
+    (folder / "four.mp4").write_bytes((archive / "c.mp4").read_bytes())
+    again = run_index([folder], tmp_path / "cat")
+    assert (again.indexed, again.already, len(again.copies)) == (0, 3, 1)
+    assert "copies of files already analysed" in again.summary()
+
+
+def test_a_missing_input_folder_is_an_error(tmp_path, capsys):
+    assert cli.main(["index", str(tmp_path / "no" / "such"), "-o", str(tmp_path / "cat")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no such file or folder" in err
+    assert not (tmp_path / "cat").exists()
+
+
+def test_index_compact_from_the_cli_keeps_every_answer(catalogue, tmp_path, capsys):
+    folder, _ = catalogue
+    work = tmp_path / "cat"
+    work.mkdir()
+    for part in folder.iterdir():
+        (work / part.name).write_bytes(part.read_bytes())
+    query = "shot.framing in (extreme-close-up, close-up, medium, long, extreme-long)"
+    before = _keys(search(work, query).rows)
+    assert cli.main(["index", "--compact", "-o", str(work)]) == 0
+    assert "compacted 7 shots into 1 files (3 parts in)" in capsys.readouterr().err
+    assert not list(work.glob("part-*.parquet")) and _keys(search(work, query).rows) == before
+    assert cli.main(["index", "-o", str(work)]) == 2  # neither paths nor --compact
+    assert "--compact" in capsys.readouterr().err
+
+
+def test_shots_are_numbered_from_one_in_text_json_parquet_and_clip_names(catalogue, tmp_path, capsys):
+    folder, _ = catalogue
+    table = ds.dataset(folder, format="parquet").to_table(columns=["path", "shot"]).to_pylist()
+    a = sorted(r["shot"] for r in table if r["path"].endswith("a.mp4"))
+    assert a == [1, 2, 3]
+    out = tmp_path / "hits.otio"
+    query = "shot.framing in (extreme-close-up, close-up, medium, long, extreme-long)"
+    assert cli.main(["search", str(folder), "--where", query, "-o", str(out)]) == 0
+    text = [line for line in capsys.readouterr().out.splitlines() if line.split("\t")[0].endswith("a.mp4")]
+    assert [line.split("\t")[1] for line in text] == ["shot 1", "shot 2", "shot 3"]
+    assert cli.main(["search", str(folder), "--where", query, "--json"]) == 0
+    hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(h["shot"] for h in hits if h["path"].endswith("a.mp4")) == [1, 2, 3]
+    names = [c.name for c in otio.adapters.read_from_file(str(out)).find_clips() if c.name.startswith("a ")]
+    assert names == ["a 001", "a 002", "a 003"]
+
+
+def test_no_match_is_one_rule_for_select_and_search(catalogue, tmp_path, capsys):
+    folder, _ = catalogue
+    nothing = "shot.framing = close-up and shot.framing = long"
+    out = tmp_path / "hits.otio"
+    assert cli.main(["search", str(folder), "--where", nothing, "-o", str(out)]) == 1
+    assert "no shot matches" in capsys.readouterr().err and not out.exists()
+    query = "shot.framing in (extreme-close-up, close-up, medium, long, extreme-long)"
+    assert cli.main(["search", str(folder), "--where", query, "-o", str(out)]) == 0
+    selects = tmp_path / "selects.otio"
+    assert cli.main(["select", str(out), "--where", nothing, "-o", str(selects)]) == 1
+    assert "no clip matches" in capsys.readouterr().err and not selects.exists()
+
+
+def test_hits_of_files_of_several_sizes_and_rates_are_written_as_tag_writes_them(tmp_path, capsys):
+    """Formats from each file's own frame size and rate, titles from the vocabulary, pictures in the report."""
+    from lxml import etree
+
+    root = tmp_path / "mixed"
+    root.mkdir()
+    pictures = [np.ascontiguousarray(np.repeat(np.repeat(scene(k, 0), 3, 0), 3, 1)[:240, :426]) for k in (1, 3)]
+    small = make_video(root / "small.mp4", Fraction(25), 50, size=(426, 240), gop=250,
+                       image=lambda i: pictures[i // 25])
+    make_cut(root / "wide.mov", [4, 6], rate=Fraction(30000, 1001), timecode="01:00:00;00")
+    run_index([root], tmp_path / "cat")
+    query = "shot.framing in (extreme-close-up, close-up, medium, long, extreme-long)"
+    hits, tagged = tmp_path / "hits.fcpxml", tmp_path / "tagged.fcpxml"
+    page = tmp_path / "hits.html"
+    assert cli.main(["search", str(tmp_path / "cat"), "--where", query, "-o", str(hits), "-o", str(page)]) == 0
+    assert cli.main(["tag", str(small), "-o", str(tagged)]) == 0
+    capsys.readouterr()
+
+    def formats(path):
+        tree = etree.parse(str(path))
+        by_id = {f.get("id"): (f.get("width"), f.get("height"), f.get("frameDuration")) for f in tree.iter("format")}
+        return {Path(a.find("media-rep").get("src")).name: by_id[a.get("format")] for a in tree.iter("asset")}
+
+    found = formats(hits)
+    assert found["small.mp4"] == formats(tagged)["small.mp4"] == ("426", "240", "1/25s")
+    assert found["wide.mov"][:2] == ("320", "180") and found["wide.mov"][2] == "1001/30000s"
+    dtd = SHARED / "dtd" / "FCPXMLv1_10.dtd"
+    if dtd.exists():
+        assert etree.DTD(str(dtd)).validate(etree.parse(str(hits)))
+    html = page.read_text()
+    assert html.count("<img") >= 4 and "no picture" not in html  # every card shows its shot's frames
+    assert "n0" not in "".join(etree.fromstring(hits.read_bytes()).xpath("//keyword/@value"))
+
+
+# ---------------------------------------------------------------- tag from the catalogue
+
+
+def _cut_of(paths_and_ranges, rate=24) -> otio.schema.Timeline:
+    RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
+    track = otio.schema.Track(name="V1")
+    for i, (path, start, length) in enumerate(paths_and_ranges):
+        track.append(otio.schema.Clip(name=f"c{i}", media_reference=otio.schema.ExternalReference(
+            target_url=Path(path).as_uri()), source_range=TR(RT(start, rate), RT(length, rate))))
+    return otio.schema.Timeline(name="cut", tracks=[track])
+
+
+def test_tag_from_the_catalogue_takes_its_labels_and_analyses_only_the_rest(catalogue, archive, tmp_path, capsys):
+    folder, _ = catalogue
+    a = (archive / "reel1" / "a.mp4").resolve()
+    other = make_cut(tmp_path / "new.mp4", [2, 3])  # not in the catalogue
+    cut = tmp_path / "cut.otio"
+    # inside shot 2; across shots 1-2 with most in shot 1; a sliver of shot 3 (mostly its own); new media
+    otio.adapters.write_to_file(_cut_of([(a, 26, 20), (a, 4, 24), (a, 50, 12), (other, 0, 20)]), str(cut))
+    out = tmp_path / "tagged.otio"
+    assert cli.main(["tag", str(cut), "-o", str(out), "--catalogue", str(folder), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["from_catalogue"], summary["analysed"]) == (3, 1)
+    rows = {r.shot: r for r in Catalogue(folder).rows() if r.path == str(a)}
+    clips = list(otio.adapters.read_from_file(str(out)).find_clips())
+    for clip, shot in zip(clips[:3], (2, 1, 3), strict=True):
+        record = clip.metadata["cinemanet"]
+        assert record["model"] == rows[shot].model
+        for category, label in rows[shot].labels.items():
+            assert record["labels"][category]["label"] == label.label
+            assert record["labels"][category]["confidence"] == pytest.approx(label.confidence, abs=1e-6)
+    assert "labels" in clips[3].metadata["cinemanet"]  # analysed as usual
+
+
+def test_tag_from_the_catalogue_by_name_for_a_proxy(catalogue, archive, tmp_path, capsys):
+    folder, _ = catalogue
+    proxies = tmp_path / "proxies" / "reel1"
+    proxies.mkdir(parents=True)
+    proxy = make_cut(proxies / "a.mp4", [1, 2, 3])  # the same pictures, other bytes, same name
+    with proxy.open("ab") as f:
+        f.write(b"\0" * 64)
+    assert content_fingerprint(proxy) != content_fingerprint(archive / "reel1" / "a.mp4")
+    cut = tmp_path / "cut.otio"
+    otio.adapters.write_to_file(_cut_of([(proxy, 26, 20)]), str(cut))
+    out = tmp_path / "tagged.otio"
+    assert cli.main(["tag", str(cut), "-o", str(out), "--catalogue", str(folder), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["from_catalogue"] == 0  # other content: not matched by default
+    assert cli.main(["tag", str(cut), "-o", str(out), "--catalogue", str(folder), "--catalogue-match", "name",
+                     "--json", "--force"]) == 0
+    assert json.loads(capsys.readouterr().out)["from_catalogue"] == 1

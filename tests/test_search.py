@@ -42,7 +42,7 @@ def _label(rng: random.Random, category) -> CategoryLabel:
 
 
 def _rows(path: str, count: int, rng: random.Random, fingerprint: str = "f") -> list[ShotRow]:
-    return [ShotRow(path=path, fingerprint=fingerprint, model="m", shot=i, shots=count, start_seconds=i,
+    return [ShotRow(path=path, fingerprint=fingerprint, model="m", shot=i + 1, shots=count, start_seconds=i,
                     end_seconds=i + 1, start_frame=24 * i, end_frame=24 * i + 24, rate=24.0,
                     start_timecode="00:00:00:00", end_timecode="00:00:01:00", media_start_frame=0,
                     media_frames=24 * count,
