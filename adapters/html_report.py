@@ -113,13 +113,14 @@ def _chart(seconds: dict[str, int], counts: dict[str, int], total: int, rate) ->
     if not rows or not total:
         return "<p>No shot framing labels in this timeline.</p>"
     height = 26 * len(rows) + 10
+    scale = 320  # the widest bar: leaves room in the 640 px for "100% (10000 clips)" after it
     bars = []
     for i, name in enumerate(rows):
         share = seconds[name] / total
         y = 5 + i * 26
         bars.append(f'<text x="0" y="{y + 15}">{html.escape(name)}</text>'
-                    f'<rect x="150" y="{y}" width="{max(1, share * 400):.1f}" height="18" class="b"></rect>'
-                    f'<text x="{160 + share * 400:.1f}" y="{y + 15}">{share:.0%} ({counts[name]} clip{"s" if counts[name] != 1 else ""})</text>')
+                    f'<rect x="150" y="{y}" width="{max(1, share * scale):.1f}" height="18" class="b"></rect>'
+                    f'<text x="{160 + share * scale:.1f}" y="{y + 15}">{share:.0%} ({counts[name]} clip{"s" if counts[name] != 1 else ""})</text>')
     return (f'<svg id="chart" role="img" aria-label="shot-size distribution" width="640" height="{height}">'
             + "".join(bars) + "</svg>")
 

@@ -38,13 +38,19 @@ ROW_GROUP = 65_536  # rows per row group: what one search step reads
 AUTO_COMPACT_PARTS = 2_000  # index compacts by itself past this many part files
 
 
-def titled(label: CategoryLabel, category: Category | None) -> CategoryLabel:
-    """The label with its display name from the model's vocabulary (ImageNet: "stopwatch", not its id): the
-    catalogue stores ids, titles come from whichever model reads it."""
-    try:
-        return replace(label, title=category.label(label.label).title) if category is not None else label
-    except KeyError:
-        return label
+def vocabulary_titles(categories: dict[str, Category]) -> dict[str, dict[str, str]]:
+    """category id -> label id -> display name, for ``titled``."""
+    return {c: {label.id: label.title for label in category.labels} for c, category in categories.items()}
+
+
+def titled(labels: dict[str, CategoryLabel], titles: dict[str, dict[str, str]]) -> dict[str, CategoryLabel]:
+    """The labels with their display names from the model's vocabularies (ImageNet: "stopwatch", not its id):
+    the catalogue stores ids, titles come from whichever model reads it."""
+    out = {}
+    for category, label in labels.items():
+        title = titles.get(category, {}).get(label.label)
+        out[category] = label if title is None or title == label.title else replace(label, title=title)
+    return out
 
 
 def _title(category_id: str, label_id: str) -> str:
@@ -137,16 +143,29 @@ def schema(categories: list[str]):
                                        "cinemanet.categories": json.dumps(categories)})
 
 
-def _label(category: str, c: str, record: dict) -> CategoryLabel:
-    """One category's label from a row (parts written before decisions were stored read as undecided)."""
-    threshold, holds = record.get(f"{c}_threshold"), record.get(f"{c}_holds")
-    holds = tuple(h for h in holds if isinstance(h, str)) if isinstance(holds, list) else ()
-    threshold = threshold if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else None
-    return CategoryLabel(category, record[c], _title(category, record[c]), float(record[f"{c}_confidence"]),
-                         dict(record[f"{c}_scores"] or []), uncertain=record.get(f"{c}_uncertain") is True,
-                         threshold=None if threshold is None else float(threshold),
-                         not_applicable=record.get(f"{c}_not_applicable") is True,
-                         holds=holds)
+def _labels(table, category: str, titles: dict[str, str]) -> list[CategoryLabel | None]:
+    """One category's label of every row of a table, read column by column (columns of later schemas that a
+    file lacks read as undecided)."""
+    c = column(category)
+
+    def values(suffix: str) -> list:
+        name = c + suffix
+        return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+
+    out: list[CategoryLabel | None] = []
+    for label, confidence, scores, threshold, uncertain, not_applicable, holds in zip(
+            values(""), values("_confidence"), values("_scores"), values("_threshold"), values("_uncertain"),
+            values("_not_applicable"), values("_holds"), strict=True):
+        if label is None:
+            out.append(None)
+            continue
+        threshold = threshold if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else None
+        out.append(CategoryLabel(
+            category, label, titles.get(label) or _title(category, label), float(confidence), dict(scores or []),
+            uncertain=uncertain is True, threshold=None if threshold is None else float(threshold),
+            not_applicable=not_applicable is True,
+            holds=tuple(h for h in holds if isinstance(h, str)) if isinstance(holds, list) else ()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -347,17 +366,19 @@ def _columns(rows: list[ShotRow], categories: list[str]) -> dict[str, list]:
     return data
 
 
-def rows_of(table, data: DataFile) -> list[ShotRow]:
-    """A pyarrow Table of rows of the file ``data`` as ShotRows (its categories, its schema's numbering)."""
+def rows_of(table, data: DataFile, titles: dict[str, dict[str, str]] | None = None) -> list[ShotRow]:
+    """A pyarrow Table of rows of the file ``data`` as ShotRows (its categories, its schema's numbering), the
+    labels named from ``titles`` (``vocabulary_titles``) where given."""
+    titles = titles or {}
+    first = 1 if data.version < 2 else 0
+    base = {name: table.column(name).to_pylist() for name in BASE_COLUMNS}
+    base["shot"] = [shot + first for shot in base["shot"]]
+    sizes = [[_size(v) for v in table.column(n).to_pylist()] if n in table.column_names else [None] * table.num_rows
+             for n in SIZE_COLUMNS]
+    labels = {category: _labels(table, category, titles.get(category, {})) for category in data.categories}
     out = []
-    categories, first = data.categories, 1 if data.version < 2 else 0
-    for record in table.to_pylist():
-        labels = {}
-        for category in categories:
-            c = column(category)
-            if record.get(c) is not None:
-                labels[category] = _label(category, c, record)
-        base = {name: record[name] for name in BASE_COLUMNS}
-        base["shot"] += first
-        out.append(ShotRow(**base, labels=labels, width=_size(record.get("width")), height=_size(record.get("height"))))
+    for i in range(table.num_rows):
+        row_labels = {c: found[i] for c, found in labels.items() if found[i] is not None}
+        out.append(ShotRow(**{name: values[i] for name, values in base.items()}, labels=row_labels,
+                           width=sizes[0][i], height=sizes[1][i]))
     return out

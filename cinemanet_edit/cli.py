@@ -205,6 +205,13 @@ def _select_arguments(p: argparse.ArgumentParser) -> None:
 
 def _index_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", type=Path, nargs="*", metavar="PATH", help="media files or folders (searched recursively)")
+    p.add_argument("--watch", action="store_true",
+                   help="keep indexing files as they arrive in the PATH folders (once complete: size and time "
+                        "unchanged for --settle seconds) until Ctrl-C or SIGTERM")
+    p.add_argument("--interval", type=_positive_float, default=2.0, metavar="SECONDS",
+                   help="with --watch: how often the folders are looked at (default 2)")
+    p.add_argument("--settle", type=_positive_float, default=2.0, metavar="SECONDS",
+                   help="with --watch: how long a file must stay unchanged to count as complete (default 2)")
     p.add_argument("--compact", action="store_true",
                    help="rewrite the catalogue's parts into a few large files (after indexing PATHs, if any); "
                         f"done by itself past {AUTO_COMPACT_PARTS} parts")
@@ -431,6 +438,8 @@ def cmd_index(args) -> int:
 
     if not args.paths and not args.compact:
         raise CinemanetError("index: give media files or folders to index, or --compact")
+    if args.watch:
+        return _watch(args)
     report = IndexReport()
     if args.paths:
         options = EngineOptions(workers=args.workers if args.engine == "ray" else 1, address=args.address)
@@ -452,6 +461,24 @@ def cmd_index(args) -> int:
         if compacted:
             print(compacted.summary(args.output), file=sys.stderr)
     return EXIT_INCOMPLETE if args.paths and report.failed else EXIT_OK
+
+
+def _watch(args) -> int:
+    from .archive import AnalyzerSpec
+    from .engines import EngineOptions
+    from .index import WatchReport, watch
+
+    report = WatchReport()
+    options = EngineOptions(workers=args.workers if args.engine == "ray" else 1, address=args.address)
+    if not args.quiet:
+        print(f"watching {', '.join(map(str, args.paths))} -> {args.output} (Ctrl-C stops)", file=sys.stderr)
+    try:
+        watch(args.paths, args.output, args.engine, options, AnalyzerSpec(runtime=args.runtime),
+              _index_progress(args), args.interval, args.settle, report=report)
+    except KeyboardInterrupt:  # Ctrl-C and SIGTERM: the way a watch ends; every finished file is kept
+        pass
+    print(report.summary(args.output), file=sys.stderr)
+    return EXIT_OK
 
 
 def _index_progress(args):

@@ -94,19 +94,24 @@ class _Writer:
         if self.pending_rows >= ROW_GROUP:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, everything: bool = False) -> None:
+        """Write whole row groups of ``ROW_GROUP`` rows (the rest waits for more, unless ``everything``)."""
         pa, pq = arrow()
         if not self.pending_rows:
             return
         table = pa.concat_tables(self.pending)
-        self.pending, self.pending_rows = [], 0
-        if self.writer is None:
-            self.tmp = self.folder / f".compact-{self.generation}-{len(self.done)}.parquet.tmp"
-            self.writer = pq.ParquetWriter(self.tmp, self.schema)
-        self.writer.write_table(table, row_group_size=ROW_GROUP)
-        self.in_file += table.num_rows
-        if self.in_file >= COMPACT_ROWS:
-            self.close_file()
+        size = table.num_rows if everything else table.num_rows - table.num_rows % ROW_GROUP
+        rest = table.slice(size)
+        self.pending, self.pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+        for start in range(0, size, ROW_GROUP):
+            if self.writer is None:
+                self.tmp = self.folder / f".compact-{self.generation}-{len(self.done)}.parquet.tmp"
+                self.writer = pq.ParquetWriter(self.tmp, self.schema)
+            group = table.slice(start, min(ROW_GROUP, size - start))
+            self.writer.write_table(group, row_group_size=ROW_GROUP)
+            self.in_file += group.num_rows
+            if self.in_file >= COMPACT_ROWS:
+                self.close_file()
 
     def close_file(self) -> None:
         if self.writer is None:
@@ -118,7 +123,7 @@ class _Writer:
         self.writer, self.tmp, self.in_file = None, None, 0
 
     def finish(self) -> list[str]:
-        self.flush()
+        self.flush(everything=True)
         self.close_file()
         return self.done
 

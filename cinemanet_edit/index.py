@@ -187,3 +187,80 @@ def maybe_compact(catalogue_folder: Path, asked: bool) -> CompactReport | None:
     if asked or len(catalogue.parts()) > AUTO_COMPACT_PARTS:
         return compact(catalogue)
     return None
+
+
+# ---------------------------------------------------------------- watch folders
+
+
+@dataclass
+class WatchReport:
+    """What a watch did so far: rounds that indexed something, and their totals."""
+
+    rounds: int = 0
+    indexed: int = 0
+    shots: int = 0
+    copies: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    last: IndexReport | None = None
+
+    def summary(self, folder: Path) -> str:
+        line = f"{folder}: stopped watching; indexed {self.indexed} files ({self.shots} shots) in {self.rounds} rounds"
+        return line + (f", {len(self.skipped)} skipped" if self.skipped else "")
+
+
+class _Arrivals:
+    """Which files under the folders are complete: size and modification time unchanged for ``settle``
+    seconds (a file still being copied or written keeps changing), and not yet indexed as they are now."""
+
+    def __init__(self, settle: float):
+        self.settle = settle
+        self.seen: dict[Path, tuple[tuple[int, int], float]] = {}  # path -> (size, mtime), since when
+        self.done: dict[Path, tuple[int, int]] = {}
+
+    def ready(self, files: list[Path], now: float) -> list[Path]:
+        out = []
+        for path in files:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            signature = (st.st_size, st.st_mtime_ns)
+            previous = self.seen.get(path)
+            if previous is None or previous[0] != signature:
+                self.seen[path] = (signature, now)
+            elif now - previous[1] >= self.settle and self.done.get(path) != signature:
+                out.append(path)
+        return out
+
+    def indexed(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.done[path] = self.seen[path][0]
+
+
+def watch(folders: Iterable[Path], catalogue_folder: Path, engine: str = "local",
+          options: EngineOptions | None = None, spec: AnalyzerSpec | None = None,
+          on_result: Callable[[FileResult, IndexReport], None] | None = None, interval: float = 2.0,
+          settle: float = 2.0, stop: Callable[[], bool] = lambda: False, report: WatchReport | None = None,
+          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> WatchReport:
+    """Index files as they arrive in ``folders`` until ``stop()`` (or Ctrl-C / SIGTERM, which the caller
+    turns into KeyboardInterrupt): each complete file once, each changed file again. A restart loses
+    nothing: the catalogue says what is done, and the first round indexes only what it lacks."""
+    folders = [Path(f) for f in folders]
+    for missing in (f for f in folders if not f.is_dir()):
+        raise CinemanetError(f"{missing}: not a folder to watch")
+    report = report if report is not None else WatchReport()
+    arrivals = _Arrivals(settle)
+    while not stop():
+        files, _ = find_media(folders)
+        ready = arrivals.ready(files, clock())
+        if ready:
+            done = run_index(ready, catalogue_folder, engine, options, spec, on_result)
+            arrivals.indexed(ready)
+            report.rounds += 1
+            report.indexed, report.shots = report.indexed + done.indexed, report.shots + done.shots
+            report.copies += len(done.copies)
+            report.skipped += done.skipped
+            report.last = done
+            maybe_compact(catalogue_folder, False)
+        sleep(interval)
+    return report

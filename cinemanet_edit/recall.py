@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-from .catalogue import Catalogue, ShotRow, SkippedFile, arrow, rows_of, titled
+from .catalogue import Catalogue, ShotRow, SkippedFile, arrow, rows_of, titled, vocabulary_titles
 from .errors import CinemanetError
 from .sampling import SamplingPolicy, SkipClip, media_range, sample_frames
 from .taxonomy import Category
@@ -52,6 +52,7 @@ def recall(refs: list[ClipRef], catalogue_folder: Path, probe, fingerprint, matc
         raise CinemanetError(f"{catalogue_folder}: no catalogue here (run cinemanet-edit index first)")
     wanted = _media_keys(refs, probe, fingerprint, match)
     result = Recall()
+    titles = vocabulary_titles(categories or {})
     rows = _rows_for(catalogue, {k for k, _ in wanted.values()}, match, result.skipped)
     for ref in refs:
         if ref.key not in wanted:
@@ -59,7 +60,7 @@ def recall(refs: list[ClipRef], catalogue_folder: Path, probe, fingerprint, matc
         key, info = wanted[ref.key]
         found = _covering(ref, info, rows.get(key, []), match)
         if found is not None:
-            result.clips[ref.key] = _recalled(ref, info, found, categories or {})
+            result.clips[ref.key] = _recalled(ref, info, found, titles)
     return result
 
 
@@ -120,12 +121,12 @@ def _covering(ref: ClipRef, info: MediaInfo, rows: list[ShotRow], match: str) ->
     return best if best is not None and most >= COVER * (r.end - r.first) else None
 
 
-def _recalled(ref: ClipRef, info: MediaInfo, row: ShotRow, categories: dict[str, Category]) -> Recalled:
+def _recalled(ref: ClipRef, info: MediaInfo, row: ShotRow, titles: dict[str, dict[str, str]]) -> Recalled:
     """The row's labels as the clip's, with the frames they came from in the clip's source time."""
     r = media_range(ref, info)
     shot_first = row.start_frame - row.media_start_frame
     frames = sample_frames(shot_first, row.end_frame - row.media_start_frame, info.rate, SamplingPolicy())
     times = tuple(r.source_start + float(frames_on_grid(r.origin + m - r.source_first, info.rate, ref.source.rate))
                   for m in frames)
-    labels = {c: titled(label, categories.get(c)) for c, label in row.labels.items()}
+    labels = titled(row.labels, titles)
     return Recalled(ClipLabels(ref.key, labels, times, ref.source.rate, len(frames), frames), row.model, row)

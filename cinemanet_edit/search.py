@@ -9,13 +9,25 @@ Arrow's speed; memory follows one row group and the hits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import opentimelineio as otio
 
 from . import annotate, schema, timecode
-from .catalogue import Catalogue, DataFile, ShotRow, SkippedFile, arrow, column, reason, rows_of, titled
+from .catalogue import (
+    Catalogue,
+    DataFile,
+    ShotRow,
+    SkippedFile,
+    arrow,
+    column,
+    reason,
+    rows_of,
+    titled,
+    vocabulary_titles,
+)
 from .errors import CinemanetError
 from .layout import layout
 from .models import load_model_set
@@ -53,16 +65,16 @@ def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> H
     wanted = [column(c) + s for c in sorted(_categories_of(node)) for s in SUFFIXES]
     hits = Hits()
     pa, _ = arrow()
+    titles = vocabulary_titles(categories)
     for data, group in catalogue.scan(wanted, hits.skipped):
         hits.scanned += group.table.num_rows
         mask = evaluate(node, group.table, min_confidence)
         if mask.any():  # only now the whole rows, and only the hits among them
             try:
-                hits.rows += rows_of(group.whole().filter(pa.array(mask)), data)
+                hits.rows += rows_of(group.whole().filter(pa.array(mask)), data, titles)
             except Exception as exc:  # noqa: BLE001 - a damaged page in a column the query did not name
                 hits.skipped.append(SkippedFile(str(data.path), reason(exc)))
-    hits.rows = sorted((replace(r, labels={c: titled(v, categories.get(c)) for c, v in r.labels.items()})
-                        for r in hits.rows), key=lambda r: (r.path, r.shot))
+    hits.rows.sort(key=lambda r: (r.path, r.shot))
     return hits
 
 
@@ -110,9 +122,7 @@ class _Columns:
         uncertain = get(f"{c}_uncertain")
         self.uncertain = (np.zeros(n, bool) if uncertain is None
                           else pc.fill_null(uncertain, False).to_numpy(zero_copy_only=False))
-        scores = get(f"{c}_scores")
-        self.scores = np.column_stack([_floats(None if scores is None else pc.map_lookup(scores, w, "first"), n)
-                                       for w in cond.labels]) if n else np.zeros((0, len(cond.labels)))
+        self._scores_column, self._wanted = get(f"{c}_scores"), cond.labels
         holds = get(f"{c}_holds")
         if holds is None or not n:
             self.hold_row, self.hold_code = np.zeros(0, int), np.zeros(0, int)
@@ -120,6 +130,18 @@ class _Columns:
             self.hold_row = pc.list_parent_indices(holds).to_numpy(zero_copy_only=False)
             flat = pc.list_flatten(holds)
             self.hold_code = pc.fill_null(pc.index_in(flat, value_set=wanted), -1).to_numpy(zero_copy_only=False)
+
+    @cached_property
+    def scores(self) -> np.ndarray:
+        """(rows, wanted labels): each wanted label's score, NaN where the row has none. Looked up only when a
+        condition needs scores (a confidence bound, an undecided "has"): the map lookup is the dear part."""
+        import pyarrow.compute as pc
+
+        if not self.n:
+            return np.zeros((0, len(self._wanted)))
+        column = self._scores_column
+        return np.column_stack([_floats(None if column is None else pc.map_lookup(column, w, "first"), self.n)
+                                for w in self._wanted])
 
     def score_of(self, rows: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """``scores.get(label, confidence)`` for (row, wanted-label code) pairs."""
@@ -148,12 +170,16 @@ def _condition(cond: Condition, cols: _Columns, min_confidence: float) -> np.nda
     hold_in = cols.hold_code >= 0
     if cond.op == "not in":
         hit = cols.uncertain | ~(top_in | cols.any_hold(hold_in))
+    elif cond.op == "in" and min_confidence <= 0:  # every written label in the list is sure enough
+        hit = ~cols.uncertain & (top_in | cols.any_hold(hold_in))
     elif cond.op == "in":
         top_sure = np.zeros(cols.n, bool)
         top_sure[top_in] = cols.score_of(rows[top_in], cols.top[top_in]) >= min_confidence
         hold_sure = np.zeros(len(hold_in), bool)
         hold_sure[hold_in] = cols.score_of(cols.hold_row[hold_in], cols.hold_code[hold_in]) >= min_confidence
         hit = ~cols.uncertain & (top_sure | cols.any_hold(hold_sure))
+    elif min_confidence <= 0 and cols.decided.all():  # has, every row decided: written is all it takes
+        hit = ~cols.uncertain & (top_in | cols.any_hold(hold_in))
     else:  # has
         score = cols.scores[:, 0]
         score = np.where(np.isnan(score), np.where(top_in, cols.confidence, 0.0), score)
@@ -223,8 +249,9 @@ def hits_timeline(rows: list[ShotRow], query: str, handles: int = 0, min_confide
     rows = rows[:limit] if limit is not None else rows
     categories = rows_categories(rows)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    titles = vocabulary_titles(categories)
     for row in rows:
-        track.append(_hit_clip(row, categories, f"V1.{len(track)}"))
+        track.append(_hit_clip(row, categories, titles, f"V1.{len(track)}"))
     everything = otio.schema.Timeline(name="search")
     everything.tracks.append(track)
     cut = layout(everything)
@@ -232,7 +259,7 @@ def hits_timeline(rows: list[ShotRow], query: str, handles: int = 0, min_confide
     return string_out(everything, cut, picked, query, handles, min_confidence)
 
 
-def _hit_clip(row: ShotRow, categories: dict[str, Category], key: str) -> otio.schema.Clip:
+def _hit_clip(row: ShotRow, categories: dict[str, Category], titles: dict, key: str) -> otio.schema.Clip:
     RT = otio.opentime.RationalTime
     rate = row.rate
     available = otio.opentime.TimeRange(RT(row.media_start_frame, rate), RT(row.media_frames, rate))
@@ -244,7 +271,7 @@ def _hit_clip(row: ShotRow, categories: dict[str, Category], key: str) -> otio.s
                                                                  RT(row.end_frame - row.start_frame, rate)))
     first, end = row.start_frame - row.media_start_frame, row.end_frame - row.media_start_frame
     frames = sample_frames(first, end, exact_rate(rate), SamplingPolicy())  # the frames tag's default analyses
-    labels = {c: titled(label, categories.get(c)) for c, label in row.labels.items()}
+    labels = titled(row.labels, titles)
     annotate.annotate(clip, ClipLabels(key, labels, tuple(float(row.media_start_frame + f) for f in frames), rate,
                                        len(frames), frames), categories, row.model)
     return clip

@@ -449,6 +449,50 @@ def test_hits_of_files_of_several_sizes_and_rates_are_written_as_tag_writes_them
     html = page.read_text()
     assert html.count("<img") >= 4 and "no picture" not in html  # every card shows its shot's frames
     assert "n0" not in "".join(etree.fromstring(hits.read_bytes()).xpath("//keyword/@value"))
+    # the same shots as tag cuts and labels them: the same frames behind the labels, the same titles
+    as_otio, tagged_otio = tmp_path / "hits.otio", tmp_path / "tagged.otio"
+    every = "shot.framing != close-up or shot.framing = close-up"  # every shot, written framing or not
+    assert cli.main(["search", str(tmp_path / "cat"), "--where", every, "-o", str(as_otio)]) == 0
+    assert cli.main(["tag", str(small), "-o", str(tagged_otio)]) == 0
+    capsys.readouterr()
+
+    def shots(path):
+        out = {}
+        for clip in otio.adapters.read_from_file(str(path)).find_clips():
+            if not clip.media_reference.target_url.endswith("small.mp4"):
+                continue
+            record = clip.metadata["cinemanet"]
+            start = clip.source_range.start_time.to_frames()
+            out[start] = (list(record["samples"]["source_frames"]),
+                          {c: v["title"] for c, v in record["labels"].items()})
+        return out
+
+    assert shots(as_otio) == shots(tagged_otio) and len(shots(as_otio)) == 2
+    _pictures_load_in_chromium(page)
+
+
+def _pictures_load_in_chromium(page: Path) -> None:
+    """Every card's pictures decode in a real browser (skipped where Chromium is not installed)."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        return
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", "<script>window.addEventListener('load', () => {"
+                     "const imgs = [...document.querySelectorAll('.card img')];"
+                     "document.body.dataset.loaded = imgs.filter(i => i.naturalWidth > 0).length;"
+                     "document.body.dataset.images = imgs.length;"
+                     "document.body.dataset.cards = document.querySelectorAll('.card').length;"
+                     "document.body.dataset.empty = document.querySelectorAll('.card .empty').length;"
+                     "});</script></body>"))
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          "--virtual-time-budget=3000", probe.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    import re
+
+    found = {k: int(v) for k, v in re.findall(r'data-(loaded|images|cards|empty)="(\d+)"', dom)}
+    assert found["cards"] >= 2 and found["empty"] == 0 and found["loaded"] == found["images"] >= found["cards"]
 
 
 # ---------------------------------------------------------------- tag from the catalogue
@@ -501,3 +545,72 @@ def test_tag_from_the_catalogue_by_name_for_a_proxy(catalogue, archive, tmp_path
     assert cli.main(["tag", str(cut), "-o", str(out), "--catalogue", str(folder), "--catalogue-match", "name",
                      "--json", "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["from_catalogue"] == 1
+
+
+# ---------------------------------------------------------------- watch folders
+
+
+def test_a_file_counts_as_arrived_once_it_stops_changing(tmp_path):
+    from cinemanet_edit.index import _Arrivals
+
+    arrivals, f = _Arrivals(settle=2.0), tmp_path / "x.mp4"
+    f.write_bytes(b"a")
+    assert arrivals.ready([f], 0.0) == []  # first seen
+    f.write_bytes(b"ab")  # still growing
+    assert arrivals.ready([f], 1.5) == [] and arrivals.ready([f], 3.0) == []  # changed at 1.5: wait from there
+    assert arrivals.ready([f], 3.6) == [f]
+    arrivals.indexed([f])
+    assert arrivals.ready([f], 10.0) == []  # done, unchanged
+    f.write_bytes(b"abc")
+    assert arrivals.ready([f], 11.0) == [] and arrivals.ready([f], 13.5) == [f]  # changed: once more
+
+
+def _parts_for(folder: Path, path: Path) -> list:
+    return [r for r in Catalogue(folder).rows() if r.path == str(path.resolve())] if folder.exists() else []
+
+
+def test_watch_indexes_arrivals_not_files_being_written_and_loses_nothing_over_a_restart(archive, tmp_path):
+    inbox, folder = tmp_path / "inbox", tmp_path / "cat"
+    inbox.mkdir()
+    env = dict(os.environ, CINEMANET_NO_CACHE="1")
+    command = [sys.executable, "-m", "cinemanet_edit", "index", "--watch", str(inbox), "-o", str(folder),
+               "--interval", "0.2", "--settle", "1.0", "-q"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        data = (archive / "c.mp4").read_bytes()
+        growing = inbox / "growing.mp4"
+        with growing.open("wb") as f:  # written slowly: never still for the settle time
+            for i in range(0, len(data), max(1, len(data) // 12)):
+                f.write(data[i:i + max(1, len(data) // 12)])
+                f.flush()
+                time.sleep(0.4)
+                assert not _parts_for(folder, growing), "indexed half-way"
+        done_writing = time.monotonic()
+        deadline = done_writing + 120
+        while not _parts_for(folder, growing) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _parts_for(folder, growing)
+        arrived_after = time.monotonic() - done_writing
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0 and "stopped watching; indexed 1 files" in err
+        assert "Traceback" not in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert arrived_after < 60  # model loading included on this machine; the poll itself is 0.2 s + settle
+    rows = _parts_for(folder, growing)
+    # arrived while no watch ran: the restarted watch indexes it and keeps the first
+    (inbox / "later.mp4").write_bytes((archive / "reel1" / "a.mp4").read_bytes())
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _parts_for(folder, inbox / "later.mp4") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and _parts_for(folder, inbox / "later.mp4")
+    assert _parts_for(folder, growing) == rows

@@ -23,7 +23,8 @@ LAYERS: list[set[str]] = [
     {"adapters"},  # the OTIO adapter plugins: every format we write renders a layout
     # the networks and their runtimes; the shots; the format registry; the catalogue
     {"classify", "formats", "transnetv2", "shots", "catalogue", "compaction"},
-    {"timeline", "scoring", "select", "search", "recall", "report"},  # timelines in; plans to probabilities; selects; the page
+    # timelines in; plans to probabilities; selects; catalogue search and recall; the page
+    {"timeline", "scoring", "select", "search", "recall", "report"},
     {"pipeline"},  # the stages composed
     {"resolve", "training", "archive", "engines", "index"},  # applications of the library
     {"cli", "__main__"},

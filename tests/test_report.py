@@ -99,8 +99,26 @@ def test_the_chart_gives_each_shot_size_its_share_of_the_cut(tmp_path):
     labels = [t.text for t in chart.xpath(".//text")]
     assert labels == ["Extreme Close Up", "8% (1 clip)", "Close Up", "54% (2 clips)", "Long Shot", "38% (1 clip)"]
     widths = [float(r.get("width")) for r in chart.xpath(".//rect")]
-    assert widths == [pytest.approx(400 * 10 / 130, abs=0.1), pytest.approx(400 * 70 / 130, abs=0.1),
-                      pytest.approx(400 * 50 / 130, abs=0.1)]
+    assert widths == [pytest.approx(320 * 10 / 130, abs=0.1), pytest.approx(320 * 70 / 130, abs=0.1),
+                      pytest.approx(320 * 50 / 130, abs=0.1)]
+
+
+def test_the_chart_labels_fit_in_chromium_even_at_100_percent(tmp_path):
+    """Measured by the browser: every chart label ends inside the chart (it was clipped: "100% (3 clips")."""
+    from cinemanet_edit_adapters.html_report import _chart
+
+    svg = _chart({"Close Up": 1000}, {"Close Up": 10000}, 1000, 24)
+    page = tmp_path / "chart.html"
+    page.write_text("<!DOCTYPE html><html><body><style>svg text { font-size: 12px; }</style>" + svg +
+                    "<script>const s = document.getElementById('chart'); let right = 0;"
+                    "for (const t of s.querySelectorAll('text')) right = Math.max(right, t.getBBox().x"
+                    " + t.getBBox().width);"
+                    "document.body.setAttribute('data-right', right);"
+                    "document.body.setAttribute('data-width', s.width.baseVal.value);</script></body></html>")
+    dom = _chromium(page.as_uri(), "--dump-dom", "--virtual-time-budget=2000")
+    right = float(re.search(r'data-right="([\d.]+)"', dom).group(1))
+    width = float(re.search(r'data-width="([\d.]+)"', dom).group(1))
+    assert "100% (10000 clips)" in svg and 0 < right <= width
 
 
 def test_a_thousand_shots_stay_light(tmp_path):
