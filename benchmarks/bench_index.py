@@ -3,7 +3,8 @@ the same archive, plus the checks an archivist relies on.
 
     python benchmarks/bench_index.py [--files 100] [--workdir DIR] [--skip-checks]
 
-The archive: FILES copies (under different names, in nested folders) cycling through the short files of
+The archive: FILES copies (under different names, in nested folders, each with a few trailing bytes of its
+own so that its content differs: index analyses content it has seen once) cycling through the short files of
 ../shared/media, the damaged Theora file among them, and a text file. Prints, per engine: wall time, files/s,
 footage seconds per wall second, the ratio of 2 workers to 1, and the peak resident memory of each worker
 process. Checks (unless --skip-checks): local and Ray rows are equal (same shots and labels, largest
@@ -40,6 +41,8 @@ def build_archive(root: Path, files: int) -> Path:
         target = root / f"reel{i % 7:02d}" / f"day{i % 3}" / f"take{i:04d}{source.suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
+        with target.open("ab") as f:  # content of its own: index analyses a copy of known content only once
+            f.write(f"cinemanet-bench-{i:06d}".encode() * 8)
     (root / "reel00" / "notes.txt").write_text("not media")
     return root
 

@@ -614,3 +614,20 @@ def test_watch_indexes_arrivals_not_files_being_written_and_loses_nothing_over_a
             process.kill()
     assert process.returncode == 0 and _parts_for(folder, inbox / "later.mp4")
     assert _parts_for(folder, growing) == rows
+
+
+def test_index_over_a_damaged_part_names_it_and_indexes_its_file_again(catalogue, archive, tmp_path, capsys):
+    folder, _ = catalogue
+    work = tmp_path / "cat"
+    work.mkdir()
+    for part in folder.iterdir():
+        (work / part.name).write_bytes(part.read_bytes())
+    damaged = sorted(work.glob("part-*.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    assert cli.main(["index", str(archive), "-o", str(work), "--json"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert (summary["indexed"], summary["already_in_catalogue"]) == (1, 2)
+    assert [line for line in err.splitlines() if "left out of the catalogue" in line] == [
+        line for line in err.splitlines() if str(damaged) in line] and str(damaged) in err
+    assert len(Catalogue(work).rows()) == 7 and "Traceback" not in err  # the part is whole again
