@@ -249,14 +249,28 @@ def hits_timeline(rows: list[ShotRow], query: str, handles: int = 0, min_confide
     rows = rows[:limit] if limit is not None else rows
     categories = rows_categories(rows)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    from .decode import MediaFiles  # only for rows without a frame size: PyAV stays out of search itself
+
     titles = vocabulary_titles(categories)
+    files = MediaFiles()
     for row in rows:
-        track.append(_hit_clip(row, categories, titles, f"V1.{len(track)}"))
+        track.append(_hit_clip(_sized(row, files), categories, titles, f"V1.{len(track)}"))
     everything = otio.schema.Timeline(name="search")
     everything.tracks.append(track)
     cut = layout(everything)
     picked = [placed for placed in cut.video[0] if placed.media is not None] if cut.video else []
     return string_out(everything, cut, picked, query, handles, min_confidence)
+
+
+def _sized(row: ShotRow, files) -> ShotRow:
+    """A row of a catalogue from before frame sizes were kept, with its file's size where the file is here."""
+    if row.width and row.height:
+        return row
+    try:
+        info = files.probe(Path(row.path)) if Path(row.path).is_file() else None
+    except CinemanetError:
+        info = None
+    return replace(row, width=info.width, height=info.height) if info is not None else row
 
 
 def _hit_clip(row: ShotRow, categories: dict[str, Category], titles: dict, key: str) -> otio.schema.Clip:

@@ -25,7 +25,7 @@ from conftest import SHARED, make_video, scene
 
 from cinemanet_edit import cli
 from cinemanet_edit.archive import find_media
-from cinemanet_edit.catalogue import Catalogue
+from cinemanet_edit.catalogue import Catalogue, ShotRow
 from cinemanet_edit.engines import EngineOptions
 from cinemanet_edit.files import content_fingerprint
 from cinemanet_edit.formats import write_outputs
@@ -631,3 +631,18 @@ def test_index_over_a_damaged_part_names_it_and_indexes_its_file_again(catalogue
     assert [line for line in err.splitlines() if "left out of the catalogue" in line] == [
         line for line in err.splitlines() if str(damaged) in line] and str(damaged) in err
     assert len(Catalogue(work).rows()) == 7 and "Traceback" not in err  # the part is whole again
+
+
+def test_hits_from_a_catalogue_without_frame_sizes_take_the_files_own(tmp_path):
+    from lxml import etree
+
+    clip = make_video(tmp_path / "small.mp4", Fraction(25), 30, size=(426, 240))
+    row = ShotRow(path=str(clip), fingerprint="f", model="m", shot=1, shots=1, start_seconds=0, end_seconds=1.2,
+                  start_frame=0, end_frame=30, rate=25.0, start_timecode="00:00:00:00", end_timecode="00:00:01:05",
+                  media_start_frame=0, media_frames=30,
+                  labels={"shot.framing": CategoryLabel("shot.framing", "shot.framing.medium", "Medium", 0.9,
+                                                        {"shot.framing.medium": 0.9})})
+    out = tmp_path / "hits.fcpxml"
+    write_outputs(hits_timeline([row], "shot.framing = medium"), [out], None, {})
+    (fmt,) = etree.parse(str(out)).iter("format")
+    assert (fmt.get("width"), fmt.get("height")) == ("426", "240")
