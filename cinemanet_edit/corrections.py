@@ -1,8 +1,11 @@
 """Editors' corrections: what an editor changed in a tagged timeline, kept per media range, given back on re-tag.
 
-``learn`` compares what we wrote on each clip (its record) with what the clip shows now: one of our markers
-renamed to another label of its category ("Shot Type: Master" -> "Shot Type: Two Up"), or our FCPXML keywords
-changed (a category's label replaced by another of its labels, or added where we wrote none). Each change is
+``learn`` compares what we wrote on each clip with what the clip shows now: one of our markers renamed to
+another label of its category ("Shot Type: Master" -> "Shot Type: Two Up"), our FCPXML keywords changed (a
+category's label replaced by another of its labels, or added where we wrote none), an ALE's label column
+edited, an EDL locator retitled. What we wrote comes from the clip's own record where the format keeps one
+(OTIO, FCPXML); EDLs and ALEs keep none, so ``tag`` also notes in the store what it wrote for each media range
+(``record_written``), and ``learn`` compares with that. Each change is
 kept as a ``Correction`` of the media's content fingerprint and source frames, in the user's data folder. Tagging
 a clip whose media range an editor corrected gives the editor's label, marked as theirs, whatever the model
 says; other clips, and other categories of that clip, are untouched.
@@ -62,6 +65,8 @@ class CorrectionStore:
             db.execute("CREATE TABLE IF NOT EXISTS corrections (fingerprint TEXT, first INTEGER, end_ INTEGER, "
                        "category TEXT, label TEXT, title TEXT, source TEXT, at REAL, "
                        "PRIMARY KEY (fingerprint, first, end_, category))")
+            db.execute("CREATE TABLE IF NOT EXISTS written (fingerprint TEXT, first INTEGER, end_ INTEGER, "
+                       "category TEXT, label TEXT, at REAL, PRIMARY KEY (fingerprint, first, end_, category))")
             return db
         except (OSError, sqlite3.Error) as exc:
             raise CinemanetError(f"{self.path}: cannot open the corrections ({exc})") from None
@@ -94,6 +99,46 @@ class CorrectionStore:
             db.close()
         wanted = max(1, end - first) * COVERS
         return {c.category: c for c in found if min(end, c.end) - max(first, c.first) >= wanted}
+
+
+    def record_written(self, written: Iterable[tuple[str, int, int, Mapping[str, str]]]) -> None:
+        """What tag wrote: (fingerprint, first, end, {category: label id}) per clip, replacing what an earlier
+        run wrote for the same range (a category written before and not now is forgotten for it)."""
+        entries = list(written)
+        if not entries:
+            return
+        db = self._connect(create=True)
+        try:
+            with db:
+                for fingerprint, first, end, labels in entries:
+                    db.execute("DELETE FROM written WHERE fingerprint = ? AND first = ? AND end_ = ?",
+                               (fingerprint, first, end))
+                    db.executemany("INSERT INTO written VALUES (?, ?, ?, ?, ?, ?)",
+                                   [(fingerprint, first, end, c, label, time.time()) for c, label in labels.items()])
+        except sqlite3.Error as exc:
+            raise CinemanetError(f"{self.path}: cannot write the corrections ({exc})") from None
+        finally:
+            db.close()
+
+    def written_for(self, fingerprint: str, first: int, end: int) -> dict[str, str] | None:
+        """What tag last wrote over most of frames [first, end) of this media: {category: label id}; None when
+        no tag run wrote labels there (so nothing can be compared)."""
+        db = self._connect(create=False)
+        if db is None:
+            return None
+        try:
+            rows = db.execute("SELECT first, end_, category, label FROM written WHERE fingerprint = ? AND "
+                              "first < ? AND end_ > ? ORDER BY at", (fingerprint, end, first)).fetchall()
+        except sqlite3.Error as exc:
+            raise CinemanetError(f"{self.path}: cannot read the corrections ({exc})") from None
+        finally:
+            db.close()
+        wanted = max(1, end - first) * COVERS
+        ranges = [(a, b) for a, b, _, _ in rows if min(end, b) - max(first, a) >= wanted]
+        if not ranges:
+            return None
+        best = max(ranges, key=lambda r: min(end, r[1]) - max(first, r[0]))
+        return {c: label for a, b, c, label in rows if (a, b) == best}
 
 
 def apply(labels: Mapping[str, CategoryLabel], corrections: Mapping[str, Correction]) -> dict[str, CategoryLabel]:
@@ -169,6 +214,31 @@ def edited_labels(clip, categories: Mapping[str, Category]) -> dict[str, str]:
     if record is None:
         return {}
     return {**_keyword_changes(clip, record, categories), **_marker_changes(clip, record, categories)}
+
+
+def shown_labels(clip, categories: Mapping[str, Category]) -> dict[str, str]:
+    """The labels a clip with no record of ours shows, as EDL locators ("Shot Framing: Medium", any colour) and
+    ALE columns ("Shot Framing" = "Medium") name them: {category: label id}; single-label categories only."""
+    shown: dict[str, str] = {}
+    by_title = {c.title.lower(): c for c in categories.values() if not c.multi_label}
+    for marker in clip.markers:
+        category_title, _, label_title = (marker.name or "").partition(": ")
+        category = by_title.get(category_title.strip().lower())
+        label = _by_title(category, label_title) if category is not None else None
+        if label is not None:
+            shown[category.id] = label.id
+    columns = clip.metadata.get("ALE") if hasattr(clip.metadata, "get") else None
+    for name, value in (columns.items() if hasattr(columns, "items") else ()):
+        category = by_title.get(str(name).strip().lower())
+        label = _by_title(category, str(value)) if category is not None and value else None
+        if label is not None:
+            shown[category.id] = label.id
+    return shown
+
+
+def ledger_changes(shown: Mapping[str, str], written: Mapping[str, str]) -> dict[str, str]:
+    """Labels shown that differ from what tag wrote there (or stand where it wrote none): {category: label}."""
+    return {c: label for c, label in shown.items() if written.get(c) != label}
 
 
 def titled(category: Category, label_id: str) -> str:

@@ -254,17 +254,33 @@ def learn(paths: Iterable[Path], media_roots: Iterable[Path] = (), input_format:
     """Read timelines an editor corrected after ``tag``, keep each changed label (``corrections``) for its
     media range, in ``store`` (the user's corrections by default), and report what was learned."""
     categories = {h.category.id: h.category for h in (models or load_model_set()).heads}
-    report, files = LearnReport(), decode.MediaFiles()
+    report, files, store = LearnReport(), decode.MediaFiles(), store or CorrectionStore()
     for path in map(Path, paths):
         timeline = read_timeline(path, input_format, files=files)
         report.timelines += 1
         clips = dict(video_clips(timeline))
         for ref in clip_refs(timeline, MediaResolver(path.resolve().parent, tuple(map(Path, media_roots)))):
-            changed = corrections.edited_labels(clips[ref.key], categories)
+            clip = clips[ref.key]
+            if schema.clip_record(clip) is not None:
+                changed = corrections.edited_labels(clip, categories)
+            else:  # an EDL or ALE: compare with what tag noted it wrote for this media range
+                changed = _ledger_changes(ref, clip, categories, files, store)
             if changed:
                 learn_clip(ref, changed, categories, files, str(path), report)
-    (store or CorrectionStore()).add(report.corrections)
+    store.add(report.corrections)
     return report
+
+
+def _ledger_changes(ref: ClipRef, clip, categories, files: decode.MediaFiles, store: CorrectionStore) -> dict:
+    shown = corrections.shown_labels(clip, categories)
+    if not shown or ref.skip_reason:
+        return {}
+    try:
+        r = sampling.media_range(ref, files.probe(ref.media_path))
+        written = store.written_for(files.fingerprint(ref.media_path), r.first, r.end)
+    except (CinemanetError, SkipClip, OSError):
+        return {}
+    return corrections.ledger_changes(shown, written) if written is not None else {}
 
 
 def learn_clip(ref: ClipRef, changed: dict[str, str], categories, files: decode.MediaFiles, source: str,
@@ -348,8 +364,30 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
             annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories,
                               models.get(ref.key, analyzer.models.version))
             annotate.describe_media(clips[ref.key], files.probe(ref.media_path))
+    _note_written(refs, report, files, analyzer.corrections, reporter)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _note_written(refs: list[ClipRef], report: TagReport, files: decode.MediaFiles, store: CorrectionStore,
+                  reporter: Reporter) -> None:
+    """Keep what was written per media range, for ``learn`` from formats that keep no record (EDL, ALE)."""
+    entries = []
+    for ref in refs:
+        labels = report.labels.get(ref.key)
+        if labels is None:
+            continue
+        try:
+            r = sampling.media_range(ref, files.probe(ref.media_path))
+            fingerprint = files.fingerprint(ref.media_path)
+        except (CinemanetError, SkipClip, OSError):
+            continue
+        entries.append((fingerprint, r.first, r.end,
+                        {c: label.label for c, label in labels.labels.items() if not label.uncertain}))
+    try:
+        store.record_written(entries)
+    except CinemanetError as exc:  # the labels are written all the same; only learning from EDL/ALE suffers
+        reporter.warn(f"{exc}: learn will not see what this run wrote into EDLs and ALEs")
 
 
 @dataclass(frozen=True)

@@ -147,13 +147,24 @@ def read_timeline(path: Path, format_name: str | None = None, *, files=None, **a
         title = title_of(adapter)
         raise CinemanetError(f"{path}: cannot read as {title}: {message[:300]}") from None
     if isinstance(result, otio.schema.SerializableCollection):
-        timelines = list(result.find_children(descended_from_type=otio.schema.Timeline, shallow_search=True))
-        if not timelines:
-            raise CinemanetError(f"{path}: contains no timeline")
-        result = timelines[0]
+        result = _timeline_of(result, path)
     if not isinstance(result, otio.schema.Timeline):
         raise CinemanetError(f"{path}: holds a {type(result).__name__}, not a timeline")
     return result
+
+
+def _timeline_of(collection: otio.schema.SerializableCollection, path: Path) -> otio.schema.Timeline:
+    """A collection's first timeline; a bin of clips (an ALE) as one track of them, in the bin's order."""
+    timelines = list(collection.find_children(descended_from_type=otio.schema.Timeline, shallow_search=True))
+    if timelines:
+        return timelines[0]
+    clips = [c for c in collection if isinstance(c, otio.schema.Clip)]
+    if not clips:
+        raise CinemanetError(f"{path}: contains no timeline")
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    for clip in clips:
+        track.append(clip.deepcopy())
+    return otio.schema.Timeline(name=collection.name or Path(path).stem, tracks=[track])
 
 
 class MediaResolver:

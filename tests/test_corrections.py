@@ -97,3 +97,36 @@ def test_learn_says_when_there_is_nothing_to_learn(tmp_path, capsys):
     assert cli.main(["learn", str(tagged)]) == 0
     assert capsys.readouterr().out.strip() == "no corrections found in 1 timeline(s)"
     assert cli.main(["learn", str(tmp_path / "missing.otio")]) == 2
+
+
+def test_a_retitled_edl_locator_and_an_edited_ale_column_are_learned(tmp_path, capsys):
+    """EDLs and ALEs keep no record of ours: learn compares what they show with what tag noted it wrote for
+    each media range. The EDL is read by OTIO's cmx_3600 adapter, the ALE by OTIO's ALE adapter."""
+    edl, ale = tmp_path / "tagged.edl", tmp_path / "tagged.ale"
+    roots = ["--media-root", str(EXAMPLES / "media")]
+    assert cli.main(["tag", str(EXAMPLES / "example.otio"), "-o", str(edl), "-o", str(ale), "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["learn", str(edl), str(ale), "--json", *roots]) == 0  # as written: nothing to learn
+    assert json.loads(capsys.readouterr().out)["corrections"] == {}
+    text = edl.read_text()
+    assert text.count("Shot Framing: Extreme Close Up") == 2  # cat, espresso
+    edited_edl = tmp_path / "edited.edl"
+    edited_edl.write_text(text.replace("Shot Framing: Extreme Close Up", "Shot Framing: Close Up", 1))
+    rows = ale.read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line == "Column") + 1
+    columns = rows[header].split("\t")
+    espresso = next(i for i, line in enumerate(rows) if line.startswith("espresso\t"))
+    cells = rows[espresso].split("\t")
+    assert cells[columns.index("Shot Angle")] == "Aerial"
+    cells[columns.index("Shot Angle")] = "High"  # the assistant's fix in the bin column
+    rows[espresso] = "\t".join(cells)
+    edited_ale = tmp_path / "edited.ale"
+    edited_ale.write_text("\n".join(rows) + "\n")
+    assert cli.main(["learn", str(edited_edl), str(edited_ale), "--json", *roots]) == 0
+    assert json.loads(capsys.readouterr().out)["corrections"] == {"shot.framing": 1, "shot.angle": 1}
+    again = tmp_path / "again.otio"
+    assert cli.main(["tag", str(EXAMPLES / "example.otio"), "-o", str(again), "-q"]) == 0
+    after = _labels(again)
+    assert after["cat"]["shot.framing"]["label"] == "shot.framing.close-up" and after["cat"]["shot.framing"]["editor"]
+    assert after["espresso"]["shot.angle"]["label"] == "shot.angle.high"
+    assert after["espresso"]["shot.framing"]["label"] == "shot.framing.extreme-close-up"  # not edited
