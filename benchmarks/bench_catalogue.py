@@ -10,10 +10,11 @@ fingerprint) whose shots are real rows drawn at random, renumbered. Then, each q
 its peak memory is its own): ``cinemanet-edit search CAT --where QUERY`` wall time and the process's peak
 resident memory, before compaction, after ``index --compact``, with the hits counted. Medians of --repeat.
 
-Then a cut of --clips clips, each inside one shot of the really indexed media, is tagged twice, each in a fresh
-process with the result cache off: normally (decoding and analysing every clip) and with ``--catalogue``
-(labels from the catalogue's shots); prints both wall times, their ratio, and whether every clip's labels
-equal its catalogue row's.
+Before that, ``tag --catalogue`` against a normal ``tag``: a cut of --clips clips, each inside one shot of
+indexed media, tagged twice in fresh processes with the result cache off: normally (decoding and analysing
+every clip) and with ``--catalogue`` (labels from the catalogue's shots); both wall times, their ratio, and
+whether every clip's labels equal their catalogue row's. Twice: over the small archive files above, and over
+bench_tag.py's generated editorial media (1080p DNxHD and H.264, 720p, 360p), indexed first.
 """
 
 from __future__ import annotations
@@ -154,14 +155,28 @@ def same_labels(tagged: Path, real: Path) -> bool:
     return True
 
 
-def tag_side_by_side(workdir: Path, clips: int) -> dict:
-    cut = workdir / "cut.otio"
-    make_cut(workdir / "real", clips, cut)
-    normal, _, _ = timed(["tag", str(cut), "-o", str(workdir / "normal.otio"), "-q", "--force"])
-    recalled, _, _ = timed(["tag", str(cut), "-o", str(workdir / "recalled.otio"), "-q", "--force",
-                            "--catalogue", str(workdir / "real")])
-    equal = same_labels(workdir / "recalled.otio", workdir / "real")
-    print(f"tag of {clips} clips: normal {normal:.1f} s, --catalogue {recalled:.1f} s "
+def hd_catalogue(workdir: Path) -> Path:
+    """bench_tag.py's generated media (1080p DNxHD and H.264, 720p, 360p ProRes/HEVC/H.264) indexed."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_tag import make_media
+
+    from cinemanet_edit.index import run_index
+
+    folder = workdir / "hd-media"
+    folder.mkdir(exist_ok=True)
+    make_media(folder)
+    run_index([folder], workdir / "hd-catalogue")
+    return workdir / "hd-catalogue"
+
+
+def tag_side_by_side(workdir: Path, catalogue: Path, clips: int, name: str) -> dict:
+    cut = workdir / f"cut-{name}.otio"
+    make_cut(catalogue, clips, cut)
+    normal, _, _ = timed(["tag", str(cut), "-o", str(workdir / f"normal-{name}.otio"), "-q", "--force"])
+    recalled, _, _ = timed(["tag", str(cut), "-o", str(workdir / f"recalled-{name}.otio"), "-q", "--force",
+                            "--catalogue", str(catalogue)])
+    equal = same_labels(workdir / f"recalled-{name}.otio", catalogue)
+    print(f"tag of {clips} clips ({name} media): normal {normal:.1f} s, --catalogue {recalled:.1f} s "
           f"({recalled / normal:.3f} of normal); labels equal the catalogue rows': {equal}")
     return {"clips": clips, "normal_seconds": normal, "catalogue_seconds": recalled, "labels_equal": equal}
 
@@ -173,6 +188,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--clips", type=int, default=300)
+    parser.add_argument("--only-tag", action="store_true", help="only the tag --catalogue comparisons")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-catalogue-"))
     os.environ["CINEMANET_NO_CACHE"] = "1"  # both tags analyse for real: the result cache would hide it
@@ -180,6 +196,11 @@ def main() -> None:
     pool = real_rows(workdir)
     print(f"real rows: {pool.num_rows} shots of {len(set(pool['path'].to_pylist()))} files "
           f"({time.perf_counter() - started:.0f} s)")
+    tagging = {"real": tag_side_by_side(workdir, workdir / "real", args.clips, "archive"),
+               "hd": tag_side_by_side(workdir, hd_catalogue(workdir), args.clips, "hd")}
+    if args.only_tag:
+        print(json.dumps({"tag": tagging}))
+        return
     catalogue = workdir / "big"
     shutil.rmtree(catalogue, ignore_errors=True)
     started = time.perf_counter()
@@ -197,7 +218,6 @@ def main() -> None:
         assert a["hits"] == b["hits"], "compaction changed the answer"
         print(f"{query!r}: {a['hits']} hits; before compaction {b['seconds']:.2f} s, {b['peak_mb']:.0f} MB; "
               f"after {a['seconds']:.2f} s, {a['peak_mb']:.0f} MB; speed-up {b['seconds'] / a['seconds']:.1f}x")
-    tagging = tag_side_by_side(workdir, args.clips)
     print(json.dumps({"shots": args.shots, "parts": args.parts, "before": before, "after": after,
                       "compact_seconds": compact_s, "compact_peak_mb": compact_peak / 2**20, "tag": tagging}))
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .errors import CinemanetError
 from .files import atomic_write
+from .sanitize import one_line
 from .taxonomy import Category, known_category
 from .types import CategoryLabel
 
@@ -36,6 +37,8 @@ LOCK = "_compact.lock"
 COMPACT_ROWS = 1_000_000  # rows per compacted file
 ROW_GROUP = 65_536  # rows per row group: what one search step reads
 AUTO_COMPACT_PARTS = 2_000  # index compacts by itself past this many part files
+MAX_MANIFEST = 1 << 20  # bytes: a manifest names a handful of files
+MAX_GROUP_BYTES = 1 << 31  # a row group that would unpack to more than this is a hostile file, not ours
 
 
 def vocabulary_titles(categories: dict[str, Category]) -> dict[str, dict[str, str]]:
@@ -101,7 +104,8 @@ class ShotRow:
         """A search hit as one tab-separated line: file, shot, source timecodes, cinematography labels."""
         labels = ", ".join(f"{label.title or label.label} {label.confidence:.0%}"
                            for c, label in self.labels.items() if c.startswith("shot."))
-        return f"{self.path}\tshot {self.shot}\t{self.start_timecode}-{self.end_timecode}\t{labels}"
+        path = one_line(self.path).replace("\t", " ")  # a hostile name must not break the line format
+        return f"{path}\tshot {self.shot}\t{self.start_timecode}-{self.end_timecode}\t{one_line(labels)}"
 
 
 @dataclass
@@ -229,12 +233,17 @@ class Catalogue:
         return sorted(p for p in self.folder.glob("part-*.parquet") if p.is_file() and not p.is_symlink())
 
     def manifest(self) -> dict:
-        """The compacted files' generation and names (an unreadable manifest reads as none)."""
+        """The compacted files' generation and names (an unreadable, oversized or linked manifest reads as
+        none: its files are then left out, never something outside the folder taken in)."""
+        path = self.folder / MANIFEST
         try:
-            data = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
-            files = [f for f in data["files"] if isinstance(f, str) and f.startswith("compact-") and "/" not in f]
-            return {"generation": int(data["generation"]), "files": files}
-        except (OSError, ValueError, KeyError, TypeError):
+            if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_MANIFEST:
+                return {"generation": 0, "files": []}
+            data = json.loads(path.read_text(encoding="utf-8"))
+            files = [f for f in data["files"] if isinstance(f, str) and f.startswith("compact-") and "/" not in f
+                     and "\\" not in f]
+            return {"generation": max(0, int(data["generation"])), "files": files}
+        except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError):
             return {"generation": 0, "files": []}
 
     def is_catalogue(self) -> bool:
@@ -258,22 +267,26 @@ class Catalogue:
                 bad.append(SkippedFile(str(p), "a link or not a regular file, not a catalogue part"))
                 continue
             try:
-                found = pq.read_schema(p)
+                meta = pq.read_metadata(p)
+                found = meta.schema.to_arrow_schema()
             except Exception as exc:  # noqa: BLE001 - whatever a damaged file raises, it is one warning
                 bad.append(SkippedFile(str(p), reason(exc)))
                 continue
-            meta = found.metadata or {}
-            if b"cinemanet.schema" not in meta or not set(BASE_COLUMNS) <= set(found.names):
+            if any(meta.row_group(i).total_byte_size > MAX_GROUP_BYTES for i in range(meta.num_row_groups)):
+                bad.append(SkippedFile(str(p), "a row group larger than any catalogue writes (over 2 GB unpacked)"))
+                continue
+            keys = found.metadata or {}
+            if b"cinemanet.schema" not in keys or not set(BASE_COLUMNS) <= set(found.names):
                 bad.append(SkippedFile(str(p), "not a catalogue part (a Parquet file of something else)"))
                 continue
             try:
-                categories = tuple(c for c in json.loads(meta.get(b"cinemanet.categories", b"[]"))
+                categories = tuple(c for c in json.loads(keys.get(b"cinemanet.categories", b"[]"))
                                    if isinstance(c, str) and {column(c), f"{column(c)}_confidence",
                                                               f"{column(c)}_scores"} <= set(found.names))
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, RecursionError):
                 categories = ()
             good.append(DataFile(p, categories, frozenset(found.names), p.name.startswith("compact-"),
-                                 _version(meta)))
+                                 _version(keys)))
         return sorted(good, key=lambda f: f.compacted), bad
 
     def scan(self, columns: list[str] | None, skipped: list[SkippedFile]) -> Iterator[tuple[DataFile, RowGroup]]:

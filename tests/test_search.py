@@ -231,3 +231,23 @@ def test_compacted_parts_of_older_schemas_read_as_undecided(tmp_path):
     compact(Catalogue(folder))
     assert Catalogue(folder).rows() == old
     assert all(label.threshold is None for r in old for label in r.labels.values())
+
+
+def test_a_hostile_manifest_takes_nothing_in(generated, tmp_path):
+    folder, rows = generated
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pq.write_table(pa.table({"x": [1]}), outside / "compact-9-0.parquet")
+    for text in ('{"generation": 1, "files": ["../outside/compact-9-0.parquet"]}',
+                 '{"generation": 1e999, "files": "compact-1-0.parquet"}', "[" * 100000, "not json"):
+        (folder / "_compacted.json").write_text(text)
+        assert Catalogue(folder).manifest()["files"] == [] and len(Catalogue(folder).rows()) == len(rows)
+    (folder / "_compacted.json").unlink()
+    (folder / "_compacted.json").symlink_to(outside / "m.json")
+    (outside / "m.json").write_text('{"generation": 3, "files": ["compact-9-0.parquet"]}')
+    assert Catalogue(folder).manifest() == {"generation": 0, "files": []}
+
+
+def test_a_hit_prints_on_one_line_whatever_its_path(tmp_path):
+    rows = _rows("/media/odd\nname\tx.mov", 1, random.Random(5))
+    assert "\n" not in rows[0].line() and rows[0].line().count("\t") == 3
