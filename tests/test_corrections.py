@@ -57,9 +57,9 @@ def test_an_editors_correction_survives_a_retag_in_otio_and_fcpxml(tmp_path, cap
     assert cli.main(["tag", str(EXAMPLES / "example.otio"), "-o", str(tagged), "-o", str(tagged_xml), "-q"]) == 0
     before = _labels(tagged)
     cut = otio.adapters.read_from_file(str(tagged))
-    astronaut = next(c for c in cut.find_clips() if c.name == "astronaut")
-    marker = next(m for m in astronaut.markers if m.name.startswith("Shot Type"))
-    marker.name = "Shot Type: Portrait"  # the editor's fix of "Over the Shoulder"
+    espresso = next(c for c in cut.find_clips() if c.name == "espresso")
+    marker = next(m for m in espresso.markers if m.name.startswith("Shot Angle"))
+    marker.name = "Shot Angle: High"  # the editor's fix of "Aerial"
     edited = tmp_path / "edited.otio"
     otio.adapters.write_to_file(cut, str(edited))
     xml = tagged_xml.read_text(encoding="utf-8")
@@ -73,19 +73,19 @@ def test_an_editors_correction_survives_a_retag_in_otio_and_fcpxml(tmp_path, cap
     roots = ["--media-root", str(EXAMPLES / "media")]  # the example names its media relative to itself
     assert cli.main(["learn", str(edited), str(edited_xml), "--json", *roots]) == 0
     learned = json.loads(capsys.readouterr().out)
-    assert learned == {"timelines": 2, "corrections": {"shot.type": 1, "shot.framing": 1}, "skipped": []}
+    assert learned == {"timelines": 2, "corrections": {"shot.angle": 1, "shot.framing": 1}, "skipped": []}
     again = tmp_path / "again.otio"
     assert cli.main(["tag", str(edited), "-o", str(again), "-q", *roots]) == 0
     after = _labels(again)
-    fixed_type, fixed_framing = after["astronaut"]["shot.type"], after["cat"]["shot.framing"]
-    assert fixed_type["label"] == "shot.type.portrait" and fixed_type["editor"] is True
+    fixed_angle, fixed_framing = after["espresso"]["shot.angle"], after["cat"]["shot.framing"]
+    assert fixed_angle["label"] == "shot.angle.high" and fixed_angle["editor"] is True
     assert fixed_framing["label"] == "shot.framing.close-up" and fixed_framing["editor"] is True
     for name, labels in before.items():  # everything else as the model wrote it the first time
         for category, entry in labels.items():
-            if (name, category) not in {("astronaut", "shot.type"), ("cat", "shot.framing")}:
+            if (name, category) not in {("espresso", "shot.angle"), ("cat", "shot.framing")}:
                 assert after[name][category] == entry, (name, category)
     markers = {m.name for c in otio.adapters.read_from_file(str(again)).find_clips() for m in c.markers}
-    assert "Shot Type: Portrait" in markers and "Shot Type: Over the Shoulder" not in markers
+    assert "Shot Angle: High" in markers and "Shot Angle: Aerial" not in markers
     from_xml = tmp_path / "again.fcpxml"
     assert cli.main(["tag", str(edited_xml), "-o", str(from_xml), "-q", *roots]) == 0
     assert 'value="Close Up, Animal, Egyptian cat"' in from_xml.read_text(encoding="utf-8")

@@ -40,3 +40,15 @@ def test_a_multi_label_yes_below_even_odds_is_never_written():
     p = np.c_[np.linspace(0.31, 0.99, 200), np.full(200, 0.01)]  # every image of label 0, at any score
     assert choose_thresholds(y, p, multi_label=True)[0] == 0.5
     assert choose_thresholds(y, p, multi_label=False)[0] == 0.3
+
+
+def test_a_label_measured_wrong_on_film_is_never_written_whatever_the_web_stills_say():
+    from cinemanet_edit.training.thresholds import NEVER, choose_thresholds, film_vetoes
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    p = np.stack([np.where(y == 0, 0.95, 0.05), np.where(y == 1, 0.95, 0.05)], 1)  # perfect on these
+    assert choose_thresholds(y, p, False).tolist() == [0.3, 0.3]
+    never = film_vetoes(["shot.type.master", "shot.type.over-the-shoulder"])
+    assert never.tolist() == [False, True]
+    assert choose_thresholds(y, p, False, never=never).tolist() == [0.3, NEVER]

@@ -21,7 +21,7 @@ from ..taxonomy import Category
 from .data import Example, group_near_duplicates, split_by_group
 from .features import FeatureSet, extract_features, hash_images
 from .linear import DomainFolds, Metrics, evaluate, fit_linear, fit_temperature, group_folds, predict_linear
-from .thresholds import PRECISION_TARGET, Coverage, choose_thresholds, cross_fitted
+from .thresholds import MEASURED_ON_FILM, PRECISION_TARGET, Coverage, choose_thresholds, cross_fitted, film_vetoes
 
 
 @dataclass
@@ -118,8 +118,9 @@ def train_category(fs: FeatureSet, category: Category, validation: float = 0.2, 
     val_domains = np.array([fs.examples[present[i]].domain for i in val_idx])
     by_domain = {d: evaluate(y_all[val_idx][val_domains == d], p_val[val_domains == d], label_ids)
                  for d in dict.fromkeys(val_domains.tolist())} if len(set(val_domains.tolist())) > 1 else {}
-    thresholds = choose_thresholds(y_all[val_idx], p_val, category.multi_label, val_domains)
-    covered = cross_fitted(y_all[val_idx], p_val, groups[val_idx], val_domains, category.multi_label, seed)
+    never = film_vetoes(label_ids)
+    thresholds = choose_thresholds(y_all[val_idx], p_val, category.multi_label, val_domains, never=never)
+    covered = cross_fitted(y_all[val_idx], p_val, groups[val_idx], val_domains, category.multi_label, seed, never)
     domains = {}
     if domain_repeats:
         folds_data = DomainFolds(x, y_all, np.array([fs.examples[i].domain for i in present]), groups,
@@ -253,6 +254,8 @@ def _threshold_section(category, metrics: dict) -> str:
         return f"| {name} | {c['n']} | {c['written']} | {precision} | {c['share_labelled']:.0%} |"
 
     rows = "\n".join(row(name, c) for name, c in metrics["written_labels"].items())
+    vetoed = "".join(f"\n{lab.title} is never written by default: {MEASURED_ON_FILM[lab.id]}; the web stills alone "
+                     "would have let it through." for lab in category.labels if lab.id in MEASURED_ON_FILM)
     return f"""
 ## Default thresholds
 
@@ -260,7 +263,7 @@ A label is written (marker, keyword, metadata not marked uncertain) only at or a
 score at which, on the held-out images (the validated fit), that label when written was right at least
 {PRECISION_TARGET:.0%} of the time, over all of them and in each data source with enough of them to judge by
 ("never": it did not get there; `--min-confidence` overrides all of them):
-{limits}.
+{limits}.{vetoed}
 
 What they give, cross-fitted (thresholds chosen on one half of the held-out groups, scored on the other half,
 both ways, pooled), all and per data source:
