@@ -160,7 +160,7 @@ def _labels(table, category: str, titles: dict[str, str]) -> list[CategoryLabel 
     for label, confidence, scores, threshold, uncertain, not_applicable, holds in zip(
             values(""), values("_confidence"), values("_scores"), values("_threshold"), values("_uncertain"),
             values("_not_applicable"), values("_holds"), strict=True):
-        if label is None:
+        if label is None or not isinstance(confidence, (int, float)):  # no label, or one no catalogue writes
             out.append(None)
             continue
         threshold = threshold if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else None
@@ -181,6 +181,20 @@ class DataFile:
     columns: frozenset[str]
     compacted: bool
     version: int = SCHEMA_VERSION
+
+
+def _mistyped(found) -> str | None:
+    """The first column whose type is not the one our schema gives it (a hostile or foreign part)."""
+    expected = schema([])
+    types = {f.name: f.type for f in expected}
+    suffixes = {f.name.removeprefix("c"): f.type for f in schema(["c"]) if f.name.startswith("c")}
+    for f in found:
+        want = types.get(f.name)
+        if want is None:
+            want = next((t for suffix, t in suffixes.items() if suffix and f.name.endswith(suffix)), None)
+        if want is not None and not f.type.equals(want):
+            return f.name
+    return None
 
 
 def _version(meta: dict) -> int:
@@ -279,12 +293,19 @@ class Catalogue:
             if b"cinemanet.schema" not in keys or not set(BASE_COLUMNS) <= set(found.names):
                 bad.append(SkippedFile(str(p), "not a catalogue part (a Parquet file of something else)"))
                 continue
+            wrong = _mistyped(found)
+            if wrong:
+                bad.append(SkippedFile(str(p), f"not a catalogue part (column {wrong} has the wrong type)"))
+                continue
             try:
                 categories = tuple(c for c in json.loads(keys.get(b"cinemanet.categories", b"[]"))
                                    if isinstance(c, str) and {column(c), f"{column(c)}_confidence",
                                                               f"{column(c)}_scores"} <= set(found.names))
             except (ValueError, TypeError, RecursionError):
                 categories = ()
+            if any(not found.field(column(c)).type.equals(arrow()[0].string()) for c in categories):
+                bad.append(SkippedFile(str(p), "not a catalogue part (a label column is not text)"))
+                continue
             good.append(DataFile(p, categories, frozenset(found.names), p.name.startswith("compact-"),
                                  _version(keys)))
         return sorted(good, key=lambda f: f.compacted), bad

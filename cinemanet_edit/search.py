@@ -68,12 +68,12 @@ def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> H
     titles = vocabulary_titles(categories)
     for data, group in catalogue.scan(wanted, hits.skipped):
         hits.scanned += group.table.num_rows
-        mask = evaluate(node, group.table, min_confidence)
-        if mask.any():  # only now the whole rows, and only the hits among them
-            try:
+        try:
+            mask = evaluate(node, group.table, min_confidence)
+            if mask.any():  # only now the whole rows, and only the hits among them
                 hits.rows += rows_of(group.whole().filter(pa.array(mask)), data, titles)
-            except Exception as exc:  # noqa: BLE001 - a damaged page in a column the query did not name
-                hits.skipped.append(SkippedFile(str(data.path), reason(exc)))
+        except Exception as exc:  # noqa: BLE001 - a damaged page, or values no catalogue writes
+            hits.skipped.append(SkippedFile(str(data.path), reason(exc)))
     hits.rows.sort(key=lambda r: (r.path, r.shot))
     return hits
 

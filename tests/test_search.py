@@ -251,3 +251,17 @@ def test_a_hostile_manifest_takes_nothing_in(generated, tmp_path):
 def test_a_hit_prints_on_one_line_whatever_its_path(tmp_path):
     rows = _rows("/media/odd\nname\tx.mov", 1, random.Random(5))
     assert "\n" not in rows[0].line() and rows[0].line().count("\t") == 3
+
+
+def test_a_part_with_columns_of_the_wrong_type_is_left_out(generated, capsys):
+    folder, rows = generated
+    part = Catalogue(folder).parts()[0]
+    table = pq.read_table(part)
+    for name, values in (("shot", pa.array(["one"] * table.num_rows)),
+                         ("shot_framing", pa.array(list(range(table.num_rows))))):
+        bad = table.set_column(table.column_names.index(name), name, values)
+        pq.write_table(bad.replace_schema_metadata(table.schema.metadata), part)
+        assert cli.main(["search", str(folder), "--where", "shot.framing != close-up"]) == 0
+        err = capsys.readouterr().err
+        assert "wrong type" in err or "not text" in err
+        assert "internal error" not in err and "Traceback" not in err
