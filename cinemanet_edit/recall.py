@@ -4,7 +4,8 @@ An archive indexed once already holds every shot of its media with its labels. A
 needs no decoding: each clip's media is found in the catalogue (by content fingerprint; by file name and
 timecode when asked, for proxies and copies that differ in content), and the clip takes the labels of the
 catalogued shot that covers most of its source range, if that shot covers at least half of it. Clips the
-catalogue does not cover are analysed as usual. The labels and the model version are the catalogue's.
+catalogue does not cover are analysed as usual, and so is a clip that two catalogued files of its name would
+both cover (camera cards reuse names). The labels and the model version are the catalogue's.
 """
 
 from __future__ import annotations
@@ -110,14 +111,18 @@ def _covering(ref: ClipRef, info: MediaInfo, rows: list[ShotRow], match: str) ->
         r = media_range(ref, info)
     except SkipClip:
         return None
-    best, most = None, 0
+    best, most, sources = None, 0, set()
     for row in rows:
         if match == "name" and exact_rate(row.rate) != info.rate:
             continue  # a proxy at another rate: its frame numbers are not this file's
         offset = row.media_start_frame if match == "content" else int(r.origin)
         lo, hi = max(r.first, row.start_frame - offset), min(r.end, row.end_frame - offset)
+        if hi - lo >= COVER * (r.end - r.first):
+            sources.add(row.fingerprint)
         if hi - lo > most:
             best, most = row, hi - lo
+    if len(sources) > 1:
+        return None  # two files of that name cover the clip (camera cards reuse names): analysed, not guessed
     return best if best is not None and most >= COVER * (r.end - r.first) else None
 
 

@@ -545,6 +545,18 @@ def test_tag_from_the_catalogue_by_name_for_a_proxy(catalogue, archive, tmp_path
     assert cli.main(["tag", str(cut), "-o", str(out), "--catalogue", str(folder), "--catalogue-match", "name",
                      "--json", "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["from_catalogue"] == 1
+    # another card's a.mp4 with the same timecode in the catalogue: which one is it? analysed, not guessed
+    other_card = tmp_path / "card2" / "a.mp4"
+    other_card.parent.mkdir()
+    make_cut(other_card, [4, 5, 6])
+    two = tmp_path / "two"
+    for part in folder.iterdir():
+        (two / part.name).parent.mkdir(exist_ok=True)
+        (two / part.name).write_bytes(part.read_bytes())
+    run_index([other_card], two)
+    assert cli.main(["tag", str(cut), "-o", str(out), "--catalogue", str(two), "--catalogue-match", "name",
+                     "--json", "--force"]) == 0
+    assert json.loads(capsys.readouterr().out)["from_catalogue"] == 0
 
 
 # ---------------------------------------------------------------- watch folders
