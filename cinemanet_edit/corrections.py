@@ -39,6 +39,7 @@ class Correction:
     label: str
     title: str
     source: str = ""  # the edited timeline it was learned from
+    media: str = ""  # the media file's path when it was learned (its frames are what a retrain would need)
 
 
 def corrections_path() -> Path:
@@ -67,17 +68,21 @@ class CorrectionStore:
                        "PRIMARY KEY (fingerprint, first, end_, category))")
             db.execute("CREATE TABLE IF NOT EXISTS written (fingerprint TEXT, first INTEGER, end_ INTEGER, "
                        "category TEXT, label TEXT, at REAL, PRIMARY KEY (fingerprint, first, end_, category))")
+            columns = {row[1] for row in db.execute("PRAGMA table_info(corrections)")}
+            if "media" not in columns:  # a store from before media paths were kept
+                db.execute("ALTER TABLE corrections ADD COLUMN media TEXT DEFAULT ''")
             return db
         except (OSError, sqlite3.Error) as exc:
             raise CinemanetError(f"{self.path}: cannot open the corrections ({exc})") from None
 
     def add(self, corrections: Iterable[Correction]) -> int:
-        rows = [(c.fingerprint, c.first, c.end, c.category, c.label, c.title, c.source, time.time())
+        rows = [(c.fingerprint, c.first, c.end, c.category, c.label, c.title, c.source, time.time(), c.media)
                 for c in corrections]
         db = self._connect(create=True)
         try:
             with db:
-                db.executemany("INSERT OR REPLACE INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT OR REPLACE INTO corrections (fingerprint, first, end_, category, label, title, "
+                               "source, at, media) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             raise CinemanetError(f"{self.path}: cannot write the corrections ({exc})") from None
         finally:
@@ -90,9 +95,10 @@ class CorrectionStore:
         if db is None:
             return {}
         try:
-            rows = db.execute("SELECT fingerprint, first, end_, category, label, title, source FROM corrections "
-                              "WHERE fingerprint = ? AND first < ? AND end_ > ? ORDER BY at", (fingerprint, end, first))
-            found = [Correction(*row) for row in rows]
+            rows = db.execute("SELECT fingerprint, first, end_, category, label, title, source, media FROM "
+                              "corrections WHERE fingerprint = ? AND first < ? AND end_ > ? ORDER BY at",
+                              (fingerprint, end, first))
+            found = [Correction(*row[:7], media=row[7] or "") for row in rows]
         except sqlite3.Error as exc:
             raise CinemanetError(f"{self.path}: cannot read the corrections ({exc})") from None
         finally:

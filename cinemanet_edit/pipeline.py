@@ -296,7 +296,8 @@ def learn_clip(ref: ClipRef, changed: dict[str, str], categories, files: decode.
         return
     for category, label in changed.items():
         report.corrections.append(corrections.Correction(fingerprint, r.first, r.end, category, label,
-                                                         corrections.titled(categories[category], label), source))
+                                                         corrections.titled(categories[category], label), source,
+                                                         str(ref.media_path)))
 
 
 def _plans(refs: list[ClipRef], files: decode.MediaFiles, policy: SamplingPolicy, result: Analysis,

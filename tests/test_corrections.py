@@ -130,3 +130,21 @@ def test_a_retitled_edl_locator_and_an_edited_ale_column_are_learned(tmp_path, c
     assert after["cat"]["shot.framing"]["label"] == "shot.framing.close-up" and after["cat"]["shot.framing"]["editor"]
     assert after["espresso"]["shot.angle"]["label"] == "shot.angle.high"
     assert after["espresso"]["shot.framing"]["label"] == "shot.framing.extreme-close-up"  # not edited
+
+
+def test_a_store_from_before_media_paths_were_kept_still_reads_and_takes_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE corrections (fingerprint TEXT, first INTEGER, end_ INTEGER, category TEXT, label TEXT, "
+               "title TEXT, source TEXT, at REAL, PRIMARY KEY (fingerprint, first, end_, category))")
+    db.execute("INSERT INTO corrections VALUES ('abc', 0, 100, 'shot.framing', 'shot.framing.medium', 'Medium', "
+               "'cut.otio', 1.0)")
+    db.commit()
+    db.close()
+    store = CorrectionStore(path)
+    assert store.for_range("abc", 0, 100)["shot.framing"].media == ""
+    store.add([Correction("abc", 200, 300, "shot.angle", "shot.angle.low", "Low", "cut.otio", "/media/a.mov")])
+    assert store.for_range("abc", 200, 300)["shot.angle"].media == "/media/a.mov"
+    assert store.for_range("abc", 0, 100)["shot.framing"].label == "shot.framing.medium"
