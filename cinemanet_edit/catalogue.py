@@ -310,18 +310,23 @@ class Catalogue:
                                  _version(keys)))
         return sorted(good, key=lambda f: f.compacted), bad
 
-    def scan(self, columns: list[str] | None, skipped: list[SkippedFile]) -> Iterator[tuple[DataFile, RowGroup]]:
+    def scan(self, columns: list[str] | None, skipped: list[SkippedFile],
+             found: tuple[list[DataFile], list[SkippedFile]] | None = None) -> Iterator[tuple[DataFile, RowGroup]]:
         """Every row group of every readable file, read with ``columns`` (those the file has; None: all),
         ``path`` always among them. A compacted row whose path a part holds is left out (the part is newer).
-        A file that fails while being read is added to ``skipped``; its earlier row groups stand."""
+        ``found``: what ``data_files`` gave, when the caller already asked (each footer is read once). A file
+        that fails while being read is added to ``skipped``; its earlier row groups stand."""
         pa, pq = arrow()
         import pyarrow.compute as pc
 
-        files, bad = self.data_files()
+        files, bad = found if found is not None else self.data_files()
         skipped.extend(bad)
         in_parts: set[str] = set()
+        newer = None  # the paths parts hold, as an Arrow array: parts come first, so it is built once
         for data in files:
             wanted = None if columns is None else [c for c in dict.fromkeys(["path", *columns]) if c in data.columns]
+            if data.compacted and newer is None:
+                newer = pa.array(sorted(in_parts), pa.string())
             try:
                 reader = pq.ParquetFile(data.path)
                 for index in range(reader.num_row_groups):
@@ -329,8 +334,8 @@ class Catalogue:
                     keep = None
                     if not data.compacted:
                         in_parts.update(table.column("path").unique().to_pylist())
-                    elif in_parts:
-                        keep = pc.invert(pc.is_in(table["path"], value_set=pa.array(sorted(in_parts))))
+                    elif len(newer):
+                        keep = pc.invert(pc.is_in(table["path"], value_set=newer))
                         table = table.filter(keep)
                     yield data, RowGroup(reader, index, keep, table)
             except Exception as exc:  # noqa: BLE001 - a damaged page: the file is named, the search goes on

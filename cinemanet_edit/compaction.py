@@ -154,14 +154,15 @@ def compact(catalogue: Catalogue) -> CompactReport:
     report = CompactReport()
     with _locked(folder / LOCK):
         _clear_leftovers(catalogue)
-        files, _ = catalogue.data_files()  # scan below names the bad ones
+        found = catalogue.data_files()
+        files = found[0]
         stamps = {f.path: _stamp(f.path) for f in files if not f.compacted}
         categories = list(dict.fromkeys(c for f in files for c in f.categories))
         arrow_schema = schema(categories)
         generation = catalogue.manifest()["generation"] + 1
         writer = _Writer(folder, generation, arrow_schema)
         try:
-            for data, group in catalogue.scan(None, report.skipped):
+            for data, group in catalogue.scan(None, report.skipped, found):  # the files stamped above
                 report.rows += group.table.num_rows
                 writer.add(_conform(group.table, arrow_schema, data.version))
             report.files = writer.finish()

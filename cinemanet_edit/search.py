@@ -59,14 +59,14 @@ def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> H
     catalogue = Catalogue(catalogue_folder)
     if not catalogue.is_catalogue():
         raise CinemanetError(f"{catalogue_folder}: no catalogue here (run cinemanet-edit index first)")
-    files, _ = catalogue.data_files()
-    categories = catalogue_categories(catalogue, files, query)
+    found = catalogue.data_files()
+    categories = catalogue_categories(catalogue, found, query)
     node = parse_query(query, categories)
     wanted = [column(c) + s for c in sorted(_categories_of(node)) for s in SUFFIXES]
     hits = Hits()
     pa, _ = arrow()
     titles = vocabulary_titles(categories)
-    for data, group in catalogue.scan(wanted, hits.skipped):
+    for data, group in catalogue.scan(wanted, hits.skipped, found):
         hits.scanned += group.table.num_rows
         try:
             mask = evaluate(node, group.table, min_confidence)
@@ -193,22 +193,23 @@ def _condition(cond: Condition, cols: _Columns, min_confidence: float) -> np.nda
 # ------------------------------------------------------------------------------------------------ vocabularies
 
 
-def catalogue_categories(catalogue: Catalogue, files: list[DataFile], query: str = "") -> dict[str, Category]:
+def catalogue_categories(catalogue: Catalogue, found: tuple[list[DataFile], list[SkippedFile]],
+                         query: str = "") -> dict[str, Category]:
     """The installed model's categories, and each other category the catalogue holds that ``query`` names, with
     the labels its rows carry (a catalogue indexed with other heads stays searchable)."""
     categories = {h.category.id: h.category for h in load_model_set().heads}
-    foreign = {c for f in files for c in f.categories if c not in categories and c in query}
+    foreign = {c for f in found[0] for c in f.categories if c not in categories and c in query}
     for category_id in sorted(foreign):
-        categories[category_id] = _seen_category(catalogue, category_id)
+        categories[category_id] = _seen_category(catalogue, category_id, found)
     return categories
 
 
-def _seen_category(catalogue: Catalogue, category_id: str) -> Category:
+def _seen_category(catalogue: Catalogue, category_id: str, found) -> Category:
     import pyarrow.compute as pc
 
     c = column(category_id)
     names: dict[str, str] = {}
-    for _, group in catalogue.scan([c, f"{c}_scores"], []):
+    for _, group in catalogue.scan([c, f"{c}_scores"], [], found):
         table = group.table
         if c not in table.column_names:
             continue

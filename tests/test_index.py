@@ -37,6 +37,14 @@ pa = pytest.importorskip("pyarrow")
 import pyarrow.dataset as ds  # noqa: E402
 
 
+def _copy_of(folder: Path, target: Path) -> Path:
+    """A copy of a catalogue folder (the module's catalogue stays as the fixture made it)."""
+    target.mkdir()
+    for part in folder.iterdir():
+        (target / part.name).write_bytes(part.read_bytes())
+    return target
+
+
 def _keys(rows) -> list[tuple[str, int]]:
     return [(r.path, r.shot) for r in rows]
 
@@ -122,10 +130,7 @@ def test_index_writes_one_row_per_shot_readable_by_any_parquet_reader(catalogue,
 
 def test_a_second_run_analyses_nothing_and_a_changed_file_again(catalogue, archive, tmp_path):
     folder, _ = catalogue
-    work = tmp_path / "cat"
-    work.mkdir()
-    for part in folder.iterdir():
-        (work / part.name).write_bytes(part.read_bytes())
+    work = _copy_of(folder, tmp_path / "cat")
     again = run_index([archive], work)
     assert (again.indexed, again.already, again.shots) == (0, 3, 0)
     before = {p.name: p.read_bytes() for p in work.glob("part-*")}
@@ -374,10 +379,7 @@ def test_a_missing_input_folder_is_an_error(tmp_path, capsys):
 
 def test_index_compact_from_the_cli_keeps_every_answer(catalogue, tmp_path, capsys):
     folder, _ = catalogue
-    work = tmp_path / "cat"
-    work.mkdir()
-    for part in folder.iterdir():
-        (work / part.name).write_bytes(part.read_bytes())
+    work = _copy_of(folder, tmp_path / "cat")
     query = "shot.framing in (extreme-close-up, close-up, medium, long, extreme-long)"
     before = _keys(search(work, query).rows)
     assert cli.main(["index", "--compact", "-o", str(work)]) == 0
@@ -549,10 +551,7 @@ def test_tag_from_the_catalogue_by_name_for_a_proxy(catalogue, archive, tmp_path
     other_card = tmp_path / "card2" / "a.mp4"
     other_card.parent.mkdir()
     make_cut(other_card, [4, 5, 6])
-    two = tmp_path / "two"
-    for part in folder.iterdir():
-        (two / part.name).parent.mkdir(exist_ok=True)
-        (two / part.name).write_bytes(part.read_bytes())
+    two = _copy_of(folder, tmp_path / "two")
     run_index([other_card], two)
     assert cli.main(["tag", str(cut), "-o", str(out), "--catalogue", str(two), "--catalogue-match", "name",
                      "--json", "--force"]) == 0
@@ -630,10 +629,7 @@ def test_watch_indexes_arrivals_not_files_being_written_and_loses_nothing_over_a
 
 def test_index_over_a_damaged_part_names_it_and_indexes_its_file_again(catalogue, archive, tmp_path, capsys):
     folder, _ = catalogue
-    work = tmp_path / "cat"
-    work.mkdir()
-    for part in folder.iterdir():
-        (work / part.name).write_bytes(part.read_bytes())
+    work = _copy_of(folder, tmp_path / "cat")
     damaged = sorted(work.glob("part-*.parquet"))[0]
     damaged.write_bytes(damaged.read_bytes()[:100])
     assert cli.main(["index", str(archive), "-o", str(work), "--json"]) == 0
