@@ -101,9 +101,11 @@ class ShotRow:
                 "labels": self.label_json()}
 
     def line(self) -> str:
-        """A search hit as one tab-separated line: file, shot, source timecodes, cinematography labels."""
-        labels = ", ".join(f"{label.title or label.label} {label.confidence:.0%}"
-                           for c, label in self.labels.items() if c.startswith("shot."))
+        """A search hit as one tab-separated line: file, shot, source timecodes, the cinematography labels tag
+        writes (an uncertain or not-applicable one is only in ``--json``, with its score and reason)."""
+        labels = ", ".join(f"{title} {label.confidence:.0%}" for c, label in self.labels.items()
+                           if c.startswith("shot.") and not label.uncertain
+                           for title in [label.title or label.label])
         path = one_line(self.path).replace("\t", " ")  # a hostile name must not break the line format
         return f"{path}\tshot {self.shot}\t{self.start_timecode}-{self.end_timecode}\t{one_line(labels)}"
 

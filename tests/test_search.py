@@ -265,3 +265,14 @@ def test_a_part_with_columns_of_the_wrong_type_is_left_out(generated, capsys):
         err = capsys.readouterr().err
         assert "wrong type" in err or "not text" in err
         assert "internal error" not in err and "Traceback" not in err
+
+
+def test_a_hit_line_names_only_the_labels_tag_writes():
+    from dataclasses import replace
+
+    (row,) = _rows("/media/a.mov", 1, random.Random(5))
+    sure = CategoryLabel("shot.framing", "shot.framing.medium", "Medium", 0.97, {"shot.framing.medium": 0.97})
+    unsure = CategoryLabel("shot.type", "shot.type.over-the-shoulder", "Over the Shoulder", 0.92, {},
+                           uncertain=True, reason="below its threshold 1.00")
+    line = replace(row, labels={"shot.framing": sure, "shot.type": unsure}).line()
+    assert line.endswith("\tMedium 97%") and "Over the Shoulder" not in line
