@@ -28,8 +28,8 @@ def marker_name(category: Category, title: str) -> str:
 
 
 def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, Category],
-             model_version: str) -> None:
-    """Replace our markers and metadata on ``clip`` with ``result``.
+             model_version: str) -> ClipRecord:
+    """Replace our markers and metadata on ``clip`` with ``result``; returns the record as written.
 
     One marker per category spans the clip's trimmed source range (a marker's range is in source time in
     every OTIO adapter), so NLEs show it on the clip and keyword ranges can be built from it. A label not to be
@@ -41,7 +41,8 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
     rate = source.start_time.rate
     labels = result.labels
     frames = tuple(round(t if rate == result.rate else t * rate / result.rate, 3) for t in result.source_times)
-    schema.write_clip_record(clip, ClipRecord(model_version, labels, Samples(rate, frames, result.frames_requested)))
+    written = schema.write_clip_record(clip, ClipRecord(model_version, labels,
+                                                        Samples(rate, frames, result.frames_requested)))
     for category_id, label in labels.items():
         if label.uncertain:
             continue  # an editor must be able to trust every marker
@@ -57,6 +58,7 @@ def annotate(clip: otio.schema.Clip, result: ClipLabels, categories: dict[str, C
         # OTIO's FCP7 XML writer takes a marker's comment from here (Premiere, Resolve show it)
         marker.metadata["fcp_xml"] = {"comment": f"{label.title} ({sure}) - {category.title}"}
         clip.markers.append(marker)
+    return written
 
 
 def describe_media(clip: otio.schema.Clip, media) -> None:

@@ -56,6 +56,8 @@ class CorrectionStore:
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path or corrections_path())
+        self._stamp: tuple[int, int] | None = None
+        self._media: dict[str, list[Correction]] = {}
 
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         if not create and not self.path.exists():
@@ -78,6 +80,7 @@ class CorrectionStore:
     def add(self, corrections: Iterable[Correction]) -> int:
         rows = [(c.fingerprint, c.first, c.end, c.category, c.label, c.title, c.source, time.time(), c.media)
                 for c in corrections]
+        self._stamp = None  # what this store read before is read again
         db = self._connect(create=True)
         try:
             with db:
@@ -91,21 +94,35 @@ class CorrectionStore:
 
     def for_range(self, fingerprint: str, first: int, end: int) -> dict[str, Correction]:
         """The newest correction per category that covers at least ``COVERS`` of frames [first, end)."""
+        wanted = max(1, end - first) * COVERS
+        return {c.category: c for c in self._of_media(fingerprint)
+                if c.first < end and c.end > first and min(end, c.end) - max(first, c.first) >= wanted}
+
+    def _of_media(self, fingerprint: str) -> list[Correction]:
+        """Every correction of one media file, oldest first: read once per file while the store is unchanged
+        (a tag asks for each of its clips; a store another process writes meanwhile is read again)."""
+        try:
+            stamp = (self.path.stat().st_mtime_ns, self.path.stat().st_size)
+        except OSError:
+            return []
+        if stamp != self._stamp:
+            self._stamp, self._media = stamp, {}
+        if fingerprint not in self._media:
+            self._media[fingerprint] = self._read_media(fingerprint)
+        return self._media[fingerprint]
+
+    def _read_media(self, fingerprint: str) -> list[Correction]:
         db = self._connect(create=False)
         if db is None:
-            return {}
+            return []
         try:
             rows = db.execute("SELECT fingerprint, first, end_, category, label, title, source, media FROM "
-                              "corrections WHERE fingerprint = ? AND first < ? AND end_ > ? ORDER BY at",
-                              (fingerprint, end, first))
-            found = [Correction(*row[:7], media=row[7] or "") for row in rows]
+                              "corrections WHERE fingerprint = ? ORDER BY at", (fingerprint,))
+            return [Correction(*row[:7], media=row[7] or "") for row in rows]
         except sqlite3.Error as exc:
             raise CinemanetError(f"{self.path}: cannot read the corrections ({exc})") from None
         finally:
             db.close()
-        wanted = max(1, end - first) * COVERS
-        return {c.category: c for c in found if min(end, c.end) - max(first, c.first) >= wanted}
-
 
     def record_written(self, written: Iterable[tuple[str, int, int, Mapping[str, str]]]) -> None:
         """What tag wrote: (fingerprint, first, end, {category: label id}) per clip, replacing what an earlier

@@ -21,8 +21,11 @@ Only OTIO and the standard library here: OTIO imports the adapters, which import
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import opentimelineio as otio
@@ -203,7 +206,7 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
     local = url_to_path(url) if url else None
     path = measured.path if measured.path else (str(local) if local is not None else None)
     if measured.path:
-        url = Path(measured.path).resolve().as_uri()
+        url = _file_uri(measured.path)
     elif url and not url.startswith("file:") and "://" not in url:
         url = Path(url).resolve().as_uri()  # a plain path
     available = getattr(ref, "available_range", None)
@@ -215,6 +218,16 @@ def media_of(clip: otio.schema.Clip, timeline_rate_: Fraction) -> Media | None:
     name = Path(path).name if path else (getattr(ref, "name", "") or clip.name or "")
     return Media(url=url, path=path, name=name, rate=rate, start=start, duration=duration,
                  width=measured.width, height=measured.height, reel=reel_of(clip))
+
+
+@lru_cache(maxsize=1024)
+def _uri(path: str, cwd: str) -> str:
+    return Path(cwd, path).resolve().as_uri()
+
+
+def _file_uri(path: str) -> str:
+    """A measured media path as a file URL; resolved once per path (a cut names few files, many times)."""
+    return _uri(path, os.getcwd())
 
 
 NOT_REELS = {"", "AX", "BL", "BLACK", "BARS"}  # an EDL's stand-ins for "no tape" and its generators
@@ -239,8 +252,9 @@ def reel_of(clip: otio.schema.Clip) -> str | None:
 
 
 class _Builder:
-    def __init__(self, rate: Fraction):
+    def __init__(self, rate: Fraction, records: Mapping | None = None):
         self.rate = rate
+        self.records = records or {}  # clip -> ClipRecord already known (just written), not read back
         self.video: list[list[PlacedClip]] = []
         self.audio: list[list[PlacedClip]] = []
 
@@ -342,19 +356,23 @@ class _Builder:
                                         category=ours.category if ours is not None else None))
         tracks = self.video if kind == "video" else self.audio
         tracks[number - 1].append(PlacedClip(kind, number, clip.name or "", record_in, record_out, source_in,
-                                             source_out, media, tuple(markers), clip, schema.clip_record(clip),
+                                             source_out, media, tuple(markers), clip, self._record(clip),
                                              source_at))
 
+    def _record(self, clip: otio.schema.Clip) -> schema.ClipRecord | None:
+        return self.records[clip] if clip in self.records else schema.clip_record(clip)
 
-def layout(timeline: otio.schema.Timeline) -> Layout:
+
+def layout(timeline: otio.schema.Timeline, records: Mapping | None = None) -> Layout:
     """Lay the timeline flat: every clip of every video and audio track, nested stacks included. A caller that
-    writes several files computes it once and hands the same ``Layout`` to every writer."""
+    writes several files computes it once and hands the same ``Layout`` to every writer. ``records``: the
+    ``ClipRecord`` each clip was just given (``annotate``), by clip, spares reading them back."""
     rate = timeline_rate(timeline)
     try:
         start = round(_on(timeline.global_start_time, rate)) if timeline.global_start_time is not None else 0
     except Unplaceable:
         start = 0
-    builder = _Builder(rate)
+    builder = _Builder(rate, records)
     everything = (Fraction(-10**12), Fraction(10**12))
     for kind, tracks in (("video", timeline.video_tracks()), ("audio", timeline.audio_tracks())):
         numbers = [builder.new_track(kind) for _ in tracks]

@@ -82,6 +82,8 @@ class TagReport:
     warnings: list[str] = field(default_factory=list)
     labels: dict[str, ClipLabels] = field(default_factory=dict)  # what was written, by clip key
     from_catalogue: int = 0  # clips labelled from an archive catalogue (not analysed)
+    # the record written on each clip, by clip object: the writers' layout takes it instead of reading it back
+    records: dict = field(default_factory=dict, repr=False)
 
     @property
     def frames_per_second(self) -> float:
@@ -362,9 +364,10 @@ def tag_timeline(timeline: otio.schema.Timeline, resolver: MediaResolver, analyz
             report.labels[ref.key], models[ref.key] = labels, recalled[ref.key].model
     for ref in refs:
         if ref.key in report.labels:
-            annotate.annotate(clips[ref.key], report.labels[ref.key], analyzer.categories,
-                              models.get(ref.key, analyzer.models.version))
-            annotate.describe_media(clips[ref.key], files.probe(ref.media_path))
+            clip = clips[ref.key]
+            report.records[clip] = annotate.annotate(clip, report.labels[ref.key], analyzer.categories,
+                                                     models.get(ref.key, analyzer.models.version))
+            annotate.describe_media(clip, files.probe(ref.media_path))
     _note_written(refs, report, files, analyzer.corrections, reporter)
     report.seconds = time.perf_counter() - started
     return report
@@ -455,7 +458,7 @@ def tag_file(input_path: Path, output_path: Path | list[Path], *, analyzer: Anal
         collector = ThumbnailCollector(files)  # the pictures come from the frames the analysis decodes
     report = tag_timeline(timeline, resolver, analyzer, policy, reporter, collector, min_confidence, files,
                           catalogue)
-    cut = layout(timeline)  # once, for every writer
+    cut = layout(timeline, report.records)  # once, for every writer
     writer_args = dict(writer_args or {})
     if collector is not None:
         from .report import decode_thumbnails

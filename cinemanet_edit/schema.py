@@ -162,8 +162,12 @@ def record_from_metadata(data: Any) -> ClipRecord | None:
                       schema if isinstance(schema, int) and not isinstance(schema, bool) else SCHEMA_VERSION)
 
 
-def write_clip_record(clip: Any, record: ClipRecord) -> None:
-    clip.metadata[NAMESPACE] = record.to_metadata()
+def write_clip_record(clip: Any, record: ClipRecord) -> ClipRecord:
+    """Write ``record`` on the clip; returns it as any reader will read it back (rounded as written), so a
+    writer laying out the cut right after need not cross into OTIO's metadata again."""
+    data = record.to_metadata()
+    clip.metadata[NAMESPACE] = data
+    return record_from_metadata(data)
 
 
 def has_record(clip: Any) -> bool:

@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 from .errors import CinemanetError
 
 _TC = re.compile(r"^(\d{1,2})[:;.](\d{2})[:;.](\d{2})([:;.,])(\d{2,3})$")
 
 
+@lru_cache(maxsize=256)  # a run meets a few rates, asked about for every time it counts
 def nominal_rate(rate: float | Fraction) -> int:
     """The integer frame count per timecode second: 24 for 23.976, 30 for 29.97."""
     return max(1, round(float(rate)))
 
 
+@lru_cache(maxsize=256)
 def is_ntsc(rate: float | Fraction) -> bool:
     """True for the x/1.001 family (23.976, 29.97, 59.94 ...), within rounding of how files write it."""
     nominal = nominal_rate(rate)
     return abs(float(rate) - nominal * 1000 / 1001) < 0.005 and abs(float(rate) - nominal) > 0.005
 
 
+@lru_cache(maxsize=256)
 def is_video_rate(rate: float | Fraction) -> bool:
     """A frame rate editorial times count frames at (23.976 ... 240), as opposed to 1, 600 or 90000."""
     rate = float(rate)
@@ -43,6 +47,7 @@ def frames_on_grid(value: float, rate: float, target_rate: float | Fraction) -> 
     return Fraction(value) / exact_rate(rate) * exact_rate(target_rate)
 
 
+@lru_cache(maxsize=256)
 def exact_rate(rate: float | Fraction) -> Fraction:
     """Snap 23.976 / 29.97 / 59.94 to x*1000/1001 and near-integers to integers; keep anything else."""
     if is_ntsc(rate):
