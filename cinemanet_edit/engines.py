@@ -1,15 +1,18 @@
 """Engines that map ``archive.index_file`` over many files: in this process, or on a Ray cluster.
 
-An engine takes the files still to do and yields one ``FileResult`` per file as each finishes (in any order);
-the caller writes each to the catalogue at once, so whatever the engine does when it is stopped, finished
-files are kept. Engines are registered by name, the way PySceneDetect registers its video backends.
+An engine is opened once (``open_engine``), given files (``run``: one ``FileResult`` per file as each
+finishes, in any order) as often as there are files, and closed; the caller writes each result to the
+catalogue at once, so whatever the engine does when it is stopped, finished files are kept. Engines are
+registered by name, the way PySceneDetect registers its video backends.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from .archive import AnalyzerSpec, FileResult, MediaFile, index_file
 from .errors import CinemanetError
@@ -21,11 +24,24 @@ class EngineOptions:
     address: str | None = None  # Ray: a cluster's address (else RAY_ADDRESS, else a local Ray)
 
 
-def local_engine(files: list[MediaFile], spec: AnalyzerSpec, options: EngineOptions) -> Iterator[FileResult]:
-    """The embedded default: one file after another in this process, the models loaded once."""
-    analyzer = spec.build()
-    for media in files:
-        yield index_file(media, analyzer)
+class LocalEngine:
+    """The embedded default: one file after another in this process, the models loaded once (on first use,
+    kept for every later run of the same engine: a watch's rounds)."""
+
+    name = "local"
+
+    def __init__(self, spec: AnalyzerSpec, options: EngineOptions):
+        self.spec = spec
+        self._analyzer = None
+
+    def run(self, files: list[MediaFile]) -> Iterator[FileResult]:
+        for media in files:
+            if self._analyzer is None:
+                self._analyzer = self.spec.build()
+            yield index_file(media, self._analyzer)
+
+    def close(self) -> None:
+        self._analyzer = None
 
 
 class _Indexer:
@@ -42,38 +58,65 @@ class _Indexer:
         return index_file(media, self.analyzer)
 
 
-def ray_engine(files: list[MediaFile], spec: AnalyzerSpec, options: EngineOptions) -> Iterator[FileResult]:
+class RayEngine:
     """Ray actors (``options.workers`` of them) over the files; an actor whose process dies is restarted and
-    its file retried by Ray. With a GPU in the cluster each actor takes a share of one."""
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError as exc:
-        raise CinemanetError("--engine ray needs Ray: pip install 'cinemanet-edit[ray]'") from exc
+    its file retried by Ray. With a GPU in the cluster each actor takes a share of one. Ray is started (or
+    joined) and the actors made when the first file comes, and kept until ``close``: a watch's later rounds
+    start on actors that already hold the models."""
+
+    name = "ray"
+
+    def __init__(self, spec: AnalyzerSpec, options: EngineOptions):
+        self.spec, self.options = spec, options
+        self._pool = None
+        self._started_here = False
+
+    def run(self, files: list[MediaFile]) -> Iterator[FileResult]:
+        if not files:
+            return
+        pool = self._pool or self._start()
+        yield from pool.map_unordered(lambda a, m: a.index.remote(m), files)
+
+    def _start(self):
+        try:
+            import ray
+            from ray.util import ActorPool
+        except ImportError as exc:
+            raise CinemanetError("--engine ray needs Ray: pip install 'cinemanet-edit[ray]'") from exc
+        if not ray.is_initialized():
+            _init_ray(self.options)
+            self._started_here = True
+        gpus = ray.cluster_resources().get("GPU", 0.0)
+        share = min(1.0, gpus / self.options.workers) if gpus else 0.0
+        actor = ray.remote(num_cpus=1, num_gpus=share, max_restarts=-1, max_task_retries=-1)(_Indexer)
+        self._pool = ActorPool([actor.remote(self.spec) for _ in range(self.options.workers)])
+        return self._pool
+
+    def close(self) -> None:
+        self._pool = None
+        if self._started_here:
+            import ray
+
+            ray.shutdown()
+            self._started_here = False
+
+
+def _init_ray(options: EngineOptions) -> None:
     import logging
 
+    import ray
+
     address = options.address or os.environ.get("RAY_ADDRESS")
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            _check_reachable(address)
-        try:
-            if address:
-                ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
-            else:
-                ray.init(num_cpus=options.workers, include_dashboard=False, logging_level=logging.ERROR,
-                         log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise CinemanetError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from exc
+    if address:
+        _check_reachable(address)
     try:
-        gpus = ray.cluster_resources().get("GPU", 0.0)
-        share = min(1.0, gpus / options.workers) if gpus else 0.0
-        actor = ray.remote(num_cpus=1, num_gpus=share, max_restarts=-1, max_task_retries=-1)(_Indexer)
-        pool = ActorPool([actor.remote(spec) for _ in range(options.workers)])
-        yield from pool.map_unordered(lambda a, m: a.index.remote(m), files)
-    finally:
-        if started_here:
-            ray.shutdown()
+        if address:
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+        else:
+            ray.init(num_cpus=options.workers, include_dashboard=False, logging_level=logging.ERROR,
+                     log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise CinemanetError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from exc
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -91,5 +134,26 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise CinemanetError(f"cannot start or reach Ray ({address}): nothing answers there ({exc})") from exc
 
 
-Engine = Callable[[list[MediaFile], AnalyzerSpec, EngineOptions], Iterator[FileResult]]
-ENGINES: dict[str, Engine] = {"local": local_engine, "ray": ray_engine}
+class Engine(Protocol):
+    """What ``run_index`` needs of an engine: results for files as each finishes, and an end."""
+
+    name: str
+
+    def run(self, files: list[MediaFile]) -> Iterator[FileResult]: ...
+
+    def close(self) -> None: ...
+
+
+ENGINES: dict[str, Callable[[AnalyzerSpec, EngineOptions], Engine]] = {"local": LocalEngine, "ray": RayEngine}
+
+
+@contextmanager
+def open_engine(name: str, spec: AnalyzerSpec | None = None, options: EngineOptions | None = None) -> Iterator[Engine]:
+    """The engine registered as ``name``, closed (Ray shut down if it was started for it) on leaving."""
+    if name not in ENGINES:
+        raise CinemanetError(f"unknown engine {name!r} (engines: {', '.join(ENGINES)})")
+    engine = ENGINES[name](spec or AnalyzerSpec(), options or EngineOptions())
+    try:
+        yield engine
+    finally:
+        engine.close()

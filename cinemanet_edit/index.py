@@ -11,7 +11,7 @@ from pathlib import Path
 from .archive import AnalyzerSpec, FileResult, MediaFile, find_media
 from .catalogue import AUTO_COMPACT_PARTS, Catalogue, ShotRow, SkippedFile
 from .compaction import CompactReport, compact
-from .engines import ENGINES, EngineOptions
+from .engines import Engine, EngineOptions, open_engine
 from .errors import CinemanetError
 from .files import content_fingerprint
 from .models import load_model_set
@@ -78,22 +78,24 @@ class IndexReport:
         return self.indexed == 0 and self.files > self.already
 
 
-def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "local",
+def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str | Engine = "local",
               options: EngineOptions | None = None, spec: AnalyzerSpec | None = None,
               on_result: Callable[[FileResult, IndexReport], None] | None = None,
               report: IndexReport | None = None) -> IndexReport:
     """Index every media file under ``paths`` not yet in the catalogue; each file's rows are written as soon
     as it is done. A file whose content the catalogue (or this run) already has under another name is not
-    analysed again: it gets that file's rows under its own path and is listed as a copy. ``report`` (optional)
-    is filled in place, so a caller interrupted mid-run still has it."""
-    if engine not in ENGINES:
-        raise CinemanetError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
+    analysed again: it gets that file's rows under its own path and is listed as a copy. ``engine``: a name
+    (opened and closed for this run) or an engine already open (``open_engine``: a watch keeps one). ``report``
+    (optional) is filled in place, so a caller interrupted mid-run still has it."""
+    if isinstance(engine, str):
+        with open_engine(engine, spec, options) as opened:
+            return run_index(paths, catalogue_folder, opened, on_result=on_result, report=report)
     paths = [Path(p) for p in paths]
     for missing in (p for p in paths if not p.exists()):
         raise CinemanetError(f"{missing}: no such file or folder")
     started = time.perf_counter()
     report = report if report is not None else IndexReport()
-    report.catalogue, report.engine = str(catalogue_folder), engine
+    report.catalogue, report.engine = str(catalogue_folder), engine.name
     catalogue = Catalogue(catalogue_folder)
     report.model = load_model_set().version
     files, skipped = find_media(paths)
@@ -102,7 +104,7 @@ def run_index(paths: Iterable[Path], catalogue_folder: Path, engine: str = "loca
     plan = _plan(files, catalogue, report)
     try:
         _copy_known(plan, catalogue, report)
-        for result in ENGINES[engine](plan.todo, spec or AnalyzerSpec(), options or EngineOptions()):
+        for result in engine.run(plan.todo):
             _record(result, plan, catalogue, report, started)
             if on_result:
                 on_result(result, report)
@@ -250,17 +252,18 @@ def watch(folders: Iterable[Path], catalogue_folder: Path, engine: str = "local"
         raise CinemanetError(f"{missing}: not a folder to watch")
     report = report if report is not None else WatchReport()
     arrivals = _Arrivals(settle)
-    while not stop():
-        files, _ = find_media(folders)
-        ready = arrivals.ready(files, clock())
-        if ready:
-            done = run_index(ready, catalogue_folder, engine, options, spec, on_result)
-            arrivals.indexed(ready)
-            report.rounds += 1
-            report.indexed, report.shots = report.indexed + done.indexed, report.shots + done.shots
-            report.copies += len(done.copies)
-            report.skipped += done.skipped
-            report.last = done
-            maybe_compact(catalogue_folder, False)
-        sleep(interval)
+    with open_engine(engine, spec, options) as opened:  # the models (Ray and its actors) once, every round
+        while not stop():
+            files, _ = find_media(folders)
+            ready = arrivals.ready(files, clock())
+            if ready:
+                done = run_index(ready, catalogue_folder, opened, on_result=on_result)
+                arrivals.indexed(ready)
+                report.rounds += 1
+                report.indexed, report.shots = report.indexed + done.indexed, report.shots + done.shots
+                report.copies += len(done.copies)
+                report.skipped += done.skipped
+                report.last = done
+                maybe_compact(catalogue_folder, False)
+            sleep(interval)
     return report

@@ -627,6 +627,38 @@ def test_watch_indexes_arrivals_not_files_being_written_and_loses_nothing_over_a
     assert _parts_for(folder, growing) == rows
 
 
+def test_watch_on_ray_starts_ray_and_its_actors_once_for_every_round(catalogue, archive, tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from cinemanet_edit.index import WatchReport, watch
+
+    inbox, folder = tmp_path / "inbox", tmp_path / "cat"
+    inbox.mkdir()
+    (inbox / "first.mp4").write_bytes((archive / "c.mp4").read_bytes())
+    inits, workers, report, now = [], set(), WatchReport(), [0.0]
+    real_init = ray.init
+    monkeypatch.setattr(ray, "init", lambda *a, **k: inits.append(1) or real_init(*a, **k))
+
+    def tick():
+        now[0] += 1.0
+        return now[0]
+
+    def between_rounds(_seconds):  # a second file lands after the first round
+        if report.rounds == 1 and not (inbox / "second.mp4").exists():
+            (inbox / "second.mp4").write_bytes((archive / "reel1" / "a.mp4").read_bytes())
+
+    watch([inbox], folder, "ray", EngineOptions(workers=1), on_result=lambda r, _: workers.add(r.worker),
+          settle=0.5, stop=lambda: report.rounds >= 2, report=report, clock=tick, sleep=between_rounds)
+    assert (report.rounds, report.indexed) == (2, 2)
+    assert len(inits) == 1 and len(workers) == 1  # one Ray, one actor holding the models, for both rounds
+    assert not ray.is_initialized()  # shut down when the watch ends
+    local = {(Path(r.path).name, r.shot): r for r in Catalogue(catalogue[0]).rows()}
+    watched = Catalogue(folder).rows()
+    assert len(watched) == 5  # c.mp4's 2 shots and a.mp4's 3: the same rows as a local index gives
+    for row in watched:
+        original = local[("c.mp4" if row.path.endswith("first.mp4") else "a.mp4", row.shot)]
+        assert {c: x.label for c, x in original.labels.items()} == {c: x.label for c, x in row.labels.items()}
+
+
 def test_index_over_a_damaged_part_names_it_and_indexes_its_file_again(catalogue, archive, tmp_path, capsys):
     folder, _ = catalogue
     work = _copy_of(folder, tmp_path / "cat")
