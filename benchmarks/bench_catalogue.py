@@ -11,10 +11,11 @@ its peak memory is its own): ``cinemanet-edit search CAT --where QUERY`` wall ti
 resident memory, before compaction, after ``index --compact``, with the hits counted. Medians of --repeat.
 
 Before that, ``tag --catalogue`` against a normal ``tag``: a cut of --clips clips, each inside one shot of
-indexed media, tagged twice in fresh processes with the result cache off: normally (decoding and analysing
-every clip) and with ``--catalogue`` (labels from the catalogue's shots); both wall times, their ratio, and
-whether every clip's labels equal their catalogue row's. Twice: over the small archive files above, and over
-bench_tag.py's generated editorial media (1080p DNxHD and H.264, 720p, 360p), indexed first.
+indexed media, tagged in fresh processes with the result cache off, alternately --repeat times: normally
+(decoding and analysing every clip) and with ``--catalogue`` (labels from the catalogue's shots); median wall
+times, their ratio, and whether every clip's labels equal their catalogue row's. Twice: over the small archive
+files above, and over bench_tag.py's generated editorial media (1080p DNxHD and H.264, 720p, 360p), indexed
+first.
 """
 
 from __future__ import annotations
@@ -169,16 +170,23 @@ def hd_catalogue(workdir: Path) -> Path:
     return workdir / "hd-catalogue"
 
 
-def tag_side_by_side(workdir: Path, catalogue: Path, clips: int, name: str) -> dict:
+def tag_side_by_side(workdir: Path, catalogue: Path, clips: int, name: str, repeat: int) -> dict:
+    """Both tags of the same cut, alternated ``repeat`` times (a noisy machine slows both alike); medians."""
     cut = workdir / f"cut-{name}.otio"
     make_cut(catalogue, clips, cut)
-    normal, _, _ = timed(["tag", str(cut), "-o", str(workdir / f"normal-{name}.otio"), "-q", "--force"])
-    recalled, _, _ = timed(["tag", str(cut), "-o", str(workdir / f"recalled-{name}.otio"), "-q", "--force",
-                            "--catalogue", str(catalogue)])
+    normal, recalled = [], []
+    for _ in range(repeat):
+        normal.append(timed(["tag", str(cut), "-o", str(workdir / f"normal-{name}.otio"), "-q", "--force"])[0])
+        recalled.append(timed(["tag", str(cut), "-o", str(workdir / f"recalled-{name}.otio"), "-q", "--force",
+                               "--catalogue", str(catalogue)])[0])
+    normal_s, recalled_s = statistics.median(normal), statistics.median(recalled)
+    ratios = sorted(r / n for r, n in zip(recalled, normal, strict=True))
     equal = same_labels(workdir / f"recalled-{name}.otio", catalogue)
-    print(f"tag of {clips} clips ({name} media): normal {normal:.1f} s, --catalogue {recalled:.1f} s "
-          f"({recalled / normal:.3f} of normal); labels equal the catalogue rows': {equal}")
-    return {"clips": clips, "normal_seconds": normal, "catalogue_seconds": recalled, "labels_equal": equal}
+    print(f"tag of {clips} clips ({name} media), medians of {repeat}: normal {normal_s:.2f} s, --catalogue "
+          f"{recalled_s:.2f} s ({recalled_s / normal_s:.3f} of normal; pairs {ratios[0]:.3f}-{ratios[-1]:.3f}); "
+          f"labels equal the catalogue rows': {equal}")
+    return {"clips": clips, "normal_seconds": normal_s, "catalogue_seconds": recalled_s,
+            "ratio": recalled_s / normal_s, "pair_ratios": ratios, "labels_equal": equal}
 
 
 def main() -> None:
@@ -196,8 +204,8 @@ def main() -> None:
     pool = real_rows(workdir)
     print(f"real rows: {pool.num_rows} shots of {len(set(pool['path'].to_pylist()))} files "
           f"({time.perf_counter() - started:.0f} s)")
-    tagging = {"real": tag_side_by_side(workdir, workdir / "real", args.clips, "archive"),
-               "hd": tag_side_by_side(workdir, hd_catalogue(workdir), args.clips, "hd")}
+    tagging = {"real": tag_side_by_side(workdir, workdir / "real", args.clips, "archive", args.repeat),
+               "hd": tag_side_by_side(workdir, hd_catalogue(workdir), args.clips, "hd", args.repeat)}
     if args.only_tag:
         print(json.dumps({"tag": tagging}))
         return

@@ -9,6 +9,8 @@ registered by name, the way PySceneDetect registers its video backends.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,6 +111,7 @@ def _init_ray(options: EngineOptions) -> None:
     address = options.address or os.environ.get("RAY_ADDRESS")
     if address:
         _check_reachable(address)
+    ours = signal.getsignal(signal.SIGTERM)  # ray.init puts in its own, which exits at once (status 15)
     try:
         if address:
             ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
@@ -117,6 +120,9 @@ def _init_ray(options: EngineOptions) -> None:
                      log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise CinemanetError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from exc
+    finally:
+        if threading.current_thread() is threading.main_thread() and ours is not None:
+            signal.signal(signal.SIGTERM, ours)  # SIGTERM ends a run as Ctrl-C does: finished files kept
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

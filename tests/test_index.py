@@ -659,6 +659,28 @@ def test_watch_on_ray_starts_ray_and_its_actors_once_for_every_round(catalogue, 
         assert {c: x.label for c, x in original.labels.items()} == {c: x.label for c, x in row.labels.items()}
 
 
+def test_a_watch_on_ray_from_the_cli_ends_cleanly_on_sigterm(archive, tmp_path):
+    pytest.importorskip("ray")
+    inbox, folder = tmp_path / "inbox", tmp_path / "cat"
+    inbox.mkdir()
+    command = [sys.executable, "-m", "cinemanet_edit", "index", "--watch", str(inbox), "-o", str(folder),
+               "--engine", "ray", "--interval", "0.2", "--settle", "0.5", "-q"]
+    process = subprocess.Popen(command, env=dict(os.environ, CINEMANET_NO_CACHE="1"), stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        (inbox / "arrived.mp4").write_bytes((archive / "c.mp4").read_bytes())
+        deadline = time.monotonic() + 120
+        while not _parts_for(folder, inbox / "arrived.mp4") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)  # Ray's own handler would exit with status 15 and no summary
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and "stopped watching; indexed 1 files" in err, err[-2000:]
+    assert _parts_for(folder, inbox / "arrived.mp4")
+
+
 def test_index_over_a_damaged_part_names_it_and_indexes_its_file_again(catalogue, archive, tmp_path, capsys):
     folder, _ = catalogue
     work = _copy_of(folder, tmp_path / "cat")
