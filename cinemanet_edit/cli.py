@@ -393,8 +393,11 @@ def cmd_tag(args) -> int:
 
 
 def _learn_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", type=Path, nargs="+", metavar="EDITED",
+    p.add_argument("paths", type=Path, nargs="*", metavar="EDITED",
                    help="timelines tagged by cinemanet-edit and then corrected by an editor (.otio, .fcpxml ...)")
+    p.add_argument("--retrain", action="store_true",
+                   help="then adapt the single-label heads to every correction kept (frames decoded from the media "
+                        "they were learned on) and install them in the user's model folder")
     p.add_argument("--media-root", type=Path, action="append", default=[], metavar="DIR",
                    help="look for media by file name under DIR (repeatable)")
     p.add_argument("--input-format", metavar="ADAPTER", help="OTIO adapter to read EDITED with")
@@ -404,10 +407,25 @@ def _learn_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_learn(args) -> int:
     from .pipeline import learn
 
-    report = learn(args.paths, args.media_root, args.input_format)
-    for line in report.skipped:
-        print(f"warning: not learned from {line}", file=sys.stderr)
-    print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
+    if not args.paths and not args.retrain:
+        raise CinemanetError("learn: give edited timelines, or --retrain")
+    out: dict = {}
+    if args.paths:
+        report = learn(args.paths, args.media_root, args.input_format)
+        for line in report.skipped:
+            print(f"warning: not learned from {line}", file=sys.stderr)
+        out = report.to_json()
+        if not args.json:
+            print(report.summary())
+    if args.retrain:
+        from .training.adapt import retrain
+
+        retrained = retrain()
+        out["retrain"] = retrained.to_json()
+        if not args.json:
+            print("\n".join(retrained.lines()))
+    if args.json:
+        print(json.dumps(out, indent=2))
     return EXIT_OK
 
 

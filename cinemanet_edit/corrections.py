@@ -98,6 +98,20 @@ class CorrectionStore:
         return {c.category: c for c in self._of_media(fingerprint)
                 if c.first < end and c.end > first and min(end, c.end) - max(first, c.first) >= wanted}
 
+    def all(self) -> list[Correction]:
+        """Every correction kept (one per media range and category, the newest), oldest first."""
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        try:
+            rows = db.execute("SELECT fingerprint, first, end_, category, label, title, source, media FROM "
+                              "corrections ORDER BY at").fetchall()
+        except sqlite3.Error as exc:
+            raise CinemanetError(f"{self.path}: cannot read the corrections ({exc})") from None
+        finally:
+            db.close()
+        return [Correction(*row[:7], media=row[7] or "") for row in rows]
+
     def _of_media(self, fingerprint: str) -> list[Correction]:
         """Every correction of one media file, oldest first: read once per file while the store is unchanged
         (a tag asks for each of its clips; a store another process writes meanwhile is read again)."""
