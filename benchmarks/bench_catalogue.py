@@ -39,7 +39,7 @@ REAL = [ROOT / "examples" / "media", *(SHARED / n for n in (
     "bigbuckbunny_720p_h264.mp4", "face_noface_hevc.mov", "single_face_h264.mp4"))]
 # a narrow query and a broad one (on the rows drawn from the real ones: about 0.7 % and 6 % of the shots)
 QUERIES = ["shot.framing = close-up and shot.subject has face",
-           "shot.subject has person and shot.type = over-the-shoulder"]
+           "shot.subject has person and shot.angle = aerial"]
 
 
 def real_rows(workdir: Path):

@@ -221,8 +221,9 @@ class RowGroup:
     keep: object | None  # the rows kept (a compacted group's rows a newer part replaces are not)
     table: object  # pyarrow.Table
 
-    def whole(self):
-        table = self.reader.read_row_group(self.index)
+    def whole(self, columns: list[str] | None = None):
+        """The group's rows with every column (or ``columns``), less those a newer part holds."""
+        table = self.reader.read_row_group(self.index, columns=columns)
         return table if self.keep is None else table.filter(self.keep)
 
 

@@ -521,7 +521,7 @@ def cmd_search(args) -> int:
 
     _check_outputs(args.input, args.output, args.force)
     check_formats(args.output, args.format)
-    found = search(args.input, args.where, args.min_confidence)
+    found = search(args.input, args.where, args.min_confidence, scores=bool(args.json or args.output))
     for line in found.warnings():
         print(line, file=sys.stderr)
     hits = found.rows[:args.limit] if args.limit is not None else found.rows

@@ -54,8 +54,10 @@ class Hits:
         return [f"warning: {path}: left out of the search: {why}" for path, why in sorted(first.items())]
 
 
-def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> Hits:
-    """The catalogue's shots that satisfy ``query`` (over every category the catalogue holds)."""
+def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0, scores: bool = True) -> Hits:
+    """The catalogue's shots that satisfy ``query`` (over every category the catalogue holds). Without
+    ``scores`` the hits' labels come without every label's score (all a hit's text line shows; the score maps
+    are most of a row's bytes)."""
     catalogue = Catalogue(catalogue_folder)
     if not catalogue.is_catalogue():
         raise CinemanetError(f"{catalogue_folder}: no catalogue here (run cinemanet-edit index first)")
@@ -71,7 +73,8 @@ def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> H
         try:
             mask = evaluate(node, group.table, min_confidence)
             if mask.any():  # only now the whole rows, and only the hits among them
-                hits.rows += rows_of(group.whole().filter(pa.array(mask)), data, titles)
+                columns = None if scores else [c for c in group.reader.schema_arrow.names if not c.endswith("_scores")]
+                hits.rows += rows_of(group.whole(columns).filter(pa.array(mask)), data, titles)
         except Exception as exc:  # noqa: BLE001 - a damaged page, or values no catalogue writes
             hits.skipped.append(SkippedFile(str(data.path), reason(exc)))
     hits.rows.sort(key=lambda r: (r.path, r.shot))
