@@ -525,8 +525,8 @@ def cmd_search(args) -> int:
     for line in found.warnings():
         print(line, file=sys.stderr)
     hits = found.rows[:args.limit] if args.limit is not None else found.rows
-    for row in hits:
-        print(json.dumps(row.to_json()) if args.json else row.line())
+    if hits:  # one write: a print per hit costs more than the search on a broad query
+        sys.stdout.write("\n".join(json.dumps(row.to_json()) if args.json else row.line() for row in hits) + "\n")
     if not hits:
         print(f"no shot matches (of {found.scanned} shots); nothing written", file=sys.stderr)
         return EXIT_INCOMPLETE

@@ -8,7 +8,10 @@ import unicodedata
 
 def one_line(text) -> str:
     """Text for one line of a line-based format (EDL): control characters, newlines above all, become spaces."""
-    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in str(text)).strip()
+    text = str(text)
+    if text.isprintable():  # no control or separator character at all: most text, checked at C speed
+        return text.strip()
+    return "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text).strip()
 
 
 def xml_text(text) -> str:
