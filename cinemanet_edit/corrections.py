@@ -116,9 +116,10 @@ class CorrectionStore:
         """Every correction of one media file, oldest first: read once per file while the store is unchanged
         (a tag asks for each of its clips; a store another process writes meanwhile is read again)."""
         try:
-            stamp = (self.path.stat().st_mtime_ns, self.path.stat().st_size)
+            st = self.path.stat()
         except OSError:
             return []
+        stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
             self._stamp, self._media = stamp, {}
         if fingerprint not in self._media:

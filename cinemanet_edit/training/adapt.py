@@ -24,6 +24,7 @@ from ..decode import MediaFiles, decode_frames
 from ..errors import CinemanetError
 from ..models import Head, ModelSet, activate, load_model_set, user_models_dir
 from ..sampling import SamplingPolicy, sample_frames
+from .linear import adam
 
 STRENGTHS = (0.3, 0.1, 0.03, 0.01, 0.003)  # strongest first: ties go to the head that moves least
 MIN_RANGES = 8  # corrected media ranges a category needs before its head is refitted
@@ -73,15 +74,12 @@ def fit_anchored(x: np.ndarray, y: np.ndarray, kernel0: np.ndarray, bias0: np.nd
     counts = np.bincount(y, minlength=kernel0.shape[1]).astype(np.float64)
     weights = (1.0 / counts[y]) / np.count_nonzero(counts)  # each label present weighs the same, sums to 1
     onehot = np.eye(kernel0.shape[1])[y]
-    m = [np.zeros_like(w), np.zeros_like(b)]
-    v = [np.zeros_like(w), np.zeros_like(b)]
-    for t in range(1, steps + 1):
+
+    def grads(w, b):
         g = (activate(x @ w + b, False) - onehot) * weights[:, None]
-        grads = (x.T @ g + 2 * strength * (w - kernel0), g.sum(axis=0) + 2 * strength * (b - bias0))
-        for k, (param, grad) in enumerate(zip((w, b), grads, strict=True)):
-            m[k] = 0.9 * m[k] + 0.1 * grad
-            v[k] = 0.999 * v[k] + 0.001 * grad ** 2
-            param -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+        return x.T @ g + 2 * strength * (w - kernel0), g.sum(axis=0) + 2 * strength * (b - bias0)
+
+    adam((w, b), grads, steps, lr)
     return w.astype(np.float32), b.astype(np.float32)
 
 

@@ -32,19 +32,26 @@ def fit_linear(x: np.ndarray, y: np.ndarray, n_classes: int, multi_label: bool, 
     weights = (len(y) / (n_classes * np.maximum(counts, 1)))[y]
     weights /= weights.sum()
     onehot = np.eye(n_classes)[y]
-    m = [np.zeros_like(w), np.zeros_like(b)]
-    v = [np.zeros_like(w), np.zeros_like(b)]
-    for t in range(1, epochs + 1):
-        p = activate(z @ w + b, multi_label)
-        g = (p - onehot) * weights[:, None]
-        grads = [zt @ g + l2 * w, g.sum(axis=0)]
-        for k, (param, grad) in enumerate(zip((w, b), grads, strict=True)):
-            m[k] = 0.9 * m[k] + 0.1 * grad
-            v[k] = 0.999 * v[k] + 0.001 * grad ** 2
-            param -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+
+    def grads(w, b):
+        g = (activate(z @ w + b, multi_label) - onehot) * weights[:, None]
+        return [zt @ g + l2 * w, g.sum(axis=0)]
+
+    adam((w, b), grads, epochs, lr)
     kernel = (w / std[:, None]).astype(np.float32)
     bias = (b - (mean / std) @ w).astype(np.float32)
     return kernel, bias
+
+
+def adam(params: tuple[np.ndarray, ...], grads, steps: int, lr: float) -> None:
+    """Full-batch Adam on ``params`` in place; ``grads(*params)`` gives their gradients (every linear fit here)."""
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    for t in range(1, steps + 1):
+        for k, (param, grad) in enumerate(zip(params, grads(*params), strict=True)):
+            m[k] = 0.9 * m[k] + 0.1 * grad
+            v[k] = 0.999 * v[k] + 0.001 * grad ** 2
+            param -= lr * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray, multi_label: bool) -> float:
