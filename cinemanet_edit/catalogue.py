@@ -103,11 +103,16 @@ class ShotRow:
     def line(self) -> str:
         """A search hit as one tab-separated line: file, shot, source timecodes, the cinematography labels tag
         writes (an uncertain or not-applicable one is only in ``--json``, with its score and reason)."""
-        labels = ", ".join(f"{title} {label.confidence:.0%}" for c, label in self.labels.items()
-                           if c.startswith("shot.") and not label.uncertain
-                           for title in [label.title or label.label])
-        path = one_line(self.path).replace("\t", " ")  # a hostile name must not break the line format
-        return f"{path}\tshot {self.shot}\t{self.start_timecode}-{self.end_timecode}\t{one_line(labels)}"
+        return hit_line(self.path, self.shot, self.start_timecode, self.end_timecode,
+                        [(label.title or label.label, label.confidence) for c, label in self.labels.items()
+                         if c.startswith("shot.") and not label.uncertain])
+
+
+def hit_line(path: str, shot: int, start: str, end: str, labels: list[tuple[str, float]]) -> str:
+    """The one text form of a search hit (``ShotRow.line`` and ``search``'s column path both write it)."""
+    text = ", ".join(f"{title} {confidence:.0%}" for title, confidence in labels)
+    path = one_line(path).replace("\t", " ")  # a hostile name must not break the line format
+    return f"{path}\tshot {shot}\t{start}-{end}\t{one_line(text)}"
 
 
 @dataclass
@@ -424,3 +429,47 @@ def rows_of(table, data: DataFile, titles: dict[str, dict[str, str]] | None = No
         out.append(ShotRow(**{name: values[i] for name, values in base.items()}, labels=row_labels,
                            width=sizes[0][i], height=sizes[1][i]))
     return out
+
+
+def line_columns(data: DataFile) -> list[str]:
+    """The columns ``hit_lines`` reads from ``data``: a text hit shows only the cinematography labels."""
+    wanted = ["path", "shot", "start_timecode", "end_timecode"]
+    for category in data.categories:
+        if category.startswith("shot."):
+            c = column(category)
+            wanted += [n for n in (c, f"{c}_confidence", f"{c}_uncertain") if n in data.columns]
+    return wanted
+
+
+def hit_lines(table, data: DataFile, titles: dict[str, dict[str, str]]) -> list[tuple[str, int, str]]:
+    """(path, shot, ``ShotRow.line``) of each row of ``table`` (read with ``line_columns``), straight from the
+    columns: what a broad search prints, without a ShotRow per hit."""
+    first = 1 if data.version < 2 else 0
+    paths = table.column("path").to_pylist()
+    shots = [shot + first for shot in table.column("shot").to_pylist()]
+    per_row: list[list[tuple[str, float]]] = [[] for _ in paths]
+    for category in data.categories:
+        if category.startswith("shot."):
+            _add_titled(per_row, table, category, titles.get(category, {}))
+    starts, ends = table.column("start_timecode").to_pylist(), table.column("end_timecode").to_pylist()
+    return [(path, shot, hit_line(path, shot, start, end, labels))
+            for path, shot, start, end, labels in zip(paths, shots, starts, ends, per_row, strict=True)]
+
+
+def _add_titled(per_row: list[list[tuple[str, float]]], table, category: str, titles: dict[str, str]) -> None:
+    """Append (title, confidence) of ``category``'s label to each row that has one written (``_labels``' rules:
+    a label with a confidence, not uncertain)."""
+    c = column(category)
+    names = table.column_names
+    if c not in names or f"{c}_confidence" not in names:
+        return
+    uncertain = table.column(f"{c}_uncertain").to_pylist() if f"{c}_uncertain" in names else [None] * len(per_row)
+    seen: dict[str, str] = {}
+    for out, label, confidence, unsure in zip(per_row, table.column(c).to_pylist(),
+                                             table.column(f"{c}_confidence").to_pylist(), uncertain, strict=True):
+        if label is None or confidence is None or unsure is True:
+            continue
+        title = seen.get(label)
+        if title is None:
+            title = seen[label] = titles.get(label) or _title(category, label) or label
+        out.append((title, confidence))

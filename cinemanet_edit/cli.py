@@ -517,23 +517,28 @@ def _index_progress(args):
 
 def cmd_search(args) -> int:
     from .formats import check_formats
-    from .search import search, write_hits
+    from .search import search, search_lines, write_hits
 
     _check_outputs(args.input, args.output, args.force)
     check_formats(args.output, args.format)
-    found = search(args.input, args.where, args.min_confidence, scores=bool(args.json or args.output))
+    if args.json or args.output:
+        found = search(args.input, args.where, args.min_confidence)
+        rows = found.rows[:args.limit] if args.limit is not None else found.rows
+        lines = [json.dumps(row.to_json()) for row in rows] if args.json else [row.line() for row in rows]
+    else:  # text only: the lines straight from the hits' columns
+        found = search_lines(args.input, args.where, args.min_confidence)
+        rows, lines = [], found.lines[:args.limit] if args.limit is not None else found.lines
     for line in found.warnings():
         print(line, file=sys.stderr)
-    hits = found.rows[:args.limit] if args.limit is not None else found.rows
-    if hits:  # one write: a print per hit costs more than the search on a broad query
-        sys.stdout.write("\n".join(json.dumps(row.to_json()) if args.json else row.line() for row in hits) + "\n")
-    if not hits:
+    if lines:  # one write: a print per hit costs more than the search on a broad query
+        sys.stdout.write("\n".join(lines) + "\n")
+    if not lines:
         print(f"no shot matches (of {found.scanned} shots); nothing written", file=sys.stderr)
         return EXIT_INCOMPLETE
     if args.output:
-        written = write_hits(hits, args.where, args.output, args.format, _writer_args(args), args.handles,
+        written = write_hits(rows, args.where, args.output, args.format, _writer_args(args), args.handles,
                              args.min_confidence)
-        print(f"{len(hits)} shots -> {', '.join(map(str, written))}", file=sys.stderr)
+        print(f"{len(rows)} shots -> {', '.join(map(str, written))}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -23,6 +23,8 @@ from .catalogue import (
     SkippedFile,
     arrow,
     column,
+    hit_lines,
+    line_columns,
     reason,
     rows_of,
     titled,
@@ -42,9 +44,11 @@ SUFFIXES = ("", "_confidence", "_scores", "_threshold", "_uncertain", "_holds")
 
 @dataclass
 class Hits:
-    """What a search found: the matching shots in (path, shot) order, and the catalogue files it left out."""
+    """What a search found: the matching shots in (path, shot) order (as rows, or as the text lines of
+    ``search_lines``), and the catalogue files it left out."""
 
     rows: list[ShotRow] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     scanned: int = 0  # rows looked at
 
@@ -54,10 +58,37 @@ class Hits:
         return [f"warning: {path}: left out of the search: {why}" for path, why in sorted(first.items())]
 
 
-def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0, scores: bool = True) -> Hits:
-    """The catalogue's shots that satisfy ``query`` (over every category the catalogue holds). Without
-    ``scores`` the hits' labels come without every label's score (all a hit's text line shows; the score maps
-    are most of a row's bytes)."""
+def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> Hits:
+    """The catalogue's shots that satisfy ``query`` (over every category the catalogue holds), as rows."""
+    hits = Hits()
+
+    def take(data: DataFile, group, mask, titles: dict) -> None:
+        hits.rows += rows_of(group.whole().filter(mask), data, titles)
+
+    _matching(catalogue_folder, query, min_confidence, hits, take)
+    hits.rows.sort(key=lambda r: (r.path, r.shot))
+    return hits
+
+
+def search_lines(catalogue_folder: Path, query: str, min_confidence: float = 0.0) -> Hits:
+    """``search`` as the text lines it prints (``ShotRow.line``), made from the hits' columns: a broad query's
+    time and memory go to the hits' few text columns, not to a ShotRow of every category per hit."""
+    hits = Hits()
+    keyed: list[tuple[str, int, str]] = []
+
+    def take(data: DataFile, group, mask, titles: dict) -> None:
+        keyed.extend(hit_lines(group.whole(line_columns(data)).filter(mask), data, titles))
+
+    _matching(catalogue_folder, query, min_confidence, hits, take)
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    hits.lines = [line for _path, _shot, line in keyed]
+    return hits
+
+
+def _matching(catalogue_folder: Path, query: str, min_confidence: float, hits: Hits, take) -> None:
+    """Call ``take(file, row group, mask of its hits, vocabulary titles)`` for each row group with a hit;
+    ``hits`` counts the rows scanned and keeps the files left out (a group that fails, in the mask or in
+    ``take``, is one of them: the search goes on)."""
     catalogue = Catalogue(catalogue_folder)
     if not catalogue.is_catalogue():
         raise CinemanetError(f"{catalogue_folder}: no catalogue here (run cinemanet-edit index first)")
@@ -65,20 +96,16 @@ def search(catalogue_folder: Path, query: str, min_confidence: float = 0.0, scor
     categories = catalogue_categories(catalogue, found, query)
     node = parse_query(query, categories)
     wanted = [column(c) + s for c in sorted(_categories_of(node)) for s in SUFFIXES]
-    hits = Hits()
     pa, _ = arrow()
     titles = vocabulary_titles(categories)
     for data, group in catalogue.scan(wanted, hits.skipped, found):
         hits.scanned += group.table.num_rows
         try:
             mask = evaluate(node, group.table, min_confidence)
-            if mask.any():  # only now the whole rows, and only the hits among them
-                columns = None if scores else [c for c in group.reader.schema_arrow.names if not c.endswith("_scores")]
-                hits.rows += rows_of(group.whole(columns).filter(pa.array(mask)), data, titles)
+            if mask.any():  # only now the hits' rows, with the columns the caller reads
+                take(data, group, pa.array(mask), titles)
         except Exception as exc:  # noqa: BLE001 - a damaged page, or values no catalogue writes
             hits.skipped.append(SkippedFile(str(data.path), reason(exc)))
-    hits.rows.sort(key=lambda r: (r.path, r.shot))
-    return hits
 
 
 def _categories_of(node: Node) -> set[str]:

@@ -14,7 +14,7 @@ from cinemanet_edit import cli
 from cinemanet_edit.catalogue import Catalogue, ShotRow
 from cinemanet_edit.compaction import compact
 from cinemanet_edit.errors import CinemanetError
-from cinemanet_edit.search import search
+from cinemanet_edit.search import search, search_lines
 from cinemanet_edit.select import matches, parse_query
 from cinemanet_edit.taxonomy import CINEMATOGRAPHY
 from cinemanet_edit.types import CategoryLabel
@@ -88,6 +88,27 @@ def test_hits_come_back_whole(generated):
     by_key = {(r.path, r.shot): r for r in Catalogue(folder).rows()}  # as stored (float32 scores, titles)
     for hit in search(folder, "shot.angle = low").rows:
         assert hit == by_key[(hit.path, hit.shot)]
+
+
+def _same_lines(folder) -> int:
+    """search_lines' text (from the hits' columns) equals the hits' rows' lines, for every query; hits seen."""
+    seen = 0
+    for query in QUERIES:
+        rows = search(folder, query).rows
+        assert search_lines(folder, query).lines == [r.line() for r in rows]
+        seen += len(rows)
+    return seen
+
+
+def test_text_hits_from_the_columns_are_the_rows_lines(generated):
+    folder, _ = generated
+    part = Catalogue(folder).parts()[0]
+    table = pq.read_table(part)  # one part as written before decisions were stored: no _uncertain column
+    pq.write_table(table.select([n for n in table.column_names if not n.endswith(("_uncertain", "_holds"))]), part)
+    assert _same_lines(folder) > 100
+    compact(Catalogue(folder))
+    Catalogue(folder).add(_rows("/media/reel03.mov", 4, random.Random(2), fingerprint="g"), CATEGORIES)
+    assert _same_lines(folder) > 100  # compacted rows, and a newer part that replaces some of them
 
 
 def _keys(rows) -> list[tuple[str, int, str]]:
