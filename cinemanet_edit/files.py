@@ -8,7 +8,6 @@ import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -72,7 +71,11 @@ def url_to_path(url: str) -> Path | None:
     plain paths. None for any other scheme (``http:``, ``ftp:``): media are local files only."""
     if url.startswith("file:"):
         parsed = urlparse(url)
-        local = url2pathname(unquote(parsed.path)) if os.name == "nt" else unquote(parsed.path)
+        local = unquote(parsed.path)
+        if os.name == "nt":  # urllib.request only here: it costs a run 25 ms of imports (http, email, ssl)
+            from urllib.request import url2pathname
+
+            local = url2pathname(local)
         if parsed.netloc and parsed.netloc != "localhost":
             local = f"//{parsed.netloc}{local}"
         return Path(local)

@@ -35,6 +35,7 @@ def is_video_rate(rate: float | Fraction) -> bool:
     return 10 <= rate <= 240 and (is_ntsc(rate) or abs(rate - round(rate)) < 1e-3)
 
 
+@lru_cache(maxsize=1 << 14)  # every stage of a clip (recall, sampling, layout) asks the same few times
 def frames_on_grid(value: float, rate: float, target_rate: float | Fraction) -> Fraction:
     """A time ``value`` at ``rate`` as frames on ``target_rate``'s timecode grid.
 
