@@ -221,35 +221,66 @@ def _scores(y: np.ndarray, predicted: np.ndarray, classes: int) -> tuple[float, 
     return float((predicted == y).mean()), float(np.mean(recalls))
 
 
-def cross_fit(x: np.ndarray, y: np.ndarray, fold: np.ndarray, rows: np.ndarray, classes: int, l2: float) -> np.ndarray:
-    """Out-of-fold predictions of a class-balanced linear head for ``rows`` (the rest trains only)."""
-    from cinemanet_edit.training.linear import fit_linear
+def cross_fit(x: np.ndarray, y: np.ndarray, fold: np.ndarray, rows: np.ndarray, classes: int,
+              l2: float) -> np.ndarray:
+    """Out-of-fold class probabilities of a class-balanced linear head for ``rows`` (the rest: zeros)."""
+    from cinemanet_edit.training.linear import fit_linear, predict_linear
 
-    predicted = np.full(len(y), -1)
+    out = np.zeros((len(y), classes))
     for k in range(5):
         train, test = rows & (fold != k), rows & (fold == k)
         kernel, bias = fit_linear(x[train], y[train], classes, False, l2)
-        predicted[test] = np.argmax(x[test] @ kernel + bias, axis=1)
-    return predicted
+        out[test] = predict_linear(x[test], kernel, bias, False)
+    return out
+
+
+def ways_of_framing(net: np.ndarray, pose: np.ndarray, y: np.ndarray, fold: np.ndarray,
+                    classes: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """way -> (out-of-fold probabilities, rows it answers), every way on the same folds. "stacked": a linear
+    head on the network's out-of-fold probabilities and the body features (the network's features outnumber
+    the body's 100 to 1, and fit the training folds without them, so appended they go unused)."""
+    every, found = np.ones(len(y), bool), pose[:, 0] > 0.5
+    network = cross_fit(net, y, fold, every, classes, 0.03)
+    return {"network": (network, every),
+            "network + body": (cross_fit(np.hstack([net, pose]), y, fold, every, classes, 0.03), every),
+            "body alone": (cross_fit(pose, y, fold, found, classes, 0.001), found),
+            "stacked": (cross_fit(np.hstack([np.log(network + 1e-6), pose]), y, fold, every, classes, 0.001),
+                        every)}
 
 
 def compare(net: np.ndarray, pose: np.ndarray, y: np.ndarray, groups: np.ndarray, film: np.ndarray,
-            classes: int, repeats: int) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """(accuracy, balanced accuracy) per repeat, per way of framing and domain (every way on the same folds)."""
+            classes: int, repeats: int) -> tuple[dict, dict]:
+    """(accuracy, balanced accuracy) per repeat, per way and domain; and the network's written labels with and
+    without the body's veto (precision, share labelled) per repeat and domain."""
     found = pose[:, 0] > 0.5
-    ways = {"network": (net, np.ones(len(y), bool), 0.03),
-            "network + body": (np.hstack([net, pose]), np.ones(len(y), bool), 0.03),
-            "body alone": (pose, found, 0.001)}
-    out: dict[str, dict[str, list]] = {w: {"film": [], "web": [], "film, pose found": []} for w in ways}
+    out: dict[str, dict[str, list]] = {}
+    veto: dict[str, dict[str, list]] = {}
     for repeat in range(repeats):
         fold = _folds(groups, 5, repeat)
-        for way, (x, rows, l2) in ways.items():
-            predicted = cross_fit(x, y, fold, rows, classes, l2)
-            for domain, mask in (("film", film & rows), ("web", ~film & rows), ("film, pose found", film & found)):
+        ways = ways_of_framing(net, pose, y, fold, classes)
+        for way, (probabilities, rows) in ways.items():
+            predicted = probabilities.argmax(1)
+            for domain, mask in (("film", film & rows), ("film, pose found", film & found), ("web", ~film & rows)):
                 if way == "body alone" and domain == "film":
                     continue
-                out[way][domain].append(_scores(y[mask], predicted[mask], classes))
-    return out
+                out.setdefault(way, {}).setdefault(domain, []).append(_scores(y[mask], predicted[mask], classes))
+        _vetoes(veto, ways, y, film)
+    return out, veto
+
+
+def _vetoes(veto: dict, ways: dict, y: np.ndarray, film: np.ndarray) -> None:
+    """The network's top label written at confidence >= t, alone or only where the body (where it answers)
+    names the same label: precision and share labelled."""
+    network, _ = ways["network"]
+    body, body_rows = ways["body alone"]
+    agrees = ~body_rows | (body.argmax(1) == network.argmax(1))
+    for t in (0.5, 0.7, 0.9):
+        sure = network.max(1) >= t
+        for name, written in ((f"network >= {t}", sure), (f"network >= {t}, body agrees", sure & agrees)):
+            for domain, mask in (("film", film), ("web", ~film)):
+                w = written & mask
+                right = float((network.argmax(1)[w] == y[w]).mean()) if w.any() else float("nan")
+                veto.setdefault(name, {}).setdefault(domain, []).append((right, float(w.sum() / mask.sum())))
 
 
 def _spread(values: list[float]) -> str:
@@ -291,6 +322,7 @@ def main() -> None:
     parser.add_argument("--base", default="git:2f5623a")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--web", type=int, default=None, help="web stills to use (default: all with a framing)")
+    parser.add_argument("--pose-cache", type=Path, help="an .npz to keep the pose features in between runs")
     args = parser.parse_args()
     import tempfile
 
@@ -309,6 +341,43 @@ def main() -> None:
     y = np.array([labels.index(e.label) for e in examples])
     groups = np.array([f"film:{e.group or e.path.name}" if f else f"web:{e.group or e.path.name}"
                        for e, f in zip(examples, film, strict=True)])
+    pose, counts, (detector_ms, landmark_ms, network_ms) = _pose_of(args, examples, film)
+    print(f"{film.sum()} film frames, {(~film).sum()} web stills; base {models.version}")
+    print(f"cost per frame (medians): pose detector {detector_ms:.1f} ms, landmarks {landmark_ms:.1f} ms "
+          f"(with a person); the shipped network {network_ms:.1f} ms at batch 32: the pair costs "
+          f"{(detector_ms + landmark_ms) / network_ms:.2f}x the network "
+          f"({detector_ms / network_ms:.2f}x the detector alone)")
+    for domain, mask in (("film", film), ("web", ~film)):
+        print(f"pose found on {domain}: " + ", ".join(
+            f"{label.rsplit('.', 1)[-1]} {np.mean(pose[mask & (y == c), 0] > 0.5):.0%}"
+            for c, label in enumerate(labels) if (mask & (y == c)).any()))
+    results, veto = compare(net, pose, y, groups, film, len(labels), args.repeats)
+    print(f"framing out of fold (5 folds x {args.repeats} repeats; mean [range] of the repeats): "
+          "accuracy / balanced accuracy")
+    print("| way | film | film, pose found | web |")
+    print("|---|---|---|---|")
+    for way, domains in results.items():
+        cells = [" / ".join(_spread([r[i] for r in domains[d]]) for i in (0, 1)) if domains.get(d) else "-"
+                 for d in ("film", "film, pose found", "web")]
+        print(f"| {way} | {' | '.join(cells)} |")
+    print("the network's top label written at a confidence, alone or where the body agrees (or has no answer): "
+          "precision / share labelled")
+    print("| written | film | web |")
+    print("|---|---|---|")
+    for name, domains in veto.items():
+        cells = [" / ".join(_spread([r[i] for r in domains[d]]) for i in (0, 1)) for d in ("film", "web")]
+        print(f"| {name} | {' | '.join(cells)} |")
+    people_counts(counts)
+
+
+def _pose_of(args, examples, film) -> tuple[np.ndarray, dict[str, int], tuple[float, float, float]]:
+    """Pose features and people counts of every example, and the costs (detector, landmarks, network ms)."""
+    from cinemanet_edit.models import load_model_set
+
+    if args.pose_cache and args.pose_cache.exists():
+        kept = np.load(args.pose_cache, allow_pickle=False)
+        counts = dict(zip(kept["names"].tolist(), kept["counts"].tolist(), strict=True))
+        return kept["pose"], counts, tuple(kept["costs"].tolist())
     model = BlazePose(args.mediapipe)
     pose, costs, counts, images = [], [], {}, []
     for e, is_film in zip(examples, film, strict=True):
@@ -320,29 +389,13 @@ def main() -> None:
             counts[f"images/{e.path.name}"] = count
         if len(images) < 32:
             images.append(image)
-    pose = np.array(pose)
-    network_ms = backbone_ms(load_model_set(), images)
     detector_ms = statistics.median(c["detector"] for c in costs)
     landmark_ms = statistics.median(c["landmarks"] for c in costs if c["landmarks"])
-    print(f"{film.sum()} film frames, {(~film).sum()} web stills; base {models.version}")
-    print(f"cost per frame (medians): pose detector {detector_ms:.1f} ms, landmarks {landmark_ms:.1f} ms "
-          f"(with a person); the shipped network {network_ms:.1f} ms at batch 32: the pair costs "
-          f"{(detector_ms + landmark_ms) / network_ms:.2f}x the network "
-          f"({detector_ms / network_ms:.2f}x the detector alone)")
-    for domain, mask in (("film", film), ("web", ~film)):
-        print(f"pose found on {domain}: " + ", ".join(
-            f"{label.rsplit('.', 1)[-1]} {np.mean(pose[mask & (y == c), 0] > 0.5):.0%}"
-            for c, label in enumerate(labels) if (mask & (y == c)).any()))
-    results = compare(net, pose, y, groups, film, len(labels), args.repeats)
-    print(f"framing out of fold (5 folds x {args.repeats} repeats; mean [range] of the repeats): "
-          "accuracy / balanced accuracy")
-    print("| way | film | film, pose found | web |")
-    print("|---|---|---|---|")
-    for way, domains in results.items():
-        cells = [" / ".join(_spread([r[i] for r in domains[d]]) for i in (0, 1)) if domains[d] else "-"
-                 for d in ("film", "film, pose found", "web")]
-        print(f"| {way} | {' | '.join(cells)} |")
-    people_counts(counts)
+    measured = (detector_ms, landmark_ms, backbone_ms(load_model_set(), images))
+    if args.pose_cache:
+        np.savez(args.pose_cache, pose=np.array(pose), names=np.array(list(counts)),
+                 counts=np.array(list(counts.values())), costs=np.array(measured))
+    return np.array(pose), counts, measured
 
 
 if __name__ == "__main__":
