@@ -121,6 +121,33 @@ def ots_sweep(ots: set[str], people: dict[str, int]) -> None:
               f"{ceiling / n:.2f}, ots frames found {floor}/{len(ots)}")
 
 
+WRITTEN: dict[str, set[str]] = {}  # image -> every label the heads write for it (top labels and holds)
+
+# what each people label needs to be right, from the frame's (face boxes, people count)
+NEEDS = {"shot.subject.face": lambda faces, people: faces >= 1 and people == 1,
+         "shot.subject.faces": lambda faces, people: faces >= 2,
+         "shot.subject.person": lambda faces, people: people == 1,
+         "shot.subject.people": lambda faces, people: people >= 2,
+         "shot.type.portrait": lambda faces, people: people == 1,
+         "shot.type.two-up": lambda faces, people: people == 2}
+
+
+def people_label_precision(people: dict[str, int], faces: dict[str, int], rng: random.Random) -> None:
+    """Precision of each written people label against the boxes (95 % bootstrap interval), and the share of
+    frames it is written on. For Portrait and Two Up the boxes say only whether the count fits (a ceiling)."""
+    for label, needs in NEEDS.items():
+        said = [i for i in people if label in WRITTEN.get(i, set())]
+        if not said:
+            print(f"  {label}: never written on these frames")
+            continue
+        hits = np.array([needs(faces[i], people[i]) for i in said], float)
+        boots = [np.mean(rng.choices(hits, k=len(hits))) for _ in range(1000)]
+        low, high = np.percentile(boots, [2.5, 97.5])
+        kind = "at most" if label.startswith("shot.type") else "precision"
+        print(f"  {label}: written on {len(said)} of {len(people)} frames, {kind} {hits.mean():.3f} "
+              f"[{low:.3f}, {high:.3f}]")
+
+
 def head_answers(paths: list[Path]) -> tuple[dict[str, int | None], set[str]]:
     """image -> 1, 2 (several) or None, from the written subject and type labels; the frames called Over the
     Shoulder."""
@@ -133,6 +160,7 @@ def head_answers(paths: list[Path]) -> tuple[dict[str, int | None], set[str]]:
         for label in result.labels.values():
             if not label.uncertain and not label.not_applicable:
                 written.update((label.label, *label.holds))
+        WRITTEN[f"images/{Path(result.path).name}"] = written
         several = written & {"shot.subject.faces", "shot.subject.people", "shot.type.two-up"}
         one = written & {"shot.subject.face", "shot.subject.person"}
         out[f"images/{Path(result.path).name}"] = 2 if several else 1 if one else None
@@ -246,6 +274,9 @@ def main() -> None:
     print(f"Over the Shoulder written on {len(over)} frames, {right} of them with an ots box "
           f"(precision {right / max(1, len(over)):.2f}); {len(ots)} frames have one, {right} of them called so")
     ots_sweep(ots, people)
+    print("people labels as written, against the boxes (Face: one person, a face box; Faces: two face boxes or "
+          "more; Person: one person; People: two or more; Portrait: one person; Two Up: two):")
+    people_label_precision(people, faces, rng)
     framing_from_faces(detector, args.film, rng)
     exact = np.mean([found[i] == faces[i] for i in images])
     print(f"face count equal to the face boxes: {exact:.3f} of frames (boxes include small distant faces)")
