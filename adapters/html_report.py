@@ -44,10 +44,21 @@ def _label_rows(labels: dict) -> list[dict]:
     for category in ordered_categories(labels):
         entry = labels[category]
         value = "not applicable" if entry.not_applicable else \
-            entry.title + (" (uncertain)" if entry.uncertain else "")
+            entry.title + (" (not written)" if entry.uncertain else "")
         rows.append({"category": category, "title": describe(category).title, "label": entry.label,
-                     "value": value, "confidence": entry.confidence})
+                     "value": value, "confidence": entry.confidence, "unsure": entry.uncertain,
+                     "why": entry.reason or ""})
     return rows
+
+
+def _label_row(row: dict) -> str:
+    """One label with its score bar; a label not written (below its threshold, never written by default, not
+    applicable) is drawn dim, with the reason beside the score, so a high score that was left out reads as such."""
+    why = (f'<span class="why">{html.escape(row["why"])}</span>' if row["unsure"] and row["why"] else "")
+    return (f'<div class="label{" unsure" if row["unsure"] else ""}"><span class="cat">{html.escape(row["title"])}'
+            f'</span><span class="val">{html.escape(row["value"])}</span>'
+            f'<span class="bar"><i style="width:{row["confidence"] * 100:.0f}%"></i></span>'
+            f'<span class="pct">{row["confidence"]:.0%}</span>{why}</div>')
 
 
 def render(cut: Layout, thumbnails: dict[tuple[str, int], bytes] | None = None, title: str | None = None) -> str:
@@ -74,11 +85,7 @@ def render(cut: Layout, thumbnails: dict[tuple[str, int], bytes] | None = None, 
                     if placed.media is not None and (placed.media.path, f) in thumbs]
         images = "".join(f'<img alt="analysed frame" src="data:image/jpeg;base64,{base64.b64encode(p).decode()}">'
                          for p in pictures)
-        bars = "".join(
-            f'<div class="label"><span class="cat">{html.escape(r["title"])}</span>'
-            f'<span class="val">{html.escape(r["value"])}</span>'
-            f'<span class="bar"><i style="width:{r["confidence"] * 100:.0f}%"></i></span>'
-            f'<span class="pct">{r["confidence"]:.0%}</span></div>' for r in rows)
+        bars = "".join(_label_row(r) for r in rows)
         source_rate = placed.media.rate if placed.media is not None else cut.rate
         source = (f"{timecode.render(placed.source_in, source_rate)}-"
                   f"{timecode.render(placed.source_out, source_rate)}" if timecode.is_video_rate(source_rate) else "")
@@ -141,6 +148,8 @@ h1 {{ margin: 0 0 4px; font-size: 20px; }} h3 {{ margin: 6px 0 2px; font-size: 1
 .label {{ display: grid; grid-template-columns: 90px 1fr 80px 36px; gap: 6px; align-items: center; font-size: 12px; }}
 .cat {{ color: #999; }} .bar {{ background: #333; height: 6px; border-radius: 3px; }}
 .bar i {{ display: block; height: 6px; background: #4aa3ff; border-radius: 3px; }}
+.label.unsure {{ color: #888; }} .label.unsure .bar i {{ background: #555; }}
+.why {{ grid-column: 2 / -1; color: #777; font-size: 11px; margin-top: -4px; }}
 svg text {{ fill: #ddd; font-size: 12px; }} svg .b {{ fill: #4aa3ff; }}
 </style></head><body>
 <header><h1>{title}</h1><p id="summary">{summary} &middot; <span id="shown">{count}</span> shown</p>

@@ -37,6 +37,12 @@ def test_a_label_below_its_own_threshold_is_kept_but_not_written():
     assert not close.uncertain and close.threshold == 0.6 and close.reason is None
 
 
+def test_a_label_never_written_by_default_says_so_whatever_its_score():
+    policy = LabelPolicy({"shot.framing": {"shot.framing.long": 1.0}})
+    long = policy.decide({"shot.framing": top(SHOT_FRAMING, {"long": 0.998, "medium": 0.002})})["shot.framing"]
+    assert long.uncertain and long.reason.startswith("never written by default")
+
+
 def test_min_confidence_replaces_every_threshold():
     label = top(SHOT_FRAMING, {"close-up": 0.2, "medium": 0.75})
     assert not LabelPolicy(POLICY.thresholds, POLICY.multi_label, 0.7).decide({"shot.framing": label})[

@@ -121,6 +121,20 @@ def test_the_chart_labels_fit_in_chromium_even_at_100_percent(tmp_path):
     assert "100% (10000 clips)" in svg and 0 < right <= width
 
 
+def test_a_label_left_out_reads_as_left_out_with_its_reason():
+    """A 100% label that is never written by default was shown "Straight (uncertain)" with a full bar."""
+    from cinemanet_edit_adapters.html_report import _label_row
+
+    from cinemanet_edit.decide import NEVER_REASON
+
+    left = lxml_html.fromstring(_label_row({"title": "Shot Angle", "value": "Straight (not written)",
+                                            "confidence": 0.998, "unsure": True, "why": NEVER_REASON}))
+    assert "unsure" in left.get("class") and left.xpath('string(.//span[@class="why"])') == NEVER_REASON
+    written = lxml_html.fromstring(_label_row({"title": "Shot Angle", "value": "Low", "confidence": 0.9,
+                                               "unsure": False, "why": ""}))
+    assert written.get("class") == "label" and not written.xpath('.//span[@class="why"]')
+
+
 def test_a_thousand_shots_stay_light(tmp_path):
     tl = tagged_cut(tmp_path)
     track = tl.tracks[0]
