@@ -86,6 +86,27 @@ def test_retrain_installs_an_adapted_head_that_gives_the_corrected_label(shots, 
         assert np.array_equal(stored["kernel"], adapted.kernel)
 
 
+def test_each_media_file_is_decoded_once_for_all_its_corrections(shots, tmp_path, monkeypatch):
+    from cinemanet_edit.training import adapt
+
+    fingerprint, passes = content_fingerprint(shots), []
+    real = adapt.decode_frames
+
+    def counting(path, indices, size, *args, **kwargs):
+        passes.append(sorted(indices))
+        return real(path, indices, size, *args, **kwargs)
+
+    monkeypatch.setattr(adapt, "decode_frames", counting)
+    store = CorrectionStore(tmp_path / "c.sqlite")
+    store.add([Correction(fingerprint, SHOT * k, SHOT * (k + 1), category, label, "x", "e.otio", str(shots))
+               for k in range(8) for category, label in (("shot.angle", "shot.angle.low"),
+                                                         ("shot.framing", "shot.framing.medium"))])
+    report = retrain(store, load_model_set(), tmp_path / "user-models")
+    assert len(passes) == 1 and len(passes[0]) == 24  # 8 ranges x 3 sample frames, shared by both categories
+    assert sorted(a.category for a in report.adapted) == ["shot.angle", "shot.framing"]
+    assert all(a.frames == 24 and a.ranges == 8 for a in report.adapted)
+
+
 def test_corrections_whose_media_changed_or_went_are_named_not_learned(shots, tmp_path):
     store = CorrectionStore(tmp_path / "c.sqlite")
     moved = tmp_path / "gone.mp4"

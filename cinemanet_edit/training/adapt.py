@@ -167,49 +167,86 @@ def retrain(store: CorrectionStore | None = None, models: ModelSet | None = None
 
 def _frames(by_category: dict[str, list[Correction]], heads: dict[str, Head], models: ModelSet,
             report: RetrainReport, classifier) -> dict[str, LabelledFrames]:
-    """The backbone features of every corrected range's sample frames (the frames tag analyses), by category."""
-    from ..classify import Classifier
-
-    files, out = MediaFiles(), {}
+    """The backbone features of every corrected range's sample frames (the frames tag analyses), by category.
+    Each media file is checked and decoded once for all its corrections, and the frames go through the
+    backbone in batches: thousands of corrections cost one pass over the frames they name."""
+    usable: list[tuple[Correction, int]] = []  # (correction, its label's index in the head)
     for category, found in by_category.items():
         head = heads.get(category)
         if head is None or head.kernel is None or head.activation != "softmax":
             report.skipped.append(f"{category}: not a single-label head (a correction names one label, not a set)")
             continue
         labels = [label.id for label in head.category.labels]
-        xs, ys, groups = [], [], []
-        for c in found:
-            images = _images(c, files, models.input_size, report)
-            if images is None or c.label not in labels:
-                continue
-            classifier = classifier or Classifier(models)
-            xs.append(classifier.backbone_outputs(images)[0])
-            ys += [labels.index(c.label)] * len(images)
-            groups += [f"{c.fingerprint}:{c.first}-{c.end}"] * len(images)
-        if xs:
-            out[category] = LabelledFrames(np.concatenate(xs), np.array(ys), np.array(groups))
-        else:
+        usable += [(c, labels.index(c.label)) for c in found if c.label in labels]
+    features = _corrected_features([c for c, _ in usable], models, report, classifier)
+    xs: dict[str, list] = {}
+    for c, label in usable:
+        for x in features.get(id(c), ()):
+            xs.setdefault(c.category, []).append((x, label, f"{c.fingerprint}:{c.first}-{c.end}"))
+    out = {}
+    for category in by_category:
+        if category in xs:
+            x, y, groups = zip(*xs[category], strict=True)
+            out[category] = LabelledFrames(np.stack(x), np.array(y), np.array(groups))
+        elif category in {c.category for c, _ in usable}:
             report.skipped.append(f"{category}: no corrected frame could be read")
     return out
 
 
-def _images(c: Correction, files: MediaFiles, size: int, report: RetrainReport) -> np.ndarray | None:
-    """The sample frames of a correction's range, from the media it was learned on if that is unchanged."""
-    if not c.media:
-        report.skipped.append(f"{c.category} {c.first}-{c.end}: learned before media paths were kept")
-        return None
-    path = Path(c.media)
+def _corrected_features(corrections: list[Correction], models: ModelSet, report: RetrainReport,
+                        classifier) -> dict[int, list[np.ndarray]]:
+    """id(correction) -> the backbone features of its sample frames, from the media it was learned on if that
+    is unchanged. One check and one decoding pass per media file; frames go through the backbone in full
+    batches and only their features are kept (a frame is 150 KB, its features 4 KB)."""
+    from ..classify import BATCH_SIZE, Classifier
+
+    by_media: dict[str, list[Correction]] = {}
+    for c in corrections:
+        if not c.media:
+            report.skipped.append(f"{c.category} {c.first}-{c.end}: learned before media paths were kept")
+        else:
+            by_media.setdefault(c.media, []).append(c)
+    files, out, pending = MediaFiles(), {}, []  # pending: (correction id, image)
+
+    def flush():
+        nonlocal classifier
+        classifier = classifier or Classifier(models)
+        features = classifier.backbone_outputs(np.stack([image for _, image in pending]))[0]
+        for (key, _), x in zip(pending, features, strict=True):
+            out.setdefault(key, []).append(x)
+        pending.clear()
+
+    for media, found in by_media.items():
+        for key, image in _media_frames(Path(media), found, files, models.input_size, report):
+            pending.append((key, image))
+            if len(pending) == BATCH_SIZE:
+                flush()
+    if pending:
+        flush()
+    return out
+
+
+def _media_frames(path: Path, corrections: list[Correction], files: MediaFiles, size: int,
+                  report: RetrainReport):
+    """(id(correction), image) of each sample frame of the corrections of one media file, decoded in one pass
+    if the file is the one they were learned on."""
     try:
-        if files.fingerprint(path) != c.fingerprint:
-            report.skipped.append(f"{path}: changed or replaced since it was corrected")
-            return None
         info = files.probe(path)
+        current = files.fingerprint(path)
     except (OSError, CinemanetError) as exc:
         report.skipped.append(f"{path}: {getattr(exc, 'strerror', None) or exc}")
-        return None
-    wanted = sample_frames(max(0, c.first), min(info.frame_count, c.end), info.rate, SamplingPolicy())
-    images = [f.image for f in decode_frames(path, wanted, size)]
-    return np.stack(images) if images else None
+        return
+    stale = [c for c in corrections if c.fingerprint != current]
+    if stale:
+        report.skipped.append(f"{path}: changed or replaced since it was corrected ({len(stale)} corrections)")
+    wanted: dict[int, list[int]] = {}
+    for c in corrections:
+        if c.fingerprint == current:
+            for f in sample_frames(max(0, c.first), min(info.frame_count, c.end), info.rate, SamplingPolicy()):
+                wanted.setdefault(f, []).append(id(c))
+    for frame in decode_frames(path, wanted, size):
+        for key in wanted[frame.index]:
+            yield key, frame.image
 
 
 def _base_head(folder: Path, head: Head) -> Head:
