@@ -50,8 +50,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    from cinemanet_edit.classify import Classifier, export_litert, litert_available
+    from cinemanet_edit.classify import Classifier
     from cinemanet_edit.models import load_model_set
+    from cinemanet_edit.runtimes import export_litert, litert_available
 
     shipped = load_model_set()
     if shipped.branch_file is None:

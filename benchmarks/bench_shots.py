@@ -174,15 +174,15 @@ def transnet(path: Path) -> list[int]:
 
 def detect(path: Path, precision: str, long_window: int | None):
     """TransNetV2 with the LiteRT trunk at ``precision`` over ``long_window`` windows (None: the authors')."""
-    from cinemanet_edit import shots, transnetv2
+    from cinemanet_edit import runtimes, shots
 
-    shipped, transnetv2.PRECISION = transnetv2.PRECISION, precision
-    transnetv2._DETECTORS.clear()
+    shipped, runtimes.TRUNK_PRECISION = runtimes.TRUNK_PRECISION, precision
+    runtimes._DETECTORS.clear()
     try:
         return shots.detect_shots(path, long_window=long_window)
     finally:
-        transnetv2.PRECISION = shipped
-        transnetv2._DETECTORS.clear()
+        runtimes.TRUNK_PRECISION = shipped
+        runtimes._DETECTORS.clear()
 
 
 VARIANTS = {  # name: (trunk precision, long window)
@@ -196,9 +196,9 @@ def transnet_variants(path: Path) -> tuple[dict[str, list[int]], float, bool, tu
     """Boundaries of each variant, and against the reference (float32, authors' windows) the shipped one's
     largest difference of per-frame probability and whether its boundaries are the same; (frames the shipped
     one skipped as still, frames)."""
-    from cinemanet_edit import transnetv2
+    from cinemanet_edit import runtimes, transnetv2
 
-    found = {name: detect(path, precision or transnetv2.PRECISION, transnetv2.LONG_WINDOW if window else None)
+    found = {name: detect(path, precision or runtimes.TRUNK_PRECISION, transnetv2.LONG_WINDOW if window else None)
              for name, (precision, window) in VARIANTS.items()}
     starts = {name: [s.first for s in d.shots[1:]] for name, d in found.items()}
     shipped, reference = found["TransNetV2 (cinemanet-edit)"], found["TransNetV2, float32, authors' 100/50 windows"]
@@ -267,15 +267,15 @@ def main() -> None:
             negatives_hit[name] = negatives_hit.get(name, 0) + sum(
                 any(a - 2 <= d <= b + 2 for d in found) for a, b, _k in negatives)
     print(f"{args.sequences} sequences, {n_transitions} transitions, {n_negatives} hard negatives (seed {args.seed})")
-    from cinemanet_edit.transnetv2 import PRECISION
+    from cinemanet_edit.runtimes import TRUNK_PRECISION
 
-    print(f"  shipped (long windows, {PRECISION} trunk) against float32 "
+    print(f"  shipped (long windows, {TRUNK_PRECISION} trunk) against float32 "
           f"with the authors' 100/50: largest probability difference {max(d for d, _ in drift):.4f}, same "
           f"boundaries in {sum(same for _, same in drift)} of {len(drift)} sequences; still windows skipped "
           f"{still[0] / max(1, still[1]):.1%} of the sequences' frames")
     print("  still windows skipped in single continuous shots of ../shared/media:")
     for name in SOURCES:
-        found = detect(SHARED / name, PRECISION, 550)
+        found = detect(SHARED / name, TRUNK_PRECISION, 550)
         print(f"    {name:32s} {found.skipped / max(1, found.frames):6.1%} of {found.frames} frames")
     results = {}
     for name, (tp, fp, fn) in sorted(totals.items(), key=lambda kv: -f1(*kv[1])):
@@ -303,7 +303,7 @@ def main() -> None:
     start = time.perf_counter()
     transnet(big)
     timings["TransNetV2 detection pass"] = time.perf_counter() - start
-    speed_skipped = detect(big, PRECISION, 550)
+    speed_skipped = detect(big, TRUNK_PRECISION, 550)
     start = time.perf_counter()
     detect(big, "float32", None)
     timings["TransNetV2, float32, authors' windows"] = time.perf_counter() - start

@@ -12,6 +12,10 @@ comes from the branch and the logits from the original top, so ImageNet and lega
 
 from __future__ import annotations
 
+import numpy as np
+
+from .errors import CinemanetError
+
 INPUT_SIZE = 224
 FEATURE_DIM = 1024
 LOGIT_DIM = 1001
@@ -79,3 +83,18 @@ def build_mobilenet_v1(branch_from: int | None = None, input_size: int = INPUT_S
     branch = blocks(trunk, split, len(BLOCKS), BRANCH_PREFIX)
     features = layers.GlobalAveragePooling2D(name="features")(branch)
     return keras.Model(inputs, [features, logits], name=f"mobilenet_v1_1.0_224_branch{branch_from}")
+
+
+def branch_weights(model) -> dict[str, np.ndarray]:
+    """The ``Branch_*`` layers' weights as ``{"<layer>/<i>": array}`` (what a branch file holds)."""
+    return {f"{layer.name}/{i}": w for layer in model.layers if layer.name.startswith(BRANCH_PREFIX)
+            for i, w in enumerate(layer.get_weights())}
+
+
+def set_branch_weights(model, stored: dict[str, np.ndarray]) -> None:
+    for layer in model.layers:
+        if layer.name.startswith(BRANCH_PREFIX):
+            try:
+                layer.set_weights([stored[f"{layer.name}/{i}"] for i in range(len(layer.weights))])
+            except (KeyError, ValueError) as exc:
+                raise CinemanetError(f"branch weights do not fit layer {layer.name}: {exc}") from None

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from . import __version__
 from .catalogue import AUTO_COMPACT_PARTS
-from .classify import BATCH_SIZE, RUNTIMES
+from .classify import BATCH_SIZE
 from .errors import CinemanetError
 from .formats import FORMATS, writer_options
 from .pipeline import Analyzer, Classification, Reporter, SamplingPolicy, classify_paths, tag_file
+from .runtimes import RUNTIMES
 from .taxonomy import CINEMATOGRAPHY
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_ERROR = 0, 1, 2
@@ -568,8 +569,8 @@ def cmd_models(args) -> int:
     source = getattr(args, "graph", None) or getattr(args, "weights", None)
     _check_outputs(source, [args.output], args.force)
     if args.models_command == "export-litert":
-        from .classify import export_litert
         from .models import load_model_set
+        from .runtimes import export_litert
 
         export_litert(load_model_set(), args.output)
         print(f"wrote {args.output} (sha256 {sha256(args.output)})", file=sys.stderr)

@@ -75,7 +75,7 @@ class ModelSet:
     input_size: int
     heads: tuple[Head, ...]
     version: str
-    litert_file: Path | None = None  # an explicit LiteRT export; else classify.litert_path's cached one
+    litert_file: Path | None = None  # an explicit LiteRT export; else runtimes.litert_path's cached one
     branch_file: Path | None = None  # fine-tuned upper blocks (see backbone.py), or None
     branch_from: int | None = None
 

@@ -482,14 +482,14 @@ def detect_file_shots(path: Path, reporter: Reporter, files: decode.MediaFiles |
     """A flat file's shots (TransNetV2 on ``runtime``), with progress; a detection stopped by damage is a
     warning. With ``use_cache`` an unchanged file's shots come from the result cache (by content and detector
     version)."""
-    from . import shots, transnetv2
+    from . import runtimes, shots
 
     files = files or decode.MediaFiles()
     media = files.probe(path)
     cached = _ShotCache(files, path, media.frame_count) if use_cache else None
     found = cached.get() if cached is not None else None
     if found is None:
-        if transnetv2.export_pending(media.frame_count, runtime):
+        if runtimes.export_pending(media.frame_count, runtime):
             reporter.note("preparing the shot detector for this machine (once, about 20 s a window size)")
         reporter.start(media.frame_count, "frame")
         try:

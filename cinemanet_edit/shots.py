@@ -17,7 +17,8 @@ import numpy as np
 
 from . import transnetv2
 from .errors import CinemanetError
-from .transnetv2 import FRAME_HEIGHT, FRAME_WIDTH, LONG_WINDOW, TransNetV2, detector
+from .runtimes import TRUNK_PRECISION, detector
+from .transnetv2 import FRAME_HEIGHT, FRAME_WIDTH, LONG_WINDOW, TransNetV2
 
 if TYPE_CHECKING:
     from .decode import MediaFiles
@@ -168,7 +169,7 @@ def detector_version() -> str:
     """Names what decides the shots: the weights, the windowing, the threshold and the post-processing."""
     from .models import sha256, shot_detector_file
 
-    settings = (LONG_WINDOW, transnetv2.PRECISION, transnetv2.STILL_LEVEL, THRESHOLD, SAME_SCENE, SURE, DARK,
+    settings = (LONG_WINDOW, TRUNK_PRECISION, transnetv2.STILL_LEVEL, THRESHOLD, SAME_SCENE, SURE, DARK,
                 FADE_GAP)
     return f"transnetv2-{sha256(shot_detector_file())[:12]}-" + "-".join(str(v) for v in settings)
 

@@ -2,7 +2,7 @@
 that a transition passes there. A definition plus verified weights, as ``backbone.py`` is for MobileNet.
 
 The network reads every frame scaled to 48x27. Its convolutional trunk (dilated 3-D convolutions) runs on a
-runtime like the backbone (LiteRT with int8 weights, Keras, or a registered runtime's ``trunk``); the two
+runtime like the backbone (``runtimes``: LiteRT with int8 weights, Keras, or a registered runtime's ``trunk``); the two
 similarity heads (learned frame features and colour histograms compared across 101 frames) and the classifier
 are small and run in NumPy. The weights are the authors', converted once from the PyTorch port's file
 (``cinemanet-edit models convert-transnetv2``) and shipped as ``models/transnetv2.npz`` with a hash; no PyTorch
@@ -14,17 +14,11 @@ of context at each end (the authors' windows of 100 keep 50: every frame compute
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-
-from .errors import CinemanetError
 
 FRAME_HEIGHT, FRAME_WIDTH = 27, 48
 WINDOW, STEP, CONTEXT = 100, 50, 25  # the authors' windows: frames per window, new frames, context on each side
 LONG_WINDOW = 550  # our windows: 500 new frames each, the same context (the tail of a file may take the authors')
-PRECISION = os.environ.get("CINEMANET_SHOT_PRECISION", "dynamic-int8")  # of the LiteRT trunk: or "float32"
 LOOKUP = 101  # frames each similarity head compares
 BLOCK_MEANS, FLAT = 448, 4608  # the trunk's outputs' widths: every level's mean features, the last level flat
 FILTERS, LEVELS, BLOCKS_PER_LEVEL = 16, 3, 2
@@ -142,13 +136,13 @@ def color_histograms(frames: np.ndarray) -> np.ndarray:
 
 
 class TransNetV2:
-    """Shot-transition probabilities per frame. ``trunk`` runs the convolutions: a callable from frames to
-    (block means, flat features); by default the converted network in LiteRT (or Keras where LiteRT is absent)."""
+    """Shot-transition probabilities per frame from the converted weights ``w``. ``trunk`` runs the
+    convolutions: a callable from frames to (block means, flat features), on a runtime (``runtimes.make_trunk``;
+    ``runtimes.detector`` gives the shipped network on the runtime asked for)."""
 
-    def __init__(self, weights: Path, trunk=None, runtime: str | None = None):
-        with np.load(weights) as stored:
-            self.w = {k: stored[k] for k in stored.files}
-        self.trunk = trunk or make_trunk(weights, self.w, runtime)
+    def __init__(self, w: dict[str, np.ndarray], trunk):
+        self.w = w
+        self.trunk = trunk
 
     def _heads(self, frames: np.ndarray, block_means: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         w = self.w
@@ -225,102 +219,6 @@ class TransNetV2:
             buffer = buffer[STEP:]
 
 
-def make_trunk(weights: Path, stored: dict[str, np.ndarray], runtime: str | None = None):
-    """The trunk on the runtime asked for (``--runtime``, ``CINEMANET_RUNTIME``, a registered runtime with a
-    ``trunk``) or chosen by "auto" among those that can run it: LiteRT on a cached export per window size,
-    Keras where a GPU is visible or LiteRT is absent."""
-    chosen = trunk_runtime(runtime)
-    return (chosen.trunk or TRUNKS[chosen.name])(weights, stored)
-
-
-def trunk_runtime(runtime: str | None = None):
-    """The ``classify.Runtime`` that runs the trunk: the one asked for when it can, else "auto"'s choice among
-    the runtimes that can."""
-    from .classify import RUNTIMES, choose_auto, runtime_name
-
-    name = runtime_name(runtime)
-    can_run = lambda r: (r.trunk or TRUNKS.get(r.name)) is not None  # noqa: E731
-    if name == "auto" or not can_run(RUNTIMES[name]):
-        return choose_auto(can_run)
-    if not RUNTIMES[name].available():
-        raise CinemanetError(f"the {name} runtime is not available here")
-    return RUNTIMES[name]
-
-
-def _keras_trunk(weights: Path, stored: dict[str, np.ndarray]):
-    from .classify import _stderr_silenced, import_tensorflow
-
-    import_tensorflow()
-    with _stderr_silenced():
-        model = build_trunk()
-    set_trunk_weights(model, stored)
-    return lambda x: [t.numpy() if hasattr(t, "numpy") else t for t in model(x, training=False)]
-
-
-def _litert_trunk(weights: Path, stored: dict[str, np.ndarray]):
-    """LiteRT on exports of the Keras trunk, one per window size, made on first use into the cache; Keras runs
-    it where the cache cannot be written."""
-    from .cache import cache_dir
-    from .classify import LiteRTModel, _stderr_silenced, import_tensorflow
-    from .models import sha256
-
-    folder = cache_dir() / "litert"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return _keras_trunk(weights, stored)
-    if not os.access(folder, os.W_OK):
-        return _keras_trunk(weights, stored)
-    name = f"{sha256(weights)[:16]}-{PRECISION}"
-    models: dict[int, LiteRTModel] = {}
-    keras_model = []
-
-    def trunk(x: np.ndarray):
-        frames = x.shape[1]
-        if frames not in models:
-            path = folder / f"transnetv2-{name}-{frames}.tflite"
-            if not path.exists():
-                if not keras_model:
-                    import_tensorflow()
-                    with _stderr_silenced():
-                        keras_model.append(build_trunk())
-                    set_trunk_weights(keras_model[0], stored)
-                export_trunk(keras_model[0], path, frames, PRECISION)
-            models[frames] = LiteRTModel(path)
-        return models[frames].run(x, BLOCK_MEANS, FLAT)
-
-    return trunk
-
-
-TRUNKS = {"litert": _litert_trunk, "keras": _keras_trunk}  # the built-in runtimes' ways to run the trunk
-
-
-def export_trunk(model, out: Path, frames: int = WINDOW, precision: str = "float32") -> None:
-    """Write the trunk as a LiteRT file for windows of ``frames`` frames (static shapes). ``precision``
-    "dynamic-int8" stores the weights as int8 and runs the convolutions on int8 (activations quantised on the
-    fly): about half the time of float32 on this machine's CPU (see benchmarks/RESULTS.md)."""
-    import contextlib
-    import io
-
-    import keras
-    import tensorflow as tf
-
-    from .classify import _stderr_silenced
-    from .files import atomic_write
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    window = keras.Input((frames, FRAME_HEIGHT, FRAME_WIDTH, 3), batch_size=1, name="frames")
-    fixed = keras.Model(window, model(window))  # one window: static shapes, weights frozen as constants
-    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
-    if precision == "dynamic-int8":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif precision != "float32":
-        raise CinemanetError(f"unknown precision {precision!r} (float32, dynamic-int8)")
-    with _stderr_silenced(), contextlib.redirect_stdout(io.StringIO()):
-        data = converter.convert()
-    atomic_write(out, data)
-
-
 def set_trunk_weights(model, stored: dict[str, np.ndarray]) -> None:
     """Copy the converted PyTorch parameters into the Keras trunk (layouts turned to channels-last)."""
     for layer in model.layers:
@@ -332,31 +230,3 @@ def set_trunk_weights(model, stored: dict[str, np.ndarray]) -> None:
         elif name.endswith(".bn"):
             layer.set_weights([stored[f"{name}.weight"], stored[f"{name}.bias"], stored[f"{name}.running_mean"],
                                stored[f"{name}.running_var"]])
-
-
-_DETECTORS: dict[str, TransNetV2] = {}
-
-
-def export_pending(frame_count: int, runtime: str | None = None) -> bool:
-    """Whether detecting a file of ``frame_count`` frames will first export the trunk for LiteRT (once per
-    window size and machine, about 20 s each): worth a word to the user before a long silence."""
-    from .cache import cache_dir
-    from .models import sha256, shot_detector_file
-
-    if trunk_runtime(runtime).name != "litert":
-        return False
-    name = f"{sha256(shot_detector_file())[:16]}-{PRECISION}"
-    sizes = [WINDOW] + ([LONG_WINDOW] if 2 * frame_count > LONG_WINDOW else [])
-    return any(not (cache_dir() / "litert" / f"transnetv2-{name}-{n}.tflite").exists() for n in sizes)
-
-
-def detector(runtime: str | None = None) -> TransNetV2:
-    """The shipped TransNetV2 on ``runtime`` (see ``make_trunk``), built once per process and runtime."""
-    from .classify import runtime_name
-
-    name = runtime_name(runtime)
-    if name not in _DETECTORS:
-        from .models import shot_detector_file
-
-        _DETECTORS[name] = TransNetV2(shot_detector_file(), runtime=name)
-    return _DETECTORS[name]

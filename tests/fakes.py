@@ -22,7 +22,7 @@ FRAME = Category("test.frame", "Frame", tuple(Label(f"test.frame.{i}", str(i)) f
 
 
 class FrameIdBackbone:
-    """A ``classify.Backbone``: feature i lights up for an image showing frame index i."""
+    """A ``runtimes.Backbone``: feature i lights up for an image showing frame index i."""
 
     name = "frame-id"
 

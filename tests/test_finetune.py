@@ -11,8 +11,10 @@ import pytest
 from conftest import scene
 
 from cinemanet_edit import cli, models
-from cinemanet_edit.classify import Classifier, branch_weights, import_keras, litert_available, load_keras_model
+from cinemanet_edit.backbone import branch_weights
+from cinemanet_edit.classify import Classifier
 from cinemanet_edit.errors import CinemanetError
+from cinemanet_edit.runtimes import import_keras, litert_available, load_keras_model
 
 
 def _images(size: int, n=4):

@@ -619,11 +619,15 @@ def test_watch_indexes_arrivals_not_files_being_written_and_loses_nothing_over_a
         while not _parts_for(folder, inbox / "later.mp4") and time.monotonic() < deadline:
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        try:
+            _, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"the watch did not stop on SIGINT: {process.communicate()[1][-3000:]}")
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0 and _parts_for(folder, inbox / "later.mp4")
+    assert process.returncode == 0 and _parts_for(folder, inbox / "later.mp4"), err
     assert _parts_for(folder, growing) == rows
 
 

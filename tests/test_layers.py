@@ -21,8 +21,10 @@ LAYERS: list[set[str]] = [
     {"__init__", "errors", "types", "timecode", "taxonomy", "schema", "sanitize", "files", "backbone"},  # foundations
     {"layout", "cache", "decode", "annotate", "aggregate", "decide", "corrections", "sampling", "models"},  # stages
     {"adapters"},  # the OTIO adapter plugins: every format we write renders a layout
-    # the networks and their runtimes; the shots; the format registry; the catalogue
-    {"classify", "formats", "transnetv2", "shots", "catalogue", "compaction"},
+    # the shot detector's network; the format registry; the catalogue
+    {"transnetv2", "formats", "catalogue", "compaction"},
+    {"runtimes"},  # where both networks run: built, exported, cached, chosen
+    {"classify", "shots"},  # frames -> probabilities; frames -> shots
     # timelines in; plans to probabilities; selects; catalogue search and recall; the page
     {"timeline", "scoring", "select", "search", "recall", "report"},
     {"pipeline"},  # the stages composed

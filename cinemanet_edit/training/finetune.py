@@ -82,7 +82,8 @@ def fine_tune(examples: list[Example], hashes: list[int], digests: list[str], ca
               learning_rate: float = 3e-4, patience: int = 3, seed: int = 0,
               log: Callable[[str], None] = lambda _: None) -> FineTuneResult:
     """Train a branch from block ``branch_from`` on every category in ``examples`` at once."""
-    from ..classify import branch_weights, import_tensorflow
+    from ..backbone import branch_weights
+    from ..runtimes import import_tensorflow
 
     started = time.perf_counter()
     tf = import_tensorflow()
@@ -146,7 +147,7 @@ def _branch_model(models: ModelSet, branch_from: int):
     import keras
 
     from ..backbone import BRANCH_PREFIX, block_of, build_mobilenet_v1
-    from ..classify import load_keras_model
+    from ..runtimes import load_keras_model
 
     base = load_keras_model(models, branch=False)
     model = build_mobilenet_v1(branch_from, models.input_size)
@@ -165,7 +166,7 @@ def _auxiliary_heads(start_features: np.ndarray, y: np.ndarray, categories: list
     the class weights that balance each category's loss."""
     import keras
 
-    from ..classify import import_tensorflow
+    from ..runtimes import import_tensorflow
     from .linear import fit_linear
 
     tf = import_tensorflow()
@@ -189,7 +190,7 @@ def _train_step(features, heads, weight_table, fit_images: int, epochs: int, lea
     each image is labelled in, a little weight decay; Adam with a one-epoch warm-up and cosine decay."""
     import keras
 
-    from ..classify import import_tensorflow
+    from ..runtimes import import_tensorflow
 
     tf = import_tensorflow()
     variables = features.trainable_variables + [v for h in heads for v in h.trainable_variables]
@@ -236,7 +237,8 @@ def _refit_score(f_fit: np.ndarray, y_fit: np.ndarray, f_stop: np.ndarray, y_sto
 def _train_epochs(result: FineTuneResult, model, train_step, stop_score, big: np.ndarray, y: np.ndarray,
                   fit_rows: np.ndarray, rng, epochs: int, patience: int, seed: int, log) -> None:
     """The epochs, keeping the branch of the best inner hold-out score and stopping once it stops improving."""
-    from ..classify import branch_weights, import_tensorflow
+    from ..backbone import branch_weights
+    from ..runtimes import import_tensorflow
 
     tf = import_tensorflow()
     best = stop_score()

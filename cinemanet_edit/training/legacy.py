@@ -23,7 +23,7 @@ def read_graph_constants(graph_path: Path) -> dict[str, np.ndarray]:
     """All ``Const`` nodes of a frozen graph, by node name."""
     from tensorflow.python.framework import tensor_util
 
-    from ..classify import import_tensorflow
+    from ..runtimes import import_tensorflow
 
     tf = import_tensorflow()
 
@@ -73,7 +73,7 @@ def convert_backbone(graph_path: Path, out_path: Path) -> None:
 
 def _load_graph(graph_path: Path):
     """(tensorflow, the frozen graph imported into a fresh tf.Graph) to run a seed graph as a reference."""
-    from ..classify import import_tensorflow
+    from ..runtimes import import_tensorflow
 
     tf = import_tensorflow()
     graph_def = tf.compat.v1.GraphDef()
