@@ -206,7 +206,9 @@ class WatchReport:
     last: IndexReport | None = None
 
     def summary(self, folder: Path) -> str:
-        line = f"{folder}: stopped watching; indexed {self.indexed} files ({self.shots} shots) in {self.rounds} rounds"
+        copies = f" and {self.copies} copies of files already analysed" if self.copies else ""
+        line = (f"{folder}: stopped watching; indexed {self.indexed} files{copies} ({self.shots} shots) in "
+                f"{self.rounds} rounds")
         return line + (f", {len(self.skipped)} skipped" if self.skipped else "")
 
 

@@ -561,6 +561,13 @@ def test_tag_from_the_catalogue_by_name_for_a_proxy(catalogue, archive, tmp_path
 # ---------------------------------------------------------------- watch folders
 
 
+def test_a_watch_summary_names_copies_apart_from_files_analysed():
+    from cinemanet_edit.index import WatchReport
+
+    line = WatchReport(rounds=2, indexed=0, shots=1, copies=1).summary(Path("cat"))
+    assert "indexed 0 files and 1 copies of files already analysed (1 shots) in 2 rounds" in line
+
+
 def test_a_file_counts_as_arrived_once_it_stops_changing(tmp_path):
     from cinemanet_edit.index import _Arrivals
 
