@@ -36,6 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from measure_people import _nms  # noqa: E402 - the same suppression as the face detector's
+
 FILM_CSV = ROOT / "models" / "data" / "film.csv"
 WEB_CSV = ROOT.parent / "shared" / "data" / "cinemanet" / "labels.csv"
 FILM = ROOT.parent / "shared" / "data" / "film"
@@ -133,19 +135,6 @@ def _rotated_crop(image: np.ndarray, centre: np.ndarray, side: float, angle: flo
     top = padded[yi, xi] * (1 - fx) + padded[yi, xj] * fx
     bottom = padded[yj, xi] * (1 - fx) + padded[yj, xj] * fx
     return (top * (1 - fy) + bottom * fy).astype(np.uint8)
-
-
-def _nms(boxes: np.ndarray, iou_limit: float = 0.3) -> np.ndarray:
-    out, rest = [], boxes[np.argsort(-boxes[:, 0])]
-    while len(rest):
-        best = rest[0]
-        x1, y1 = np.maximum(best[1], rest[:, 1]), np.maximum(best[2], rest[:, 2])
-        x2, y2 = np.minimum(best[3], rest[:, 3]), np.minimum(best[4], rest[:, 4])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        area = (rest[:, 3] - rest[:, 1]) * (rest[:, 4] - rest[:, 2])
-        out.append(best)
-        rest = rest[inter / (area[0] + area - inter + 1e-9) < iou_limit]
-    return np.array(out).reshape(-1, boxes.shape[1])
 
 
 def _square(image: np.ndarray) -> tuple[np.ndarray, int, int]:
